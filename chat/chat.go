@@ -1,0 +1,391 @@
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Errors returned by Service methods.
+var (
+	ErrClosed        = errors.New("chat closed")
+	ErrNotInRoom     = errors.New("not in room")
+	ErrAlreadyInRoom = errors.New("already in room")
+	ErrUnknownPeer   = errors.New("unknown peer")
+	ErrAmbiguousNick = errors.New("ambiguous nick")
+)
+
+// Discoverer finds and connects to other members of a rendezvous
+// namespace until ctx ends (node.Node implements it).
+type Discoverer interface {
+	Discover(ctx context.Context, ns string)
+}
+
+// Option configures a Service.
+type Option func(*config) error
+
+type config struct {
+	nick        string
+	discovery   Discoverer
+	logger      *slog.Logger
+	dmIdle      time.Duration
+	ackTimeout  time.Duration
+	openTimeout time.Duration
+	eventBuffer int
+	pathOf      func(peer.ID) (string, peer.ID)
+}
+
+// WithNick sets the initial nick (default: derived from the peer ID).
+func WithNick(nick string) Option {
+	return func(c *config) error {
+		if err := ValidateNick(nick); err != nil {
+			return err
+		}
+		c.nick = nick
+		return nil
+	}
+}
+
+// WithDiscovery makes every joined room look for its members through d.
+func WithDiscovery(d Discoverer) Option {
+	return func(c *config) error { c.discovery = d; return nil }
+}
+
+// WithLogger sets the structured logger.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// WithDMIdleTimeout sets how long an inbound DM stream may stay silent
+// before it is reset (default 1 minute).
+func WithDMIdleTimeout(d time.Duration) Option {
+	return func(c *config) error { c.dmIdle = d; return nil }
+}
+
+// WithDMTimeouts sets how long opening a DM stream to a peer (dial
+// included) and waiting for an ack may take.
+func WithDMTimeouts(open, ack time.Duration) Option {
+	return func(c *config) error { c.openTimeout, c.ackTimeout = open, ack; return nil }
+}
+
+// WithPathClassifier replaces how a peer's connection path is named (the
+// node package knows which connections were hole-punched).
+func WithPathClassifier(f func(peer.ID) (path string, relay peer.ID)) Option {
+	return func(c *config) error { c.pathOf = f; return nil }
+}
+
+// Service is a chat participant on a libp2p host: rooms over GossipSub,
+// direct messages over their own stream protocol, one event stream out.
+type Service struct {
+	h      host.Host
+	ps     *pubsub.PubSub
+	tracer *meshTracer
+	cfg    config
+	log    *slog.Logger
+
+	events chan Event
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // goroutines that may emit events
+	sends  sync.WaitGroup // DMs awaiting their ack, own room messages not yet seen
+
+	mu        sync.Mutex
+	closed    bool
+	nick      string
+	rooms     map[string]*room
+	nicks     map[peer.ID]string
+	ownSent   map[string]string // id → room of own messages not yet seen back
+	dmConns   map[peer.ID]*dmConn
+	dmSeen    *recentSet
+	paths     map[peer.ID]string
+	closeOnce sync.Once
+}
+
+// New starts a chat service on h. Events arrive on Events until Close.
+func New(h host.Host, opts ...Option) (*Service, error) {
+	cfg := config{
+		logger:      slog.Default(),
+		dmIdle:      time.Minute,
+		ackTimeout:  10 * time.Second,
+		openTimeout: 20 * time.Second,
+		eventBuffer: 256,
+	}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.nick == "" {
+		cfg.nick = DefaultNick(h.ID())
+	}
+	if cfg.pathOf == nil {
+		cfg.pathOf = func(p peer.ID) (string, peer.ID) { return ClassifyPath(h, p) }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tracer := newMeshTracer()
+	ps, err := newPubSub(ctx, h, tracer)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("start gossipsub: %w", err)
+	}
+	s := &Service{
+		h: h, ps: ps, cfg: cfg, log: cfg.logger, tracer: tracer,
+		events: make(chan Event, cfg.eventBuffer),
+		ctx:    ctx, cancel: cancel,
+		nick:    cfg.nick,
+		rooms:   make(map[string]*room),
+		nicks:   map[peer.ID]string{h.ID(): cfg.nick},
+		ownSent: make(map[string]string),
+		dmConns: make(map[peer.ID]*dmConn),
+		dmSeen:  newRecentSet(8192),
+		paths:   make(map[peer.ID]string),
+	}
+	h.SetStreamHandler(DMProtocol, s.handleDM)
+	s.watchConnections()
+	return s, nil
+}
+
+func newPubSub(ctx context.Context, h host.Host, tracer pubsub.RawTracer) (*pubsub.PubSub, error) {
+	return pubsub.NewGossipSub(ctx, h,
+		pubsub.WithRawTracer(tracer),
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		// Small rooms would lose messages published before the next
+		// heartbeat grafts a new member into the mesh: send own messages
+		// to every known member of the topic instead.
+		pubsub.WithFloodPublish(true),
+		pubsub.WithPeerExchange(true),
+		pubsub.WithMaxMessageSize(64<<10),
+	)
+}
+
+// DefaultNick is the nick used until the user picks one: the last
+// characters of the peer ID.
+func DefaultNick(id peer.ID) string {
+	s := id.String()
+	return "peer-" + s[max(0, len(s)-6):]
+}
+
+// Events returns the event stream. It is closed by Close.
+func (s *Service) Events() <-chan Event { return s.events }
+
+// ID returns this node's peer ID.
+func (s *Service) ID() peer.ID { return s.h.ID() }
+
+// Nick returns the current nick.
+func (s *Service) Nick() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nick
+}
+
+// SetNick changes the nick and announces it in every room.
+func (s *Service) SetNick(nick string) error {
+	if err := ValidateNick(nick); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.nick = nick
+	s.nicks[s.h.ID()] = nick
+	rooms := s.roomsLocked()
+	s.mu.Unlock()
+	for _, r := range rooms {
+		r.announceSoon(0)
+	}
+	return nil
+}
+
+// PeerInfo describes a known peer for a /peers listing.
+type PeerInfo struct {
+	ID    peer.ID
+	Nick  string
+	Rooms []string
+	Path  string // "" when not connected
+	Relay peer.ID
+}
+
+// Peers lists the members of joined rooms and every connected peer.
+func (s *Service) Peers() []PeerInfo {
+	byID := make(map[peer.ID]*PeerInfo)
+	get := func(p peer.ID) *PeerInfo {
+		if pi, ok := byID[p]; ok {
+			return pi
+		}
+		pi := &PeerInfo{ID: p}
+		byID[p] = pi
+		return pi
+	}
+	s.mu.Lock()
+	rooms := s.roomsLocked()
+	s.mu.Unlock()
+	for _, r := range rooms {
+		for _, p := range r.topic.ListPeers() {
+			pi := get(p)
+			pi.Rooms = append(pi.Rooms, r.name)
+		}
+	}
+	for _, p := range s.h.Network().Peers() {
+		get(p)
+	}
+	out := make([]PeerInfo, 0, len(byID))
+	s.mu.Lock()
+	for _, pi := range byID {
+		pi.Nick = s.nicks[pi.ID]
+		out = append(out, *pi)
+	}
+	s.mu.Unlock()
+	for i := range out {
+		if s.h.Network().Connectedness(out[i].ID) == network.Connected {
+			out[i].Path, out[i].Relay = s.cfg.pathOf(out[i].ID)
+		}
+		sort.Strings(out[i].Rooms)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// ResolvePeer turns a peer ID or a nick into a peer ID. A nick must belong
+// to exactly one known peer.
+func (s *Service) ResolvePeer(who string) (peer.ID, error) {
+	if id, err := peer.Decode(who); err == nil {
+		return id, nil
+	}
+	s.mu.Lock()
+	var matches []peer.ID
+	for id, nick := range s.nicks {
+		if nick == who && id != s.h.ID() {
+			matches = append(matches, id)
+		}
+	}
+	s.mu.Unlock()
+	switch len(matches) {
+	case 0:
+		return "", fmt.Errorf("%w %q: no peer with that nick has been seen (give the peer ID instead)", ErrUnknownPeer, who)
+	case 1:
+		return matches[0], nil
+	default:
+		ids := make([]string, len(matches))
+		for i, m := range matches {
+			ids[i] = m.String()
+		}
+		sort.Strings(ids)
+		return "", fmt.Errorf("%w %q: used by %s; give the peer ID", ErrAmbiguousNick, who, strings.Join(ids, ", "))
+	}
+}
+
+// Drain waits until every DM sent so far is acknowledged or failed and every
+// own room message went through GossipSub, or until ctx ends.
+func (s *Service) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.sends.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("drain pending sends: %w", ctx.Err())
+	}
+}
+
+// Close leaves every room, stops the DM protocol and closes the event
+// stream. It does not close the host.
+func (s *Service) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		rooms := s.roomsLocked()
+		conns := s.dmConns
+		s.dmConns = map[peer.ID]*dmConn{}
+		s.mu.Unlock()
+
+		s.h.RemoveStreamHandler(DMProtocol)
+		s.cancel()
+		for _, r := range rooms {
+			r.close()
+		}
+		for _, c := range conns {
+			c.reset()
+		}
+		s.wg.Wait()
+		close(s.events)
+	})
+	return nil
+}
+
+// track registers a goroutine that may emit events; it fails once closed.
+func (s *Service) track() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// emit delivers ev to the front end, waiting for room in the stream (so a
+// slow front end slows the node down instead of losing events).
+func (s *Service) emit(ev Event) {
+	select {
+	case s.events <- ev:
+	case <-s.ctx.Done():
+	}
+}
+
+func (s *Service) learnNick(p peer.ID, nick string) {
+	s.mu.Lock()
+	s.nicks[p] = nick
+	s.mu.Unlock()
+}
+
+func (s *Service) nickOf(p peer.ID) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nicks[p]
+}
+
+func newID() string {
+	var b [idLen / 2]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// recentSet remembers the last n keys, to drop duplicates.
+type recentSet struct {
+	mu   sync.Mutex
+	keys map[string]struct{}
+	ring []string
+	next int
+}
+
+func newRecentSet(n int) *recentSet {
+	return &recentSet{keys: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+// add reports whether k is new.
+func (r *recentSet) add(k string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.keys[k]; ok {
+		return false
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.keys, old)
+	}
+	r.ring[r.next] = k
+	r.next = (r.next + 1) % len(r.ring)
+	r.keys[k] = struct{}{}
+	return true
+}

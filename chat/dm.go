@@ -1,0 +1,191 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-msgio/pbio"
+
+	"github.com/parley-chat/parley/chat/pb"
+)
+
+// DMProtocol is the stream protocol for direct messages.
+const DMProtocol protocol.ID = "/parley/dm/1.0.0"
+
+// MaxDMFrameBytes bounds one DM frame on the wire.
+const MaxDMFrameBytes = 8 << 10
+
+const dmWriteTimeout = 10 * time.Second
+
+// SendDM sends text to a peer (peer ID or nick) and returns the message ID
+// at once. Delivery happens in the background: a Delivered event follows
+// the receiver's ack, or an Error event with the same ID says why it failed.
+func (s *Service) SendDM(to, text string) (string, error) {
+	if err := ValidateText(text); err != nil {
+		return "", fmt.Errorf("dm: %w", err)
+	}
+	pid, err := s.ResolvePeer(to)
+	if err != nil {
+		return "", fmt.Errorf("dm: %w", err)
+	}
+	if pid == s.h.ID() {
+		return "", errors.New("dm: that is you")
+	}
+	msg := &pb.DirectMessage{Id: newID(), Nick: s.Nick(), Text: text, SentAtMs: time.Now().UnixMilli()}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return "", ErrClosed
+	}
+	s.wg.Add(1)
+	s.sends.Add(1)
+	c := s.dmConns[pid]
+	if c == nil {
+		c = &dmConn{s: s, peer: pid}
+		s.dmConns[pid] = c
+	}
+	s.mu.Unlock()
+
+	go func() {
+		defer s.wg.Done()
+		defer s.sends.Done()
+		if err := c.send(s.ctx, msg); err != nil {
+			if s.ctx.Err() == nil {
+				s.emit(Error{ID: msg.Id, Err: fmt.Errorf("dm %s to %s: %w", msg.Id, pid, err)})
+			}
+			return
+		}
+		s.emit(Delivered{ID: msg.Id, To: pid})
+	}()
+	return msg.Id, nil
+}
+
+// dmConn is the outbound DM stream to one peer, reused while it works.
+// Messages to one peer are sent one at a time, each waiting for its ack.
+type dmConn struct {
+	s    *Service
+	peer peer.ID
+
+	mu     sync.Mutex
+	stream network.Stream
+	r      pbio.Reader
+	w      pbio.Writer
+}
+
+func (c *dmConn) send(ctx context.Context, msg *pb.DirectMessage) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	reused := c.stream != nil
+	err := c.exchange(ctx, msg)
+	if err != nil && reused && ctx.Err() == nil {
+		// The cached stream may have been idle-reset by the peer: one
+		// retry on a fresh stream. The receiver drops the duplicate if the
+		// first attempt did arrive.
+		err = c.exchange(ctx, msg)
+	}
+	return err
+}
+
+func (c *dmConn) exchange(ctx context.Context, msg *pb.DirectMessage) error {
+	if c.stream == nil {
+		octx, cancel := context.WithTimeout(ctx, c.s.cfg.openTimeout)
+		// A relayed (limited) connection is fine for DMs: they are small.
+		st, err := c.s.h.NewStream(network.WithAllowLimitedConn(octx, "dm"), c.peer, DMProtocol)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("peer unreachable: %w", err)
+		}
+		c.stream, c.r, c.w = st, pbio.NewDelimitedReader(st, MaxDMFrameBytes), pbio.NewDelimitedWriter(st)
+	}
+	fail := func(err error) error {
+		c.stream.Reset()
+		c.stream = nil
+		return err
+	}
+	c.stream.SetWriteDeadline(time.Now().Add(dmWriteTimeout))
+	if err := c.w.WriteMsg(&pb.DMFrame{Body: &pb.DMFrame_Message{Message: msg}}); err != nil {
+		return fail(fmt.Errorf("write: %w", err))
+	}
+	c.stream.SetReadDeadline(time.Now().Add(c.s.cfg.ackTimeout))
+	var f pb.DMFrame
+	if err := c.r.ReadMsg(&f); err != nil {
+		return fail(fmt.Errorf("no ack: %w", err))
+	}
+	if ack := f.GetAck(); ack == nil || ack.GetId() != msg.Id {
+		return fail(errors.New("peer answered with something other than the ack"))
+	}
+	return nil
+}
+
+func (c *dmConn) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stream != nil {
+		c.stream.Reset()
+		c.stream = nil
+	}
+}
+
+// handleDM serves one inbound DM stream: it resets the stream on any
+// protocol error and closes it when the peer does.
+func (s *Service) handleDM(st network.Stream) {
+	if !s.track() {
+		st.Reset()
+		return
+	}
+	defer s.wg.Done()
+	// Stop reading when the service closes, not only at the deadline.
+	stop := context.AfterFunc(s.ctx, func() { st.Reset() })
+	defer stop()
+	if err := s.serveDM(st); err != nil {
+		s.log.Debug("dm stream reset", "peer", st.Conn().RemotePeer(), "err", err)
+		st.Reset()
+		return
+	}
+	st.Close()
+}
+
+func (s *Service) serveDM(st network.Stream) error {
+	from := st.Conn().RemotePeer()
+	r := pbio.NewDelimitedReader(st, MaxDMFrameBytes)
+	w := pbio.NewDelimitedWriter(st)
+	for {
+		// A stream held open in silence is dropped after the idle timeout.
+		st.SetReadDeadline(time.Now().Add(s.cfg.dmIdle))
+		var f pb.DMFrame
+		if err := r.ReadMsg(&f); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("read frame: %w", err)
+		}
+		m := f.GetMessage()
+		if m == nil {
+			return errors.New("frame is not a message")
+		}
+		if err := validateDM(m, time.Now()); err != nil {
+			return fmt.Errorf("invalid message: %w", err)
+		}
+		if s.dmSeen.add(from.String() + "/" + m.GetId()) {
+			s.learnNick(from, m.GetNick())
+			s.emit(DirectMessage{
+				ID:     m.GetId(),
+				From:   from,
+				Nick:   m.GetNick(),
+				Text:   m.GetText(),
+				SentAt: time.UnixMilli(m.GetSentAtMs()).UTC(),
+			})
+		}
+		st.SetWriteDeadline(time.Now().Add(dmWriteTimeout))
+		if err := w.WriteMsg(&pb.DMFrame{Body: &pb.DMFrame_Ack{Ack: &pb.DMAck{Id: m.GetId()}}}); err != nil {
+			return fmt.Errorf("write ack: %w", err)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package chat_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/internal/testutil"
+)
+
+func frame(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(binary.AppendUvarint(nil, uint64(len(b))), b...)
+}
+
+// A peer that misbehaves on the DM protocol gets its stream reset; the node
+// keeps running and keeps serving well-behaved peers.
+func TestDMGarbageResetsStream(t *testing.T) {
+	idle := 300 * time.Millisecond
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"), chat.WithDMIdleTimeout(idle))
+	attacker := testutil.NewNode(t)
+	if err := attacker.Host().Connect(context.Background(), testutil.Info(victim.Node)); err != nil {
+		t.Fatal(err)
+	}
+	valid := &pb.DirectMessage{Id: "0123456789abcdef0123456789abcdef", Nick: "x", Text: "hi", SentAtMs: time.Now().UnixMilli()}
+	tests := []struct {
+		name string
+		send []byte
+	}{
+		{"varint overflow", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
+		{"oversized frame", append(binary.AppendUvarint(nil, 1<<20), make([]byte, 1024)...)},
+		{"invalid protobuf", []byte{5, 0xff, 0xff, 0xff, 0xff, 0xff}},
+		{"ack instead of message", frame(t, &pb.DMFrame{Body: &pb.DMFrame_Ack{Ack: &pb.DMAck{Id: valid.Id}}})},
+		{"bad message id", frame(t, &pb.DMFrame{Body: &pb.DMFrame_Message{Message: &pb.DirectMessage{Id: "x", Nick: "x", Text: "hi", SentAtMs: valid.SentAtMs}}})},
+		{"terminal escape in text", frame(t, &pb.DMFrame{Body: &pb.DMFrame_Message{Message: &pb.DirectMessage{Id: valid.Id, Nick: "x", Text: "\x1b[2J", SentAtMs: valid.SentAtMs}}})},
+		{"truncated frame then silence", []byte{10, 1, 2}},
+		{"silence", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := attacker.Host().NewStream(context.Background(), victim.ID(), chat.DMProtocol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Reset()
+			if len(tt.send) > 0 {
+				if _, err := st.Write(tt.send); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st.SetReadDeadline(time.Now().Add(10 * idle))
+			_, err = io.ReadAll(st)
+			if !errors.Is(err, network.ErrReset) {
+				t.Fatalf("read after %s: got %v, want the stream reset", tt.name, err)
+			}
+		})
+	}
+
+	// The node still works: a well-formed DM is delivered and acked.
+	sender := testutil.NewChat(t, attacker, chat.WithNick("sender"))
+	id, err := sender.SendDM(victim.ID().String(), "still alive?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender.WaitFor(t, "delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == id })
+	for _, ev := range victim.Events() {
+		if d, ok := ev.(chat.DirectMessage); ok && d.ID != id {
+			t.Errorf("garbage produced a DM event: %+v", d)
+		}
+	}
+}
+
+// A DM that arrives twice (a retry after a lost ack) is shown once and
+// acked both times.
+func TestDMDuplicateShownOnce(t *testing.T) {
+	victim := testutil.NewChat(t, testutil.NewNode(t))
+	other := testutil.NewNode(t)
+	if err := other.Host().Connect(context.Background(), testutil.Info(victim.Node)); err != nil {
+		t.Fatal(err)
+	}
+	msg := &pb.DMFrame{Body: &pb.DMFrame_Message{Message: &pb.DirectMessage{
+		Id: "00000000000000000000000000000001", Nick: "o", Text: "once", SentAtMs: time.Now().UnixMilli()}}}
+	for i := 0; i < 2; i++ {
+		st, err := other.Host().NewStream(context.Background(), victim.ID(), chat.DMProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write(frame(t, msg)); err != nil {
+			t.Fatal(err)
+		}
+		st.CloseWrite()
+		st.SetReadDeadline(time.Now().Add(testutil.Timeout))
+		ack, err := io.ReadAll(st)
+		if err != nil || len(ack) == 0 {
+			t.Fatalf("attempt %d: no ack: %v", i, err)
+		}
+	}
+	n := 0
+	for _, ev := range victim.Events() {
+		if _, ok := ev.(chat.DirectMessage); ok {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("DM shown %d times, want 1", n)
+	}
+}

@@ -1,0 +1,81 @@
+package chat
+
+import (
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Event is one thing a front end shows. The concrete types are Message,
+// DirectMessage, Delivered, PeerJoined, PeerLeft, Connection and Error.
+type Event interface{ isEvent() }
+
+// Message is a chat line in a room, including this node's own lines.
+type Message struct {
+	Room   string
+	ID     string
+	From   peer.ID // authenticated by the message signature
+	Nick   string  // chosen by the sender; display only
+	Text   string
+	SentAt time.Time
+}
+
+// DirectMessage is a message received over the DM protocol.
+type DirectMessage struct {
+	ID     string
+	From   peer.ID // authenticated by the secure channel
+	Nick   string
+	Text   string
+	SentAt time.Time
+}
+
+// Delivered reports that the receiver acknowledged DM ID.
+type Delivered struct {
+	ID string
+	To peer.ID
+}
+
+// PeerJoined reports a peer subscribing to a room this node is in.
+type PeerJoined struct {
+	Room string
+	Peer peer.ID
+	Nick string // empty when not yet known
+}
+
+// PeerLeft reports a peer leaving a room (or disconnecting).
+type PeerLeft struct {
+	Room string
+	Peer peer.ID
+	Nick string
+}
+
+// Path values of a Connection event.
+const (
+	PathLAN         = "lan"
+	PathDirect      = "direct"
+	PathHolePunched = "hole-punched"
+	PathRelayed     = "relayed"
+)
+
+// Connection reports how a peer is reached, whenever that is first known
+// or changes.
+type Connection struct {
+	Peer  peer.ID
+	Path  string  // one of the Path constants
+	Relay peer.ID // the relay, when Path is PathRelayed and it is known
+}
+
+// Error is a failure the user should see, e.g. a DM that could not be
+// delivered. ID names the message it concerns, if any.
+type Error struct {
+	ID  string
+	Err error
+}
+
+func (Message) isEvent()       {}
+func (DirectMessage) isEvent() {}
+func (Delivered) isEvent()     {}
+func (PeerJoined) isEvent()    {}
+func (PeerLeft) isEvent()      {}
+func (Connection) isEvent()    {}
+func (Error) isEvent()         {}

@@ -1,0 +1,339 @@
+package netlab_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/parley-chat/parley/internal/netlab"
+)
+
+// dropWait is how long a packet that should be dropped is waited for. Inside a lab the round trip
+// is tens of microseconds, so an answer would arrive long before.
+const dropWait = 300 * time.Millisecond
+
+func TestAddressRanges(t *testing.T) {
+	pub := netip.MustParsePrefix(netlab.PublicNet)
+	for a := pub.Masked().Addr().Next(); pub.Contains(a); a = a.Next() {
+		if m, err := manet.FromIP(a.AsSlice()); err != nil || !manet.IsPublicAddr(m) {
+			t.Fatalf("manet.IsPublicAddr(%s) = false (err %v), want true for all of PublicNet", a, err)
+		}
+	}
+	for _, lan := range []string{netlab.LANANet, netlab.LANBNet} {
+		p := netip.MustParsePrefix(lan)
+		if p.Overlaps(pub) {
+			t.Errorf("%s overlaps PublicNet %s", lan, pub)
+		}
+		m, err := manet.FromIP(p.Addr().Next().AsSlice())
+		if err != nil || !manet.IsPrivateAddr(m) {
+			t.Errorf("manet.IsPrivateAddr(%s) = false (err %v), want true", p.Addr().Next(), err)
+		}
+	}
+}
+
+func TestLabAddresses(t *testing.T) {
+	l := netlab.Setup(t, netlab.Config{})
+	for _, tc := range []struct {
+		h   *netlab.Host
+		net string
+	}{
+		{l.Relay, netlab.PublicNet},
+		{l.RouterA.Host, netlab.PublicNet},
+		{l.RouterB.Host, netlab.PublicNet},
+		{l.A1, netlab.LANANet},
+		{l.A2, netlab.LANANet},
+		{l.B1, netlab.LANBNet},
+		{l.B2, netlab.LANBNet},
+	} {
+		a, _ := netip.AddrFromSlice(tc.h.IP.To4())
+		if !netip.MustParsePrefix(tc.net).Contains(a) {
+			t.Errorf("%v: address not in %s", tc.h, tc.net)
+		}
+		// The namespace has the address: Command runs inside it.
+		out, err := tc.h.Command(t.Context(), "ip", "-4", "-o", "addr", "show").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: ip addr show: %v: %s", tc.h, err, out)
+		}
+		if !strings.Contains(string(out), " "+tc.h.IP.String()+"/24 ") {
+			t.Errorf("%v: ip addr show: got\n%s\nwant %s/24", tc.h, out, tc.h.IP)
+		}
+	}
+}
+
+func TestReachability(t *testing.T) {
+	l := netlab.Setup(t, netlab.Config{})
+	// An attacker on the public segment routes LAN A's private range to natA's WAN address.
+	if out, err := l.Relay.Command(t.Context(), "ip", "route", "add", netlab.LANANet, "via", l.RouterA.IP.String()).CombinedOutput(); err != nil {
+		t.Fatalf("ip route add: %v: %s", err, out)
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to *netlab.Host
+		toIP     net.IP // where the dial goes, if not to.IP
+		seen     net.IP // the source address the listener sees; nil: the dial must fail
+		silent   bool   // the failure must be a timeout: the packets were dropped, not refused
+	}{
+		{name: "a1 reaches the relay through natA", from: l.A1, to: l.Relay, seen: l.RouterA.IP},
+		{name: "a2 reaches the relay through natA", from: l.A2, to: l.Relay, seen: l.RouterA.IP},
+		{name: "b1 reaches the relay through natB", from: l.B1, to: l.Relay, seen: l.RouterB.IP},
+		{name: "b2 reaches the relay through natB", from: l.B2, to: l.Relay, seen: l.RouterB.IP},
+		{name: "a1 reaches a2 on LAN A", from: l.A1, to: l.A2, seen: l.A1.IP},
+		{name: "a2 reaches a1 on LAN A", from: l.A2, to: l.A1, seen: l.A2.IP},
+		{name: "b1 reaches b2 on LAN B", from: l.B1, to: l.B2, seen: l.B1.IP},
+		{name: "a1 does not reach b1's private address", from: l.A1, to: l.B1},
+		{name: "b2 does not reach a2's private address", from: l.B2, to: l.A2},
+		{name: "relay's unsolicited packets to a1 are dropped", from: l.Relay, to: l.A1, silent: true},
+		{name: "relay's unsolicited packets to natA are dropped", from: l.Relay, to: l.A1, toIP: l.RouterA.IP, silent: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ln, err := tc.to.Listen("tcp4", ":0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			accepted := make(chan net.Addr, 1)
+			go func() {
+				if c, err := ln.Accept(); err == nil {
+					accepted <- c.RemoteAddr()
+					c.Close()
+				}
+			}()
+
+			ip := tc.to.IP
+			if tc.toIP != nil {
+				ip = tc.toIP
+			}
+			port := ln.Addr().(*net.TCPAddr).Port
+			ctx, cancel := context.WithTimeout(t.Context(), dropWait)
+			defer cancel()
+			c, err := tc.from.Dial(ctx, "tcp4", net.JoinHostPort(ip.String(), strconv.Itoa(port)))
+			if tc.seen == nil {
+				if err == nil {
+					c.Close()
+					t.Fatalf("%v dialed %s:%d: connected, want failure", tc.from, ip, port)
+				}
+				var ne net.Error
+				if tc.silent && !(errors.As(err, &ne) && ne.Timeout()) {
+					t.Fatalf("%v dialed %s:%d: got %v, want a timeout (silent drop)", tc.from, ip, port, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v dialed %s:%d: %v", tc.from, ip, port, err)
+			}
+			defer c.Close()
+			select {
+			case a := <-accepted:
+				if got := a.(*net.TCPAddr).IP; !got.Equal(tc.seen) {
+					t.Errorf("%v saw the connection from %s, want %s", tc.to, got, tc.seen)
+				}
+			case <-ctx.Done():
+				t.Fatalf("%v accepted nothing", tc.to)
+			}
+		})
+	}
+}
+
+// TestNAT checks the mappings of both NAT modes, and that hole punching between LAN A and LAN B works
+// when both routers preserve ports and fails when either randomises them. It also exercises
+// Config, Router.SetNAT and Lab.FlushConntrack.
+func TestNAT(t *testing.T) {
+	l := netlab.Setup(t, netlab.Config{NATA: netlab.FullyRandom})
+	if got, want := l.RouterA.NAT(), netlab.FullyRandom; got != want {
+		t.Fatalf("natA mode %v, want %v", got, want)
+	}
+	if got, want := l.RouterB.NAT(), netlab.PortPreserving; got != want {
+		t.Fatalf("natB mode %v, want %v", got, want)
+	}
+	checkMapping(t, l.A1, l.RouterA.IP, l.Relay, netlab.FullyRandom)
+	checkMapping(t, l.B1, l.RouterB.IP, l.Relay, netlab.PortPreserving)
+
+	for _, tc := range []struct {
+		a, b    netlab.NATMode
+		punched bool
+	}{
+		{netlab.PortPreserving, netlab.PortPreserving, true},
+		{netlab.FullyRandom, netlab.PortPreserving, false},
+		{netlab.PortPreserving, netlab.FullyRandom, false},
+	} {
+		t.Run(fmt.Sprintf("punch %v to %v", tc.a, tc.b), func(t *testing.T) {
+			ctx := t.Context()
+			if err := l.RouterA.SetNAT(ctx, tc.a); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.RouterB.SetNAT(ctx, tc.b); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.FlushConntrack(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := punch(t, l); got != tc.punched {
+				t.Errorf("UDP hole punch a1 <-> b1 worked: %t, want %t", got, tc.punched)
+			}
+		})
+	}
+}
+
+// checkMapping sends from several sockets of from to to, and checks the source addresses to sees:
+// always the router's public address, with the source port kept for PortPreserving and not always
+// kept for FullyRandom.
+func checkMapping(t *testing.T, from *netlab.Host, public net.IP, to *netlab.Host, mode netlab.NATMode) {
+	t.Helper()
+	srv, err := to.ListenPacket("udp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dst := &net.UDPAddr{IP: to.IP, Port: srv.LocalAddr().(*net.UDPAddr).Port}
+	const n = 8
+	sent := make(map[int]bool) // source port → seen unchanged
+	for range n {
+		c, err := from.ListenPacket("udp4", ":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.WriteTo([]byte("hi"), dst); err != nil {
+			t.Fatalf("%v: %v", from, err)
+		}
+		sent[c.LocalAddr().(*net.UDPAddr).Port] = false
+	}
+	srv.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 16)
+	preserved := 0
+	for range n {
+		_, a, err := srv.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("%v: %v", to, err)
+		}
+		ua := a.(*net.UDPAddr)
+		if !ua.IP.Equal(public) {
+			t.Errorf("%v: packet from %v, want from %s", to, ua, public)
+		}
+		if _, ok := sent[ua.Port]; ok {
+			preserved++
+		}
+	}
+	switch {
+	case mode == netlab.PortPreserving && preserved != n:
+		t.Errorf("%v through %v NAT: %d of %d source ports kept, want all", from, mode, preserved, n)
+	case mode == netlab.FullyRandom && preserved == n:
+		t.Errorf("%v through %v NAT: all %d source ports kept, want random ones", from, mode, n)
+	}
+}
+
+// punch has a1 and b1 send UDP to each other's router at their own port, as hole punching over a
+// port-preserving NAT does, and reports whether both received something.
+func punch(t *testing.T, l *netlab.Lab) bool {
+	t.Helper()
+	a, err := l.A1.ListenPacket("udp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := l.B1.ListenPacket("udp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	// Where each expects the other's mapping, if the routers keep ports.
+	toB := &net.UDPAddr{IP: l.RouterB.IP, Port: b.LocalAddr().(*net.UDPAddr).Port}
+	toA := &net.UDPAddr{IP: l.RouterA.IP, Port: a.LocalAddr().(*net.UDPAddr).Port}
+
+	// got reports whether c receives a packet before the deadline.
+	got := func(c net.PacketConn) bool {
+		c.SetReadDeadline(time.Now().Add(dropWait / 3))
+		_, _, err := c.ReadFrom(make([]byte, 16))
+		return err == nil
+	}
+	var aGot, bGot bool
+	for range 3 {
+		if _, err := a.WriteTo([]byte("a"), toB); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.WriteTo([]byte("b"), toA); err != nil {
+			t.Fatal(err)
+		}
+		bc := make(chan bool, 1)
+		go func() { bc <- bGot || got(b) }()
+		aGot = aGot || got(a)
+		bGot = <-bc
+		if aGot && bGot {
+			return true
+		}
+	}
+	return false
+}
+
+func TestClose(t *testing.T) {
+	l := netlab.Setup(t, netlab.Config{})
+	names := l.Namespaces()
+	if len(names) != 9 {
+		t.Fatalf("Namespaces() = %q, want 9", names)
+	}
+	if got := listNetns(t); !containsAll(got, names) {
+		t.Fatalf("ip netns list = %q, want all of %q", got, names)
+	}
+	// A process left running in the lab must not keep it alive.
+	sleeper := l.B2.Command(t.Context(), "sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sleeper.Wait() }()
+
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for _, ns := range listNetns(t) {
+		if slices.Contains(names, ns) {
+			t.Errorf("after Close, ip netns list still has %s", ns)
+		}
+	}
+	if len(l.Namespaces()) != 0 {
+		t.Errorf("after Close, Namespaces() = %q, want none", l.Namespaces())
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Errorf("the process in b2 still runs after Close")
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("second Close: %v, want nil", err)
+	}
+}
+
+func listNetns(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip netns list: %v: %s", err, out)
+	}
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			names = append(names, f[0]) // "name (id: 3)"
+		}
+	}
+	return names
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}

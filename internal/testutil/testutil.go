@@ -1,0 +1,151 @@
+// Package testutil starts loopback Parley nodes and collects their events
+// for the tests of other packages.
+package testutil
+
+import (
+	"crypto/rand"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"go.uber.org/goleak"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/node"
+)
+
+// Timeout bounds every wait in tests.
+const Timeout = 20 * time.Second
+
+// NewNode starts a loopback-only node (TCP on 127.0.0.1, no mDNS) that is
+// closed when the test ends.
+func NewNode(t testing.TB, opts ...node.Option) *node.Node {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append([]node.Option{
+		node.WithIdentity(key),
+		node.WithListenAddrs(ma.StringCast("/ip4/127.0.0.1/tcp/0")),
+	}, opts...)
+	n, err := node.New(all...)
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// Info returns what another node needs to dial n.
+func Info(n *node.Node) peer.AddrInfo {
+	return peer.AddrInfo{ID: n.ID(), Addrs: n.Host().Addrs()}
+}
+
+// Chat is a chat service whose events are recorded for assertions.
+type Chat struct {
+	*chat.Service
+	Node *node.Node
+
+	mu     sync.Mutex
+	events []chat.Event
+	added  chan struct{} // closed and replaced on every new event
+	done   chan struct{}
+}
+
+// NewChat starts a chat service on n, closed when the test ends.
+func NewChat(t testing.TB, n *node.Node, opts ...chat.Option) *Chat {
+	t.Helper()
+	s, err := chat.New(n.Host(), opts...)
+	if err != nil {
+		t.Fatalf("start chat: %v", err)
+	}
+	c := &Chat{Service: s, Node: n, added: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for ev := range s.Events() {
+			c.mu.Lock()
+			c.events = append(c.events, ev)
+			close(c.added)
+			c.added = make(chan struct{})
+			c.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { s.Close(); <-c.done })
+	return c
+}
+
+// Events returns a copy of every event so far.
+func (c *Chat) Events() []chat.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]chat.Event(nil), c.events...)
+}
+
+// WaitFor waits until an event matching f has been recorded (at any time,
+// earlier ones included) and returns it.
+func (c *Chat) WaitFor(t testing.TB, what string, f func(chat.Event) bool) chat.Event {
+	t.Helper()
+	deadline := time.NewTimer(Timeout)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		for _, ev := range c.events {
+			if f(ev) {
+				c.mu.Unlock()
+				return ev
+			}
+		}
+		added := c.added
+		c.mu.Unlock()
+		select {
+		case <-added:
+		case <-deadline.C:
+			t.Fatalf("%s: timed out after %v waiting for %s; events: %+v", c.Nick(), Timeout, what, c.Events())
+		}
+	}
+}
+
+// WaitMessage waits for a room message with the given text.
+func (c *Chat) WaitMessage(t testing.TB, room, text string) chat.Message {
+	t.Helper()
+	return c.WaitFor(t, "message "+text, func(ev chat.Event) bool {
+		m, ok := ev.(chat.Message)
+		return ok && m.Room == room && m.Text == text
+	}).(chat.Message)
+}
+
+// WaitPeerJoined waits until p joined room.
+func (c *Chat) WaitPeerJoined(t testing.TB, room string, p peer.ID) {
+	t.Helper()
+	c.WaitFor(t, "peer-joined "+p.String(), func(ev chat.Event) bool {
+		j, ok := ev.(chat.PeerJoined)
+		return ok && j.Room == room && j.Peer == p
+	})
+}
+
+// Eventually polls cond until it holds or the timeout passes: for state
+// that has no event of its own.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(Timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", Timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// LeakIgnores lists goroutines that libraries start once per process and
+// never stop; everything else must be gone when the tests end.
+func LeakIgnores() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreAnyFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
+		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p-kad-dht/dht_filters.go.init"),
+	}
+}

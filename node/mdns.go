@@ -1,0 +1,31 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+)
+
+// MDNSServiceName is the DNS-SD service Parley nodes announce on the LAN.
+const MDNSServiceName = "_parley._udp"
+
+type mdnsNotifee struct{ n *Node }
+
+// HandlePeerFound is called from the mDNS resolver's goroutine: it must not
+// block, so the dial happens in the background.
+func (m mdnsNotifee) HandlePeerFound(p peer.AddrInfo) {
+	if p.ID == m.n.host.ID() || m.n.ctx.Err() != nil {
+		return
+	}
+	m.n.connectAsync(p, "mdns")
+}
+
+func (n *Node) startMDNS() error {
+	svc := mdns.NewMdnsService(n.host, MDNSServiceName, mdnsNotifee{n})
+	if err := svc.Start(); err != nil {
+		return fmt.Errorf("start mDNS: %w", err)
+	}
+	n.mdns = svc
+	return nil
+}

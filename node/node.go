@@ -1,0 +1,246 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p-kad-dht/dual"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
+	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	yamux "github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// DHTProtocolPrefix keeps Parley's DHT apart from the public IPFS one.
+const DHTProtocolPrefix = "/parley"
+
+// ErrClosed is returned by methods of a closed Node.
+var ErrClosed = errors.New("node closed")
+
+// Node is a running libp2p host with Parley's transports, limits, DHT,
+// discovery and NAT traversal.
+type Node struct {
+	cfg  config
+	host host.Host
+	dht  *dual.DHT
+	disc *drouting.RoutingDiscovery
+	log  *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	mdns      interface{ Close() error }
+}
+
+// New starts a node. It listens before it returns; Close stops it.
+func New(opts ...Option) (*Node, error) {
+	cfg := defaults()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if len(cfg.listen) == 0 {
+		for _, s := range DefaultListenAddrs {
+			cfg.listen = append(cfg.listen, ma.StringCast(s))
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{cfg: cfg, log: cfg.logger, ctx: ctx, cancel: cancel}
+
+	h, err := libp2p.New(n.libp2pOptions()...)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	n.host = h
+	if n.dht == nil {
+		n.Close()
+		return nil, errors.New("start libp2p host: DHT was not constructed")
+	}
+	n.disc = drouting.NewRoutingDiscovery(n.dht)
+
+	for _, p := range cfg.bootstrap {
+		h.ConnManager().Protect(p.ID, "parley-bootstrap")
+		n.wg.Add(1)
+		go n.keepConnected(p)
+	}
+	if cfg.mdns {
+		if err := n.startMDNS(); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+func (n *Node) libp2pOptions() []libp2p.Option {
+	cfg := n.cfg
+	limits := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Conns:         rcmgr.LimitVal(cfg.maxConns),
+			ConnsInbound:  rcmgr.LimitVal(cfg.maxConns / 2),
+			ConnsOutbound: rcmgr.LimitVal(cfg.maxConns / 2),
+			Streams:       rcmgr.LimitVal(cfg.maxConns * 16),
+		},
+	}.Build(rcmgr.DefaultLimits.AutoScale())
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits))
+	cm, err2 := connmgr.NewConnManager(cfg.connLow, cfg.connHigh)
+
+	opts := []libp2p.Option{
+		libp2p.Identity(cfg.key),
+		libp2p.ListenAddrs(cfg.listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(libp2pquic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ConnectionManager(cm),
+		libp2p.UserAgent("parley"),
+		libp2p.WithDialTimeout(cfg.dialTimeout),
+		libp2p.EnableRelay(),
+		libp2p.EnableHolePunching(holePunchOpts(cfg)...),
+		libp2p.Routing(func(h host.Host) (routing.PeerRouting, error) {
+			d, err := n.newDHT(h)
+			n.dht = d
+			return d, err
+		}),
+	}
+	if err != nil {
+		opts = append(opts, func(*libp2p.Config) error { return fmt.Errorf("resource manager: %w", err) })
+	} else {
+		opts = append(opts, libp2p.ResourceManager(rm))
+	}
+	if err2 != nil {
+		opts = append(opts, func(*libp2p.Config) error { return fmt.Errorf("connection manager: %w", err2) })
+	}
+	if cfg.upnp {
+		opts = append(opts, libp2p.NATPortMap())
+	}
+	if len(cfg.announce) > 0 {
+		announce := cfg.announce
+		opts = append(opts, libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return announce }))
+	}
+	if cfg.relayService {
+		opts = append(opts,
+			libp2p.EnableRelayService(relayv2.WithResources(cfg.relayRes)),
+			libp2p.EnableNATService(),
+		)
+	}
+	switch {
+	case cfg.public:
+		opts = append(opts, libp2p.ForceReachabilityPublic())
+	case len(cfg.bootstrap) > 0:
+		// Bootstrap peers double as static relays. A node with no public
+		// address on any interface is behind a NAT (or firewall) for sure:
+		// declaring it private makes it reserve a relay slot at once
+		// instead of waiting for AutoNAT's verdict (measured: ~17 s).
+		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(cfg.bootstrap, autorelay.WithBackoff(30e9)))
+		if !hasPublicInterfaceAddr() {
+			opts = append(opts, libp2p.ForceReachabilityPrivate())
+		}
+	}
+	return opts
+}
+
+func holePunchOpts(cfg config) []holepunch.Option {
+	if cfg.holePunchTracer == nil {
+		return nil
+	}
+	return []holepunch.Option{holepunch.WithTracer(cfg.holePunchTracer)}
+}
+
+// hasPublicInterfaceAddr reports whether any local interface has a public IP.
+func hasPublicInterfaceAddr() bool {
+	addrs, err := manet.InterfaceMultiaddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if manet.IsPublicAddr(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) newDHT(h host.Host) (*dual.DHT, error) {
+	keepAll := func(addrs []ma.Multiaddr) []ma.Multiaddr { return addrs }
+	wanMode := dht.ModeAuto
+	if n.cfg.public {
+		wanMode = dht.ModeServer
+	}
+	d, err := dual.New(n.ctx, h,
+		dual.DHTOption(
+			dht.ProtocolPrefix(DHTProtocolPrefix),
+			dht.BootstrapPeers(n.cfg.bootstrap...),
+		),
+		dual.WanDHTOption(dht.Mode(wanMode)),
+		// The LAN side answers queries from every private peer, loopback
+		// included, and keeps their private addresses: that is what lets
+		// nodes on one machine or one LAN find each other.
+		dual.LanDHTOption(dht.Mode(dht.ModeServer), dht.AddressFilter(keepAll)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("start DHT: %w", err)
+	}
+	return d, nil
+}
+
+// Host returns the libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// ID returns the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Addrs returns the node's full multiaddrs, each ending in /p2p/<id>.
+func (n *Node) Addrs() []ma.Multiaddr {
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()})
+	if err != nil {
+		return nil
+	}
+	return addrs
+}
+
+// Close stops discovery, closes every connection and waits for the node's
+// goroutines. It is safe to call more than once.
+func (n *Node) Close() error {
+	var errs []error
+	n.closeOnce.Do(func() {
+		n.cancel()
+		if n.mdns != nil { // first, so that no new dial starts
+			errs = append(errs, n.mdns.Close())
+		}
+		n.wg.Wait() // keepers and discovery loops end with n.ctx
+		if n.dht != nil {
+			errs = append(errs, n.dht.Close())
+		}
+		if n.host != nil {
+			errs = append(errs, n.host.Close())
+		}
+	})
+	return errors.Join(errs...)
+}

@@ -1,0 +1,128 @@
+package node
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// DefaultListenAddrs are used when no WithListenAddrs option is given:
+// TCP and QUIC v1 on every IPv4 and IPv6 interface, on a random port.
+var DefaultListenAddrs = []string{
+	"/ip4/0.0.0.0/tcp/0",
+	"/ip4/0.0.0.0/udp/0/quic-v1",
+	"/ip6/::/tcp/0",
+	"/ip6/::/udp/0/quic-v1",
+}
+
+// Option configures a Node.
+type Option func(*config) error
+
+type config struct {
+	key       crypto.PrivKey
+	listen    []ma.Multiaddr
+	announce  []ma.Multiaddr
+	bootstrap []peer.AddrInfo
+	mdns      bool
+	upnp      bool
+	logger    *slog.Logger
+
+	// Relay/bridge role.
+	relayService bool
+	relayRes     relayv2.Resources
+	public       bool
+
+	holePunchTracer holepunch.EventTracer
+
+	connLow, connHigh int
+	maxConns          int
+	dialTimeout       time.Duration
+}
+
+func defaults() config {
+	return config{
+		logger:      slog.Default(),
+		connLow:     96,
+		connHigh:    192,
+		maxConns:    512,
+		dialTimeout: 15 * time.Second,
+	}
+}
+
+func (c *config) validate() error {
+	if c.key == nil {
+		return errors.New("no identity: use WithIdentity")
+	}
+	if c.connLow <= 0 || c.connHigh < c.connLow {
+		return errors.New("connection manager: need 0 < low <= high")
+	}
+	return nil
+}
+
+// WithIdentity sets the node's private key (see LoadOrCreateIdentity).
+func WithIdentity(key crypto.PrivKey) Option {
+	return func(c *config) error { c.key = key; return nil }
+}
+
+// WithListenAddrs replaces DefaultListenAddrs.
+func WithListenAddrs(addrs ...ma.Multiaddr) Option {
+	return func(c *config) error { c.listen = append(c.listen, addrs...); return nil }
+}
+
+// WithAnnounceAddrs makes the node advertise exactly these addresses, e.g.
+// the public address of a port forward, instead of what it observes.
+func WithAnnounceAddrs(addrs ...ma.Multiaddr) Option {
+	return func(c *config) error { c.announce = append(c.announce, addrs...); return nil }
+}
+
+// WithBootstrap gives peers that are dialed at start, kept connected
+// (reconnecting with backoff) and used as DHT entry points and static relays.
+func WithBootstrap(peers ...peer.AddrInfo) Option {
+	return func(c *config) error { c.bootstrap = append(c.bootstrap, peers...); return nil }
+}
+
+// WithMDNS turns LAN discovery by mDNS on or off (off by default, so that
+// tests and embedders never multicast on real interfaces by accident).
+func WithMDNS(on bool) Option {
+	return func(c *config) error { c.mdns = on; return nil }
+}
+
+// WithUPnP asks the gateway for a port mapping (UPnP/NAT-PMP). Off by default.
+func WithUPnP(on bool) Option {
+	return func(c *config) error { c.upnp = on; return nil }
+}
+
+// WithLogger sets the structured logger.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// WithRelayService makes the node a public relay: circuit relay v2 service
+// with the given resources, AutoNAT service, reachability forced public and
+// the DHT in server mode on both sides.
+func WithRelayService(res relayv2.Resources) Option {
+	return func(c *config) error {
+		c.relayService = true
+		c.relayRes = res
+		c.public = true
+		return nil
+	}
+}
+
+// WithHolePunchTracer observes hole punching attempts (to tell a
+// hole-punched connection from one that was direct from the start).
+func WithHolePunchTracer(t holepunch.EventTracer) Option {
+	return func(c *config) error { c.holePunchTracer = t; return nil }
+}
+
+// WithConnLimits sets the connection manager's low and high water marks and
+// the resource manager's hard cap on connections.
+func WithConnLimits(low, high, max int) Option {
+	return func(c *config) error { c.connLow, c.connHigh, c.maxConns = low, high, max; return nil }
+}

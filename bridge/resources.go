@@ -1,0 +1,20 @@
+package bridge
+
+import (
+	"time"
+
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+)
+
+// DefaultResources are the relay limits of `parley relay`, in one place.
+// They start from go-libp2p's defaults and give each relayed connection
+// more time and data, since a chat connection is long-lived and small:
+// 10 minutes and 1 MiB per relayed connection (go-libp2p: 2 min, 128 KiB)
+// until hole punching makes it direct or it is re-established.
+func DefaultResources() relayv2.Resources {
+	r := relayv2.DefaultResources()
+	r.Limit = &relayv2.RelayLimit{Duration: 10 * time.Minute, Data: 1 << 20}
+	r.MaxReservations = 512
+	r.MaxCircuits = 32
+	return r
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/term"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/datadir"
+	"github.com/parley-chat/parley/internal/ui"
+	"github.com/parley-chat/parley/node"
+)
+
+func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("join", "join ROOM [ROOM...] [flags]", stderr)
+	var c common
+	c.register(fs, datadir.Default())
+	nick := fs.String("nick", "", "your nick (default: peer-<end of your peer ID>)")
+	noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the LAN with mDNS")
+	upnp := fs.Bool("upnp", false, "ask the router for a port mapping (UPnP/NAT-PMP)")
+	rooms, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rooms) == 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: name at least one room", errUsage)
+	}
+	for _, r := range rooms {
+		if err := chat.ValidateRoomName(r); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	if *nick != "" {
+		if err := chat.ValidateNick(*nick); err != nil {
+			return fmt.Errorf("%w: --nick: %v", errUsage, err)
+		}
+	}
+	opts, err := c.nodeOptions()
+	if err != nil {
+		return err
+	}
+
+	// In a terminal, a line editor keeps the line being typed intact when
+	// messages arrive; logs go through it too when stderr is that terminal.
+	var tty *term.Terminal
+	inFile, inOK := stdin.(*os.File)
+	outFile, outOK := stdout.(*os.File)
+	if !c.json && inOK && outOK && term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd())) {
+		old, err := term.MakeRaw(int(inFile.Fd()))
+		if err != nil {
+			return fmt.Errorf("terminal: %w", err)
+		}
+		defer term.Restore(int(inFile.Fd()), old)
+		tty = term.NewTerminal(struct {
+			io.Reader
+			io.Writer
+		}{inFile, outFile}, "> ")
+		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			stderr = tty
+		}
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	identity, unlock, err := c.openData()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	opts = append(opts, identity, node.WithLogger(log), node.WithMDNS(!*noMDNS), node.WithUPnP(*upnp))
+	n, err := node.New(opts...)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+
+	chatOpts := []chat.Option{chat.WithDiscovery(n), chat.WithLogger(log)}
+	if *nick != "" {
+		chatOpts = append(chatOpts, chat.WithNick(*nick))
+	}
+	svc, err := chat.New(n.Host(), chatOpts...)
+	if err != nil {
+		return err
+	}
+	for _, r := range rooms {
+		if err := svc.Join(r); err != nil {
+			svc.Close()
+			return err
+		}
+	}
+
+	cfg := ui.Config{
+		JSON:     c.json,
+		ReadLine: ui.LineReader(stdin),
+		Out:      stdout,
+		Ready: ui.Ready{
+			Peer:  n.ID(),
+			Nick:  svc.Nick(),
+			Addrs: multiaddrStrings(n),
+			Rooms: rooms,
+		},
+	}
+	if tty != nil {
+		cfg.ReadLine = tty.ReadLine
+		cfg.Out = tty
+		cfg.SetPrompt = func(room string) { tty.SetPrompt("#" + room + "> ") }
+	}
+	return ui.Run(ctx, svc, cfg)
+}
+
+func multiaddrStrings(n *node.Node) []string {
+	var out []string
+	for _, a := range n.Addrs() {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+func peerIDFromKey(key crypto.PrivKey) (peer.ID, error) {
+	return peer.IDFromPrivateKey(key)
+}

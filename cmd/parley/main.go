@@ -1,0 +1,138 @@
+// Command parley is a decentralized messenger on libp2p.
+//
+//	parley join ROOM [ROOM...]   chat in one or more rooms
+//	parley relay                 run a public relay/bridge node
+//	parley id                    print this node's peer ID
+//	parley version               print the version
+//
+// This file only dispatches; the work is in node, chat, bridge and
+// internal/ui.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/parley-chat/parley/internal/datadir"
+	"github.com/parley-chat/parley/node"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+const usage = `usage: parley COMMAND [flags]
+
+commands:
+  join ROOM [ROOM...]   chat in one or more rooms (first one is current)
+  relay                 run a relay/bridge node for peers behind NATs
+  id                    print this node's peer ID
+  version               print the version
+
+Run 'parley COMMAND -h' for the flags of a command.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "join":
+		err = runJoin(ctx, args[1:], stdin, stdout, stderr)
+	case "relay":
+		err = runRelay(ctx, args[1:], stdout, stderr)
+	case "id":
+		err = runID(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "parley", versionString())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "parley: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "parley %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "parley %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// newFlagSet returns a flag set whose errors and usage go to stderr and
+// are reported as usage errors.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("parley "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: parley %s\n\nflags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags wraps flag errors (already printed with usage) as errUsage.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return pos, nil
+}
+
+func runID(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("id", "id [--data DIR]", stderr)
+	data := fs.String("data", datadir.Default(), "directory for the identity and state")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
+	}
+	key, err := node.LoadOrCreateIdentity(*data)
+	if err != nil {
+		return err
+	}
+	id, err := peerIDFromKey(key)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, id)
+	return nil
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

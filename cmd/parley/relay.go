@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parley-chat/parley/bridge"
+	"github.com/parley-chat/parley/internal/datadir"
+	"github.com/parley-chat/parley/internal/ui"
+	"github.com/parley-chat/parley/node"
+)
+
+// relayListen are the default listen addresses of `parley relay`.
+var relayListen = []string{
+	"/ip4/0.0.0.0/tcp/4001",
+	"/ip4/0.0.0.0/udp/4001/quic-v1",
+	"/ip6/::/tcp/4001",
+	"/ip6/::/udp/4001/quic-v1",
+}
+
+func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("relay", "relay [flags]", stderr)
+	var c common
+	c.register(fs, filepath.Join(datadir.Default(), "relay"))
+	var announce listFlag
+	fs.Var(&announce, "announce", "multiaddr to advertise instead of the observed ones, e.g. behind a port forward (repeatable)")
+	res := bridge.DefaultResources()
+	fs.IntVar(&res.MaxReservations, "max-reservations", res.MaxReservations, "relay slots held at once")
+	fs.IntVar(&res.MaxCircuits, "max-circuits", res.MaxCircuits, "relayed connections at once per peer")
+	fs.DurationVar(&res.Limit.Duration, "circuit-duration", res.Limit.Duration, "lifetime of one relayed connection")
+	fs.Int64Var(&res.Limit.Data, "circuit-bytes", res.Limit.Data, "bytes one relayed connection may carry in each direction")
+	fs.DurationVar(&res.ReservationTTL, "reservation-ttl", res.ReservationTTL, "how long a relay slot lasts before it must be renewed")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
+	}
+	if err := checkRelayLimits(fs, res.MaxReservations, res.MaxCircuits, res.Limit.Duration, res.Limit.Data); err != nil {
+		return err
+	}
+	if len(c.listen) == 0 {
+		c.listen = relayListen
+	}
+	opts, err := c.nodeOptions()
+	if err != nil {
+		return err
+	}
+	for _, s := range announce {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return fmt.Errorf("%w: --announce %q: %v", errUsage, s, err)
+		}
+		opts = append(opts, node.WithAnnounceAddrs(a))
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	identity, unlock, err := c.openData()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	b, err := bridge.New(res, append(opts, identity, node.WithLogger(log))...)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	ready := ui.Ready{Peer: b.Node().ID(), Addrs: multiaddrStrings(b.Node())}
+	if c.json {
+		fmt.Fprintln(stdout, ui.JSON{}.Ready(ready))
+	} else {
+		fmt.Fprintf(stdout, "parley relay %s\nlisten addresses (give one to peers as --bootstrap):\n", b.Node().ID())
+		for _, a := range ready.Addrs {
+			fmt.Fprintln(stdout, "  "+a)
+		}
+	}
+	<-ctx.Done()
+	log.Info("relay stopping")
+	return nil
+}
+
+func checkRelayLimits(fs *flag.FlagSet, reservations, circuits int, d time.Duration, data int64) error {
+	if reservations <= 0 || circuits <= 0 || d <= 0 || data <= 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: relay limits must be positive", errUsage)
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Command is one user action parsed from a typed line or a JSON object.
+type Command struct {
+	Kind string // say, dm, join, leave, room, peers, nick, quit, help
+	Room string
+	To   string
+	Text string
+}
+
+// Help lists the typed commands.
+const Help = `commands:
+  TEXT               send TEXT to the current room
+  /dm PEER TEXT      direct message to a peer ID or nick
+  /join ROOM         join a room and make it current
+  /leave [ROOM]      leave a room (default: the current one)
+  /room [ROOM]       switch the current room, or show the rooms
+  /peers             list peers: nick, rooms and how they are reached
+  /nick NAME         change your nick
+  /quit              leave (end of input does the same)
+  /help              this list`
+
+// ParseLine parses a typed line. A line starting with "//" sends the text
+// after the first slash (a way to say something that starts with '/').
+func ParseLine(line string) (Command, error) {
+	line = strings.TrimRight(line, "\r\n")
+	if strings.TrimSpace(line) == "" {
+		return Command{}, errEmpty
+	}
+	if !strings.HasPrefix(line, "/") {
+		return Command{Kind: "say", Text: line}, nil
+	}
+	if strings.HasPrefix(line, "//") {
+		return Command{Kind: "say", Text: line[1:]}, nil
+	}
+	name, rest, _ := strings.Cut(line[1:], " ")
+	rest = strings.TrimSpace(rest)
+	arg := func() (string, error) {
+		if rest == "" || strings.ContainsAny(rest, " \t") {
+			return "", fmt.Errorf("usage: /%s %s", name, strings.ToUpper(argName(name)))
+		}
+		return rest, nil
+	}
+	switch name {
+	case "dm", "msg":
+		to, text, _ := strings.Cut(rest, " ")
+		text = strings.TrimSpace(text)
+		if to == "" || text == "" {
+			return Command{}, fmt.Errorf("usage: /dm PEER TEXT")
+		}
+		return Command{Kind: "dm", To: to, Text: text}, nil
+	case "join":
+		room, err := arg()
+		return Command{Kind: "join", Room: room}, err
+	case "leave", "part":
+		if rest == "" {
+			return Command{Kind: "leave"}, nil
+		}
+		room, err := arg()
+		return Command{Kind: "leave", Room: room}, err
+	case "room":
+		if rest == "" {
+			return Command{Kind: "room"}, nil
+		}
+		room, err := arg()
+		return Command{Kind: "room", Room: room}, err
+	case "nick":
+		nick, err := arg()
+		return Command{Kind: "nick", Text: nick}, err
+	case "peers", "quit", "help":
+		if rest != "" {
+			return Command{}, fmt.Errorf("usage: /%s", name)
+		}
+		return Command{Kind: name}, nil
+	default:
+		return Command{}, fmt.Errorf("unknown command /%s (try /help)", name)
+	}
+}
+
+func argName(cmd string) string {
+	switch cmd {
+	case "nick":
+		return "name"
+	default:
+		return "room"
+	}
+}
+
+// jsonCommand is a command on stdin in --json mode, e.g.
+// {"cmd":"send","room":"lobby","text":"hi"} or {"cmd":"dm","to":"alice","text":"hi"}.
+type jsonCommand struct {
+	Cmd  string `json:"cmd"`
+	Room string `json:"room"`
+	To   string `json:"to"`
+	Text string `json:"text"`
+	Nick string `json:"nick"`
+}
+
+// ParseJSON parses a JSON command object.
+func ParseJSON(line string) (Command, error) {
+	var c jsonCommand
+	dec := json.NewDecoder(strings.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Command{}, fmt.Errorf("bad JSON command: %w", err)
+	}
+	switch c.Cmd {
+	case "send", "say":
+		return Command{Kind: "say", Room: c.Room, Text: c.Text}, nil
+	case "dm":
+		if c.To == "" {
+			return Command{}, fmt.Errorf(`dm: "to" is missing`)
+		}
+		return Command{Kind: "dm", To: c.To, Text: c.Text}, nil
+	case "join", "leave", "room":
+		if c.Room == "" && c.Cmd == "join" {
+			return Command{}, fmt.Errorf(`join: "room" is missing`)
+		}
+		return Command{Kind: c.Cmd, Room: c.Room}, nil
+	case "nick":
+		return Command{Kind: "nick", Text: c.Nick}, nil
+	case "peers", "quit", "help":
+		return Command{Kind: c.Cmd}, nil
+	default:
+		return Command{}, fmt.Errorf("unknown JSON command %q", c.Cmd)
+	}
+}

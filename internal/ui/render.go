@@ -1,0 +1,275 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/chat"
+)
+
+// Renderer turns what happens into output: JSON objects or text lines.
+type Renderer interface {
+	Event(ev chat.Event) string
+	Ready(r Ready) string
+	Sent(id, room string, to peer.ID) string
+	Peers(self peer.ID, ps []chat.PeerInfo) string
+	Rooms(current string, rooms []string) string
+	Info(msg string) string
+	Error(err error) string
+}
+
+// Ready describes a node that listens and has joined its rooms.
+type Ready struct {
+	Peer  peer.ID
+	Nick  string
+	Addrs []string
+	Rooms []string
+}
+
+// JSON renders one object per line, as documented in the README.
+type JSON struct{}
+
+type jsonMessage struct {
+	Event  string `json:"event"`
+	Room   string `json:"room,omitempty"`
+	ID     string `json:"id"`
+	From   string `json:"from"`
+	Nick   string `json:"nick"`
+	Text   string `json:"text"`
+	SentAt string `json:"sent_at"`
+}
+
+type jsonPeer struct {
+	Peer  string   `json:"peer"`
+	Nick  string   `json:"nick,omitempty"`
+	Rooms []string `json:"rooms"`
+	Path  string   `json:"path,omitempty"`
+	Relay string   `json:"relay,omitempty"`
+}
+
+func encode(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"event": "error", "error": "encode event: " + err.Error()})
+	}
+	return string(b)
+}
+
+func idOrEmpty(p peer.ID) string {
+	if p == "" {
+		return ""
+	}
+	return p.String()
+}
+
+func (JSON) Event(ev chat.Event) string {
+	switch e := ev.(type) {
+	case chat.Message:
+		return encode(jsonMessage{"message", e.Room, e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano)})
+	case chat.DirectMessage:
+		return encode(jsonMessage{"dm", "", e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano)})
+	case chat.Delivered:
+		return encode(struct {
+			Event string `json:"event"`
+			ID    string `json:"id"`
+			To    string `json:"to"`
+		}{"delivered", e.ID, e.To.String()})
+	case chat.PeerJoined:
+		return encode(struct {
+			Event string `json:"event"`
+			Room  string `json:"room"`
+			Peer  string `json:"peer"`
+			Nick  string `json:"nick,omitempty"`
+		}{"peer-joined", e.Room, e.Peer.String(), e.Nick})
+	case chat.PeerLeft:
+		return encode(struct {
+			Event string `json:"event"`
+			Room  string `json:"room"`
+			Peer  string `json:"peer"`
+			Nick  string `json:"nick,omitempty"`
+		}{"peer-left", e.Room, e.Peer.String(), e.Nick})
+	case chat.Connection:
+		return encode(struct {
+			Event string `json:"event"`
+			Peer  string `json:"peer"`
+			Path  string `json:"path"`
+			Relay string `json:"relay,omitempty"`
+		}{"connection", e.Peer.String(), e.Path, idOrEmpty(e.Relay)})
+	case chat.Error:
+		return encode(struct {
+			Event string `json:"event"`
+			Error string `json:"error"`
+			ID    string `json:"id,omitempty"`
+		}{"error", e.Err.Error(), e.ID})
+	}
+	return ""
+}
+
+func (JSON) Ready(r Ready) string {
+	return encode(struct {
+		Event string   `json:"event"`
+		Peer  string   `json:"peer"`
+		Nick  string   `json:"nick,omitempty"`
+		Addrs []string `json:"addrs"`
+		Rooms []string `json:"rooms"`
+	}{"ready", r.Peer.String(), r.Nick, nonNil(r.Addrs), nonNil(r.Rooms)})
+}
+
+func (JSON) Sent(id, room string, to peer.ID) string {
+	return encode(struct {
+		Event string `json:"event"`
+		ID    string `json:"id"`
+		Room  string `json:"room,omitempty"`
+		To    string `json:"to,omitempty"`
+	}{"sent", id, room, idOrEmpty(to)})
+}
+
+func (JSON) Peers(_ peer.ID, ps []chat.PeerInfo) string {
+	out := make([]jsonPeer, len(ps))
+	for i, p := range ps {
+		out[i] = jsonPeer{p.ID.String(), p.Nick, nonNil(p.Rooms), p.Path, idOrEmpty(p.Relay)}
+	}
+	return encode(struct {
+		Event string     `json:"event"`
+		Peers []jsonPeer `json:"peers"`
+	}{"peers", out})
+}
+
+func (JSON) Rooms(current string, rooms []string) string {
+	return encode(struct {
+		Event   string   `json:"event"`
+		Current string   `json:"current"`
+		Rooms   []string `json:"rooms"`
+	}{"rooms", current, nonNil(rooms)})
+}
+
+func (JSON) Info(msg string) string {
+	return encode(struct {
+		Event string `json:"event"`
+		Text  string `json:"text"`
+	}{"info", msg})
+}
+
+func (JSON) Error(err error) string {
+	return encode(struct {
+		Event string `json:"event"`
+		Error string `json:"error"`
+	}{"error", err.Error()})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Text renders human-readable lines. Every sender is shown by nick and the
+// end of its peer ID, because the nick alone is whatever the sender chose.
+type Text struct {
+	// Current returns the current room; its messages omit the room name.
+	Current func() string
+	// Local is the time zone of displayed times.
+	Local *time.Location
+}
+
+// Who formats a peer as nick[last 6 characters of the peer ID].
+func Who(nick string, id peer.ID) string {
+	s := id.String()
+	short := s[max(0, len(s)-6):]
+	if nick == "" {
+		return "[" + short + "]"
+	}
+	return nick + "[" + short + "]"
+}
+
+func (t Text) clock(ts time.Time) string {
+	loc := t.Local
+	if loc == nil {
+		loc = time.Local
+	}
+	return ts.In(loc).Format("15:04")
+}
+
+// indent keeps the lines of a multi-line message under its first line.
+func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n        ") }
+
+func (t Text) Event(ev chat.Event) string {
+	switch e := ev.(type) {
+	case chat.Message:
+		room := ""
+		if t.Current == nil || e.Room != t.Current() {
+			room = "#" + e.Room + " "
+		}
+		return fmt.Sprintf("[%s] %s<%s> %s", t.clock(e.SentAt), room, Who(e.Nick, e.From), indent(e.Text))
+	case chat.DirectMessage:
+		return fmt.Sprintf("[%s] *dm* <%s> %s", t.clock(e.SentAt), Who(e.Nick, e.From), indent(e.Text))
+	case chat.Delivered:
+		return fmt.Sprintf("  ✓ dm %s delivered to %s", e.ID[:8], Who("", e.To))
+	case chat.PeerJoined:
+		return fmt.Sprintf("* %s joined #%s", Who(e.Nick, e.Peer), e.Room)
+	case chat.PeerLeft:
+		return fmt.Sprintf("* %s left #%s", Who(e.Nick, e.Peer), e.Room)
+	case chat.Connection:
+		if e.Relay != "" {
+			return fmt.Sprintf("* %s reached %s via %s", Who("", e.Peer), e.Path, Who("", e.Relay))
+		}
+		return fmt.Sprintf("* %s reached: %s", Who("", e.Peer), e.Path)
+	case chat.Error:
+		return "! " + e.Err.Error()
+	}
+	return ""
+}
+
+func (t Text) Ready(r Ready) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "parley: you are %s (%s)\n", r.Nick, r.Peer)
+	b.WriteString("listening on:\n")
+	for _, a := range r.Addrs {
+		b.WriteString("  " + a + "\n")
+	}
+	fmt.Fprintf(&b, "in rooms: %s — type to chat, /help for commands", strings.Join(r.Rooms, ", "))
+	return b.String()
+}
+
+func (Text) Sent(string, string, peer.ID) string { return "" }
+
+func (Text) Peers(self peer.ID, ps []chat.PeerInfo) string {
+	if len(ps) == 0 {
+		return "no peers yet"
+	}
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		path := p.Path
+		switch {
+		case path == "":
+			path = "not connected"
+		case p.Relay != "":
+			path += " via " + Who("", p.Relay)
+		}
+		rooms := "-"
+		if len(p.Rooms) > 0 {
+			rooms = "#" + strings.Join(p.Rooms, " #")
+		}
+		fmt.Fprintf(&b, "  %-28s %-20s %s  %s", Who(p.Nick, p.ID), rooms, path, p.ID)
+	}
+	return b.String()
+}
+
+func (Text) Rooms(current string, rooms []string) string {
+	if len(rooms) == 0 {
+		return "not in any room; /join ROOM"
+	}
+	return fmt.Sprintf("current room: #%s; joined: #%s", current, strings.Join(rooms, " #"))
+}
+
+func (Text) Info(msg string) string { return msg }
+
+func (Text) Error(err error) string { return "! " + err.Error() }

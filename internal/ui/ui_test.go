@@ -1,0 +1,130 @@
+package ui_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/ui"
+)
+
+func TestParseLine(t *testing.T) {
+	tests := []struct {
+		line    string
+		want    ui.Command
+		wantErr string
+	}{
+		{"hello there", ui.Command{Kind: "say", Text: "hello there"}, ""},
+		{"//etc/passwd is a path", ui.Command{Kind: "say", Text: "/etc/passwd is a path"}, ""},
+		{"/dm alice hi there", ui.Command{Kind: "dm", To: "alice", Text: "hi there"}, ""},
+		{"/dm alice", ui.Command{}, "usage: /dm"},
+		{"/join dev", ui.Command{Kind: "join", Room: "dev"}, ""},
+		{"/join", ui.Command{}, "usage: /join ROOM"},
+		{"/join a b", ui.Command{}, "usage"},
+		{"/leave", ui.Command{Kind: "leave"}, ""},
+		{"/leave dev", ui.Command{Kind: "leave", Room: "dev"}, ""},
+		{"/room", ui.Command{Kind: "room"}, ""},
+		{"/room dev", ui.Command{Kind: "room", Room: "dev"}, ""},
+		{"/nick bob", ui.Command{Kind: "nick", Text: "bob"}, ""},
+		{"/nick", ui.Command{}, "usage: /nick NAME"},
+		{"/peers", ui.Command{Kind: "peers"}, ""},
+		{"/quit", ui.Command{Kind: "quit"}, ""},
+		{"/frob", ui.Command{}, "unknown command /frob"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			got, err := ui.ParseLine(tt.line)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, %v; want error %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseJSON(t *testing.T) {
+	got, err := ui.ParseJSON(`{"cmd":"dm","to":"bob","text":"/not a command"}`)
+	if err != nil || got != (ui.Command{Kind: "dm", To: "bob", Text: "/not a command"}) {
+		t.Errorf("got %+v, %v", got, err)
+	}
+	for _, bad := range []string{`{"cmd":"dm","text":"x"}`, `{"cmd":"launch"}`, `{"cmd":"send","txt":"typo"}`, `{not json`} {
+		if _, err := ui.ParseJSON(bad); err == nil {
+			t.Errorf("ParseJSON(%s) succeeded, want an error", bad)
+		}
+	}
+}
+
+// The JSON events are a contract with scripts: field for field.
+func TestJSONEvents(t *testing.T) {
+	alice, _ := peer.Decode("12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y")
+	at := time.Date(2026, 11, 21, 11, 4, 53, 877e6, time.UTC)
+	tests := []struct {
+		ev   chat.Event
+		want string
+	}{
+		{chat.Message{Room: "lobby", ID: "ab", From: alice, Nick: "alice", Text: "hi", SentAt: at},
+			`{"event":"message","room":"lobby","id":"ab","from":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y","nick":"alice","text":"hi","sent_at":"2026-11-21T11:04:53.877Z"}`},
+		{chat.DirectMessage{ID: "cd", From: alice, Nick: "alice", Text: "psst", SentAt: at},
+			`{"event":"dm","id":"cd","from":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y","nick":"alice","text":"psst","sent_at":"2026-11-21T11:04:53.877Z"}`},
+		{chat.Delivered{ID: "cd", To: alice},
+			`{"event":"delivered","id":"cd","to":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y"}`},
+		{chat.PeerJoined{Room: "lobby", Peer: alice},
+			`{"event":"peer-joined","room":"lobby","peer":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y"}`},
+		{chat.PeerLeft{Room: "lobby", Peer: alice, Nick: "alice"},
+			`{"event":"peer-left","room":"lobby","peer":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y","nick":"alice"}`},
+		{chat.Connection{Peer: alice, Path: chat.PathLAN},
+			`{"event":"connection","peer":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y","path":"lan"}`},
+		{chat.Error{ID: "cd", Err: errors.New("boom")},
+			`{"event":"error","error":"boom","id":"cd"}`},
+	}
+	for _, tt := range tests {
+		if got := (ui.JSON{}).Event(tt.ev); got != tt.want {
+			t.Errorf("got  %s\nwant %s", got, tt.want)
+		}
+	}
+}
+
+func TestTextShowsPeerIDBesideNick(t *testing.T) {
+	alice, _ := peer.Decode("12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y")
+	r := ui.Text{Current: func() string { return "lobby" }, Local: time.UTC}
+	at := time.Date(2026, 11, 21, 11, 4, 0, 0, time.UTC)
+	got := r.Event(chat.Message{Room: "lobby", From: alice, Nick: "alice", Text: "two\nlines", SentAt: at})
+	// The last 6 characters of the peer ID follow the nick.
+	want := "[11:04] <alice[gCax4y]> two\n        lines"
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := r.Event(chat.Message{Room: "dev", From: alice, Nick: "alice", Text: "x", SentAt: at}); !strings.Contains(got, "#dev") {
+		t.Errorf("message in another room %q does not name the room", got)
+	}
+}
+
+func TestLineReaderSkipsOverlongLines(t *testing.T) {
+	in := "short\n" + strings.Repeat("x", ui.MaxLineBytes+10) + "\nnext\nlast-without-newline"
+	read := ui.LineReader(strings.NewReader(in))
+	var got []string
+	var errs int
+	for {
+		l, err := read()
+		if err != nil {
+			if strings.Contains(err.Error(), "longer than") {
+				errs++
+				continue
+			}
+			break
+		}
+		got = append(got, l)
+	}
+	if strings.Join(got, "|") != "short|next|last-without-newline" || errs != 1 {
+		t.Errorf("got lines %q and %d errors, want short|next|last-without-newline and 1 error", got, errs)
+	}
+}

@@ -1,0 +1,25 @@
+// Package node runs the libp2p host under every Parley process.
+//
+// What a Node enables:
+//   - identity: an Ed25519 key in <data>/identity.key (0600), created once,
+//     never replaced when unreadable (LoadOrCreateIdentity);
+//   - transports TCP and QUIC v1 on IPv4 and IPv6, security Noise and TLS,
+//     muxer yamux; a resource manager with explicit connection and stream
+//     caps and a connection manager (96/192 by default);
+//   - discovery: mDNS on the LAN (WithMDNS), bootstrap peers kept connected
+//     with backoff and protected from the connection manager, and a dual
+//     Kademlia DHT under the protocol prefix "/parley" (never the public
+//     IPFS DHT). Its LAN side runs as a server and keeps loopback and
+//     private addresses; its WAN side runs in auto mode (server on relays).
+//     Discover advertises a rendezvous namespace and keeps looking it up
+//     (every 1 s at first, slowing to 30 s), dialing whoever it finds;
+//   - NAT traversal: relay client and hole punching (DCUtR) always on;
+//     bootstrap peers are static relays. Reachability rule: a node with
+//     bootstrap peers and no public IP on any interface declares itself
+//     private at start, so it reserves a relay slot at once instead of
+//     waiting for AutoNAT; otherwise AutoNAT decides. UPnP only WithUPnP.
+//   - relay role (WithRelayService, used by package bridge): circuit relay
+//     v2 service, AutoNAT service, reachability forced public, DHT server.
+//
+// No public bootstrap list is ever dialed: only peers the user names.
+package node

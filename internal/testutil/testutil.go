@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-	"go.uber.org/goleak"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"go.uber.org/goleak"
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/node"

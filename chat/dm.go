@@ -62,7 +62,7 @@ func (s *Service) SendDM(to, text string) (string, error) {
 			}
 			return
 		}
-		s.emit(Delivered{ID: msg.Id, To: pid})
+		s.emit(Delivered{ID: msg.Id, To: pid, Nick: s.nickOf(pid)})
 	}()
 	return msg.Id, nil
 }

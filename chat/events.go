@@ -31,8 +31,9 @@ type DirectMessage struct {
 
 // Delivered reports that the receiver acknowledged DM ID.
 type Delivered struct {
-	ID string
-	To peer.ID
+	ID   string
+	To   peer.ID
+	Nick string // the receiver's nick, when known
 }
 
 // PeerJoined reports a peer subscribing to a room this node is in.

@@ -2,11 +2,13 @@ package node
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -61,21 +63,38 @@ func (n *Node) keepConnected(p peer.AddrInfo) {
 	defer n.host.Network().StopNotify(notifee)
 
 	delay := minBackoff
+	failing := false // warn once per outage, not on every retry
 	for n.ctx.Err() == nil {
 		if n.host.Network().Connectedness(p.ID) != network.Connected {
+			// Our own schedule decides when to retry: clear the swarm's
+			// dial backoff, which would otherwise refuse the redial.
+			if sw, ok := n.host.Network().(*swarm.Swarm); ok {
+				sw.Backoff().Clear(p.ID)
+			}
 			ctx, cancel := context.WithTimeout(n.ctx, connectTimeout)
 			err := n.host.Connect(ctx, p)
 			cancel()
 			if err != nil {
-				n.log.Warn("bootstrap peer unreachable", "peer", p.ID, "retry_in", delay.Round(time.Millisecond), "err", err)
+				if n.ctx.Err() != nil {
+					return
+				}
+				level := slog.LevelDebug
+				if !failing {
+					level, failing = slog.LevelWarn, true
+				}
+				n.log.Log(n.ctx, level, "bootstrap peer unreachable; retrying with backoff", "peer", p.ID, "retry_in", delay.Round(time.Millisecond), "err", err)
 				if !wait(n.ctx, delay) {
 					return
 				}
 				delay = backoff(delay)
 				continue
 			}
-			n.log.Info("connected to bootstrap peer", "peer", p.ID)
-			delay = minBackoff
+			if failing {
+				n.log.Warn("bootstrap peer reachable again", "peer", p.ID)
+			} else {
+				n.log.Info("connected to bootstrap peer", "peer", p.ID)
+			}
+			failing, delay = false, minBackoff
 		}
 		select {
 		case <-n.ctx.Done():

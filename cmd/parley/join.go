@@ -56,7 +56,10 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err != nil {
 			return fmt.Errorf("terminal: %w", err)
 		}
-		defer term.Restore(int(inFile.Fd()), old)
+		defer func() {
+			term.Restore(int(inFile.Fd()), old)
+			fmt.Fprintln(outFile) // leave the shell prompt on a line of its own
+		}()
 		tty = term.NewTerminal(struct {
 			io.Reader
 			io.Writer

@@ -209,7 +209,7 @@ func (t Text) Event(ev chat.Event) string {
 	case chat.DirectMessage:
 		return fmt.Sprintf("[%s] *dm* <%s> %s", t.clock(e.SentAt), Who(e.Nick, e.From), indent(e.Text))
 	case chat.Delivered:
-		return fmt.Sprintf("  ✓ dm %s delivered to %s", e.ID[:8], Who("", e.To))
+		return fmt.Sprintf("  ✓ dm %s delivered to %s", e.ID[:min(8, len(e.ID))], Who(e.Nick, e.To))
 	case chat.PeerJoined:
 		return fmt.Sprintf("* %s joined #%s", Who(e.Nick, e.Peer), e.Room)
 	case chat.PeerLeft:

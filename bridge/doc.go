@@ -1,6 +1,23 @@
-// Package bridge runs Parley's public relay/bridge node (`parley relay`):
-// a circuit relay v2 service with limits set in one place
-// (DefaultResources), the DHT in server mode on both sides, the AutoNAT
-// service, and a persistent identity, so that it serves as the bootstrap
-// peer and static relay that NATed nodes pass to --bootstrap.
+// Package bridge runs Parley's public relay/bridge node (`parley relay`).
+//
+// A bridge is a node in relay role (see node.WithRelayService): circuit
+// relay v2 service with limits set in one place (DefaultResources), the
+// DHT in server mode, the AutoNAT service, a persistent identity. It is the
+// bootstrap peer and static relay that NATed nodes pass to --bootstrap.
+//
+// It also carries rooms. GossipSub ignores relayed ("limited") circuit
+// connections, so two peers behind NATs that reach each other only through
+// a circuit cannot exchange room messages that way. But each one's own
+// outbound connection to the bridge is a full connection. The bridge runs
+// pubsub with the FloodSub router and, for every room topic that a
+// connected peer subscribes to (learned from pubsub's RPC inspector),
+// relays the topic: it validates each message like every Parley node (plus
+// an operator's size cap and a per-author rate limit), then forwards it to
+// every subscribed peer. The operator can restrict the rooms (WithRooms)
+// and their number (WithMaxRooms). Messages stay signed by their authors;
+// the bridge cannot forge them, but it sees them: rooms are not private
+// from the operator.
+//
+// DMs between NATed peers go over the relayed circuit until DCUtR hole
+// punching makes a direct connection; they never pass through pubsub.
 package bridge

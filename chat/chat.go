@@ -80,8 +80,9 @@ func WithDMTimeouts(open, ack time.Duration) Option {
 	return func(c *config) error { c.openTimeout, c.ackTimeout = open, ack; return nil }
 }
 
-// WithPathClassifier replaces how a peer's connection path is named (the
-// node package knows which connections were hole-punched).
+// WithPathClassifier sets how a peer's connection path is named, e.g.
+// node.Node.PathOf, which knows LAN addresses and hole-punched connections.
+// Without it, a path is "relayed" or "direct".
 func WithPathClassifier(f func(peer.ID) (path string, relay peer.ID)) Option {
 	return func(c *config) error { c.pathOf = f; return nil }
 }
@@ -131,7 +132,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 		cfg.nick = DefaultNick(h.ID())
 	}
 	if cfg.pathOf == nil {
-		cfg.pathOf = func(p peer.ID) (string, peer.ID) { return ClassifyPath(h, p) }
+		cfg.pathOf = func(p peer.ID) (string, peer.ID) { return simplePath(h, p) }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tracer := newMeshTracer()
@@ -320,6 +321,16 @@ func (s *Service) Close() error {
 		close(s.events)
 	})
 	return nil
+}
+
+// Notify puts an event from the embedding program (e.g. RelayReservation)
+// into the event stream, so front ends have one stream to render.
+func (s *Service) Notify(ev Event) {
+	if !s.track() {
+		return
+	}
+	defer s.wg.Done()
+	s.emit(ev)
 }
 
 // track registers a goroutine that may emit events; it fails once closed.

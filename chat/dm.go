@@ -82,6 +82,12 @@ type dmConn struct {
 func (c *dmConn) send(ctx context.Context, msg *pb.DirectMessage) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.stream != nil && c.stream.Conn().Stat().Limited && c.hasDirectConn() {
+		// Hole punching made a direct connection since the stream was
+		// opened over the relay: move to it.
+		c.stream.Close()
+		c.stream = nil
+	}
 	reused := c.stream != nil
 	err := c.exchange(ctx, msg)
 	if err != nil && reused && ctx.Err() == nil {
@@ -122,6 +128,15 @@ func (c *dmConn) exchange(ctx context.Context, msg *pb.DirectMessage) error {
 		return fail(errors.New("peer answered with something other than the ack"))
 	}
 	return nil
+}
+
+func (c *dmConn) hasDirectConn() bool {
+	for _, conn := range c.s.h.Network().ConnsToPeer(c.peer) {
+		if !conn.Stat().Limited {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *dmConn) reset() {

@@ -66,6 +66,13 @@ type Connection struct {
 	Relay peer.ID // the relay, when Path is PathRelayed and it is known
 }
 
+// RelayReservation reports that this node can be reached through a relay
+// at Addrs (circuit addresses). The program embedding chat sends it with
+// Notify, since chat does not manage relays.
+type RelayReservation struct {
+	Addrs []string
+}
+
 // Error is a failure the user should see, e.g. a DM that could not be
 // delivered. ID names the message it concerns, if any.
 type Error struct {
@@ -73,10 +80,11 @@ type Error struct {
 	Err error
 }
 
-func (Message) isEvent()       {}
-func (DirectMessage) isEvent() {}
-func (Delivered) isEvent()     {}
-func (PeerJoined) isEvent()    {}
-func (PeerLeft) isEvent()      {}
-func (Connection) isEvent()    {}
-func (Error) isEvent()         {}
+func (Message) isEvent()          {}
+func (DirectMessage) isEvent()    {}
+func (Delivered) isEvent()        {}
+func (PeerJoined) isEvent()       {}
+func (PeerLeft) isEvent()         {}
+func (Connection) isEvent()       {}
+func (Error) isEvent()            {}
+func (RelayReservation) isEvent() {}

@@ -171,21 +171,31 @@ func (r *room) publish(ctx context.Context, env *pb.Envelope) error {
 	return r.topic.Publish(ctx, data)
 }
 
+// DecodeEnvelope decodes and validates the payload of a message on the
+// topic of room.
+func DecodeEnvelope(data []byte, room string, now time.Time) (*pb.Envelope, error) {
+	if len(data) > MaxEnvelopeBytes {
+		return nil, fmt.Errorf("envelope of %d bytes: %w (max %d)", len(data), ErrTooLong, MaxEnvelopeBytes)
+	}
+	var env pb.Envelope
+	if err := proto.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("decode envelope: %w", err)
+	}
+	if err := ValidateEnvelope(&env, room, now); err != nil {
+		return nil, err
+	}
+	return &env, nil
+}
+
 // roomValidator rejects (and so penalises the forwarder of) anything that
 // is not a well-formed envelope for this room.
 func roomValidator(name string) pubsub.ValidatorEx {
 	return func(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-		if len(msg.Data) > MaxEnvelopeBytes {
+		env, err := DecodeEnvelope(msg.Data, name, time.Now())
+		if err != nil {
 			return pubsub.ValidationReject
 		}
-		var env pb.Envelope
-		if err := proto.Unmarshal(msg.Data, &env); err != nil {
-			return pubsub.ValidationReject
-		}
-		if err := ValidateEnvelope(&env, name, time.Now()); err != nil {
-			return pubsub.ValidationReject
-		}
-		msg.ValidatorData = &env
+		msg.ValidatorData = env
 		return pubsub.ValidationAccept
 	}
 }

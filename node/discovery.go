@@ -117,11 +117,15 @@ func (n *Node) Discover(ctx context.Context, ns string) {
 		defer n.wg.Done()
 		defer stop()
 		defer cancel()
-		n.advertise(ctx, ns)
+		if n.waitNATReady(ctx.Done()) {
+			n.advertise(ctx, ns)
+		}
 	}()
 	go func() {
 		defer n.wg.Done()
-		n.find(ctx, ns)
+		if n.waitNATReady(ctx.Done()) {
+			n.find(ctx, ns)
+		}
 	}()
 }
 

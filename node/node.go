@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -49,6 +50,9 @@ type Node struct {
 
 	closeOnce sync.Once
 	mdns      interface{ Close() error }
+	punches   punchTracker
+	started   time.Time
+	natReady  chan struct{} // closed when discovery may dial (see watchNAT)
 }
 
 // New starts a node. It listens before it returns; Close stops it.
@@ -69,7 +73,9 @@ func New(opts ...Option) (*Node, error) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Node{cfg: cfg, log: cfg.logger, ctx: ctx, cancel: cancel}
+	n := &Node{cfg: cfg, log: cfg.logger, ctx: ctx, cancel: cancel, started: time.Now()}
+	n.punches.next = cfg.holePunchTracer
+	n.natReady = make(chan struct{})
 
 	h, err := libp2p.New(n.libp2pOptions()...)
 	if err != nil {
@@ -88,6 +94,12 @@ func New(opts ...Option) (*Node, error) {
 		n.wg.Add(1)
 		go n.keepConnected(p)
 	}
+	if needsNATWait(cfg.bootstrap) && !cfg.public {
+		n.wg.Add(1)
+		go n.watchNAT()
+	} else {
+		close(n.natReady)
+	}
 	if cfg.mdns {
 		if err := n.startMDNS(); err != nil {
 			n.Close()
@@ -98,7 +110,7 @@ func New(opts ...Option) (*Node, error) {
 }
 
 func (n *Node) libp2pOptions() []libp2p.Option {
-	cfg := n.cfg
+	cfg := &n.cfg
 	limits := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
 			Conns:         rcmgr.LimitVal(cfg.maxConns),
@@ -122,7 +134,7 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 		libp2p.UserAgent("parley"),
 		libp2p.WithDialTimeout(cfg.dialTimeout),
 		libp2p.EnableRelay(),
-		libp2p.EnableHolePunching(holePunchOpts(cfg)...),
+		libp2p.EnableHolePunching(holepunch.WithTracer(&n.punches)),
 		libp2p.Routing(func(h host.Host) (routing.PeerRouting, error) {
 			d, err := n.newDHT(h)
 			n.dht = d
@@ -136,6 +148,9 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 	}
 	if err2 != nil {
 		opts = append(opts, func(*libp2p.Config) error { return fmt.Errorf("connection manager: %w", err2) })
+	}
+	if cfg.gater != nil {
+		opts = append(opts, libp2p.ConnectionGater(cfg.gater))
 	}
 	if cfg.upnp {
 		opts = append(opts, libp2p.NATPortMap())
@@ -158,19 +173,13 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 		// address on any interface is behind a NAT (or firewall) for sure:
 		// declaring it private makes it reserve a relay slot at once
 		// instead of waiting for AutoNAT's verdict (measured: ~17 s).
-		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(cfg.bootstrap, autorelay.WithBackoff(30e9)))
+		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(cfg.bootstrap, autorelay.WithBackoff(5*time.Second), autorelay.WithMinInterval(time.Second)))
 		if !hasPublicInterfaceAddr() {
+			n.cfg.private = true
 			opts = append(opts, libp2p.ForceReachabilityPrivate())
 		}
 	}
 	return opts
-}
-
-func holePunchOpts(cfg config) []holepunch.Option {
-	if cfg.holePunchTracer == nil {
-		return nil
-	}
-	return []holepunch.Option{holepunch.WithTracer(cfg.holePunchTracer)}
 }
 
 // hasPublicInterfaceAddr reports whether any local interface has a public IP.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
@@ -39,6 +40,9 @@ type config struct {
 	public       bool
 
 	holePunchTracer holepunch.EventTracer
+	onRelay         func([]ma.Multiaddr)
+	gater           connmgr.ConnectionGater
+	private         bool // set by New: reachability was forced private
 
 	connLow, connHigh int
 	maxConns          int
@@ -125,4 +129,16 @@ func WithHolePunchTracer(t holepunch.EventTracer) Option {
 // the resource manager's hard cap on connections.
 func WithConnLimits(low, high, max int) Option {
 	return func(c *config) error { c.connLow, c.connHigh, c.maxConns = low, high, max; return nil }
+}
+
+// WithRelayHook calls f once the node has its first relay reservation
+// (circuit addresses through a bootstrap relay).
+func WithRelayHook(f func(addrs []ma.Multiaddr)) Option {
+	return func(c *config) error { c.onRelay = f; return nil }
+}
+
+// WithConnectionGater refuses connections the gater refuses (a block
+// list, or a test that keeps two peers apart).
+func WithConnectionGater(g connmgr.ConnectionGater) Option {
+	return func(c *config) error { c.gater = g; return nil }
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"golang.org/x/term"
 
 	"github.com/parley-chat/parley/chat"
@@ -78,14 +79,23 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	defer unlock()
 
-	opts = append(opts, identity, node.WithLogger(log), node.WithMDNS(!*noMDNS), node.WithUPnP(*upnp))
+	// The relay hook may fire before the chat service exists: hand the
+	// addresses over through a buffered channel.
+	reserved := make(chan []string, 1)
+	opts = append(opts, identity, node.WithLogger(log), node.WithMDNS(!*noMDNS), node.WithUPnP(*upnp),
+		node.WithRelayHook(func(addrs []ma.Multiaddr) {
+			select {
+			case reserved <- multiaddrs(addrs):
+			default:
+			}
+		}))
 	n, err := node.New(opts...)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
 
-	chatOpts := []chat.Option{chat.WithDiscovery(n), chat.WithLogger(log)}
+	chatOpts := []chat.Option{chat.WithDiscovery(n), chat.WithLogger(log), chat.WithPathClassifier(n.PathOf)}
 	if *nick != "" {
 		chatOpts = append(chatOpts, chat.WithNick(*nick))
 	}
@@ -99,6 +109,14 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return err
 		}
 	}
+
+	go func() {
+		select {
+		case addrs := <-reserved:
+			svc.Notify(chat.RelayReservation{Addrs: addrs})
+		case <-ctx.Done():
+		}
+	}()
 
 	cfg := ui.Config{
 		JSON:     c.json,
@@ -119,9 +137,11 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return ui.Run(ctx, svc, cfg)
 }
 
-func multiaddrStrings(n *node.Node) []string {
-	var out []string
-	for _, a := range n.Addrs() {
+func multiaddrStrings(n *node.Node) []string { return multiaddrs(n.Addrs()) }
+
+func multiaddrs(addrs []ma.Multiaddr) []string {
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
 		out = append(out, a.String())
 	}
 	return out

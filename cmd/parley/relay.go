@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parley-chat/parley/bridge"
+	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/internal/datadir"
 	"github.com/parley-chat/parley/internal/ui"
 	"github.com/parley-chat/parley/node"
@@ -36,6 +38,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&res.Limit.Duration, "circuit-duration", res.Limit.Duration, "lifetime of one relayed connection")
 	fs.Int64Var(&res.Limit.Data, "circuit-bytes", res.Limit.Data, "bytes one relayed connection may carry in each direction")
 	fs.DurationVar(&res.ReservationTTL, "reservation-ttl", res.ReservationTTL, "how long a relay slot lasts before it must be renewed")
+	var rooms listFlag
+	fs.Var(&rooms, "rooms", "carry only these rooms (comma-separated, repeatable; default: every room its peers use)")
+	maxRooms := fs.Int("max-rooms", bridge.DefaultMaxRooms, "rooms carried at once")
+	rate := fs.Float64("rate", bridge.DefaultRate, "room messages per second one author may send through the relay, on average")
+	burst := fs.Int("burst", bridge.DefaultBurst, "room messages one author may send through the relay at once")
+	maxMsg := fs.Int("max-message-bytes", chat.MaxEnvelopeBytes, "largest room message carried, in bytes")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -46,6 +54,27 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := checkRelayLimits(fs, res.MaxReservations, res.MaxCircuits, res.Limit.Duration, res.Limit.Data); err != nil {
 		return err
+	}
+	if *maxRooms <= 0 || *rate <= 0 || *burst <= 0 || *maxMsg <= 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: --max-rooms, --rate, --burst and --max-message-bytes must be positive", errUsage)
+	}
+	bopts := []bridge.Option{
+		bridge.WithResources(res),
+		bridge.WithMaxRooms(*maxRooms),
+		bridge.WithRateLimit(*rate, *burst),
+		bridge.WithMaxMessageBytes(*maxMsg),
+	}
+	for _, list := range rooms {
+		for _, r := range strings.Split(list, ",") {
+			if r = strings.TrimSpace(r); r == "" {
+				continue
+			}
+			if err := chat.ValidateRoomName(r); err != nil {
+				return fmt.Errorf("%w: --rooms: %v", errUsage, err)
+			}
+			bopts = append(bopts, bridge.WithRooms(r))
+		}
 	}
 	if len(c.listen) == 0 {
 		c.listen = relayListen
@@ -71,7 +100,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer unlock()
 
-	b, err := bridge.New(res, append(opts, identity, node.WithLogger(log))...)
+	bopts = append(bopts, bridge.WithLogger(log), bridge.WithNodeOptions(append(opts, identity, node.WithLogger(log))...))
+	b, err := bridge.New(bopts...)
 	if err != nil {
 		return err
 	}

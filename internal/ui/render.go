@@ -99,6 +99,11 @@ func (JSON) Event(ev chat.Event) string {
 			Path  string `json:"path"`
 			Relay string `json:"relay,omitempty"`
 		}{"connection", e.Peer.String(), e.Path, idOrEmpty(e.Relay)})
+	case chat.RelayReservation:
+		return encode(struct {
+			Event string   `json:"event"`
+			Addrs []string `json:"addrs"`
+		}{"relay-reservation", nonNil(e.Addrs)})
 	case chat.Error:
 		return encode(struct {
 			Event string `json:"event"`
@@ -219,6 +224,8 @@ func (t Text) Event(ev chat.Event) string {
 			return fmt.Sprintf("* %s reached %s via %s", Who("", e.Peer), e.Path, Who("", e.Relay))
 		}
 		return fmt.Sprintf("* %s reached: %s", Who("", e.Peer), e.Path)
+	case chat.RelayReservation:
+		return "* reachable through a relay: " + strings.Join(e.Addrs, " ")
 	case chat.Error:
 		return "! " + e.Err.Error()
 	}

@@ -1,0 +1,97 @@
+package bridge_test
+
+import (
+	"context"
+	"crypto/rand"
+	"slices"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"go.uber.org/goleak"
+
+	"github.com/parley-chat/parley/bridge"
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/testutil"
+	"github.com/parley-chat/parley/node"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, testutil.LeakIgnores()...)
+}
+
+// keepApart refuses connections between two peers, as NATs would.
+type keepApart struct{ a, b *peer.ID }
+
+func (g keepApart) blocked(p peer.ID) bool                                          { return p == *g.a || p == *g.b }
+func (g keepApart) InterceptPeerDial(p peer.ID) bool                                { return !g.blocked(p) }
+func (g keepApart) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool                { return !g.blocked(p) }
+func (g keepApart) InterceptAccept(network.ConnMultiaddrs) bool                     { return true }
+func (g keepApart) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+func (g keepApart) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	return !g.blocked(p)
+}
+
+func startBridge(t *testing.T, opts ...bridge.Option) *bridge.Bridge {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bridge.New(append(opts, bridge.WithNodeOptions(
+		node.WithIdentity(key), node.WithListenAddrs(ma.StringCast("/ip4/127.0.0.1/tcp/0"))))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// Two members that can only reach the bridge (as behind two NATs) chat
+// through it, both ways, from the moment the bridge knows their room.
+func TestBridgeCarriesRooms(t *testing.T) {
+	b := startBridge(t, bridge.WithRooms("lobby"))
+	var alicePeer, bobPeer peer.ID
+	gate := keepApart{&alicePeer, &bobPeer}
+	boot := node.WithBootstrap(peer.AddrInfo{ID: b.Node().ID(), Addrs: b.Node().Host().Addrs()})
+	aliceNode := testutil.NewNode(t, boot, node.WithConnectionGater(gate))
+	bobNode := testutil.NewNode(t, boot, node.WithConnectionGater(gate))
+	alicePeer, bobPeer = aliceNode.ID(), bobNode.ID()
+	alice := testutil.NewChat(t, aliceNode, chat.WithNick("alice"), chat.WithDiscovery(aliceNode))
+	bob := testutil.NewChat(t, bobNode, chat.WithNick("bob"), chat.WithDiscovery(bobNode))
+	for _, c := range []*testutil.Chat{alice, bob} {
+		for _, room := range []string{"lobby", "secret"} {
+			if err := c.Join(room); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.WaitPeerJoined(t, "lobby", b.Node().ID())
+	}
+	if _, err := alice.Send(context.Background(), "secret", "not for the bridge"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Send(context.Background(), "lobby", "hi bob"); err != nil {
+		t.Fatal(err)
+	}
+	if m := bob.WaitMessage(t, "lobby", "hi bob"); m.From != alice.ID() {
+		t.Errorf("from = %s, want alice %s", m.From, alice.ID())
+	}
+	if _, err := bob.Send(context.Background(), "lobby", "hi alice"); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitMessage(t, "lobby", "hi alice")
+	if got := b.Rooms(); !slices.Equal(got, []string{"lobby"}) {
+		t.Errorf("bridge carries %v, want [lobby] (--rooms lobby)", got)
+	}
+	for _, ev := range bob.Events() {
+		if m, ok := ev.(chat.Message); ok && m.Room == "secret" {
+			t.Errorf("a room outside --rooms was carried: %+v", m)
+		}
+	}
+	if bobNode.Host().Network().Connectedness(alicePeer) == network.Connected {
+		t.Fatal("alice and bob are connected directly: the test proves nothing")
+	}
+}

@@ -1,0 +1,99 @@
+package bridge
+
+import (
+	"errors"
+	"log/slog"
+
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/node"
+)
+
+// Option configures a Bridge.
+type Option func(*config) error
+
+type config struct {
+	resources relayv2.Resources
+	nodeOpts  []node.Option
+	logger    *slog.Logger
+
+	rooms           map[string]bool // nil: every room
+	maxRooms        int
+	rate            float64 // messages per second per author per room
+	burst           int
+	maxMessageBytes int
+}
+
+func defaults() config {
+	return config{
+		resources:       DefaultResources(),
+		logger:          slog.Default(),
+		maxRooms:        DefaultMaxRooms,
+		rate:            DefaultRate,
+		burst:           DefaultBurst,
+		maxMessageBytes: chat.MaxEnvelopeBytes,
+	}
+}
+
+func (c *config) validate() error {
+	switch {
+	case c.maxRooms <= 0:
+		return errors.New("bridge: max rooms must be positive")
+	case c.rate <= 0 || c.burst <= 0:
+		return errors.New("bridge: rate and burst must be positive")
+	case c.maxMessageBytes <= 0:
+		return errors.New("bridge: max message size must be positive")
+	}
+	return nil
+}
+
+// WithResources sets the circuit relay limits (default DefaultResources).
+func WithResources(r relayv2.Resources) Option {
+	return func(c *config) error { c.resources = r; return nil }
+}
+
+// WithNodeOptions passes options to the bridge's node (identity, listen
+// and announce addresses, logger).
+func WithNodeOptions(opts ...node.Option) Option {
+	return func(c *config) error { c.nodeOpts = append(c.nodeOpts, opts...); return nil }
+}
+
+// WithLogger sets the structured logger.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// WithRooms restricts the rooms the bridge carries; without it, it
+// carries every room its peers are in (up to WithMaxRooms).
+func WithRooms(names ...string) Option {
+	return func(c *config) error {
+		if c.rooms == nil {
+			c.rooms = make(map[string]bool)
+		}
+		for _, n := range names {
+			if err := chat.ValidateRoomName(n); err != nil {
+				return err
+			}
+			c.rooms[n] = true
+		}
+		return nil
+	}
+}
+
+// WithMaxRooms bounds how many rooms the bridge carries at once.
+func WithMaxRooms(n int) Option {
+	return func(c *config) error { c.maxRooms = n; return nil }
+}
+
+// WithRateLimit bounds the messages one author may send through the bridge
+// in one room: rate per second on average, burst at once.
+func WithRateLimit(rate float64, burst int) Option {
+	return func(c *config) error { c.rate, c.burst = rate, burst; return nil }
+}
+
+// WithMaxMessageBytes bounds the size of one carried room message (at
+// most chat.MaxEnvelopeBytes, which every node enforces anyway).
+func WithMaxMessageBytes(n int) Option {
+	return func(c *config) error { c.maxMessageBytes = min(n, chat.MaxEnvelopeBytes); return nil }
+}

@@ -14,7 +14,6 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -247,7 +246,7 @@ func (s *Service) Peers() []PeerInfo {
 	}
 	s.mu.Unlock()
 	for i := range out {
-		if s.h.Network().Connectedness(out[i].ID) == network.Connected {
+		if connected(s.h, out[i].ID) {
 			out[i].Path, out[i].Relay = s.cfg.pathOf(out[i].ID)
 		}
 		sort.Strings(out[i].Rooms)

@@ -30,6 +30,14 @@ func (s *Service) watchConnections() {
 	}
 	nb := &network.NotifyBundle{ConnectedF: notify, DisconnectedF: notify}
 	s.h.Network().Notify(nb)
+	// Peers connected before the service started (bootstrap peers) get
+	// their event too.
+	for _, p := range s.h.Network().Peers() {
+		select {
+		case changed <- p:
+		default:
+		}
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -47,7 +55,7 @@ func (s *Service) watchConnections() {
 
 func (s *Service) refreshPath(p peer.ID) {
 	path, relay := "", peer.ID("")
-	if s.h.Network().Connectedness(p) == network.Connected {
+	if connected(s.h, p) {
 		path, relay = s.cfg.pathOf(p)
 	}
 	s.mu.Lock()
@@ -61,4 +69,11 @@ func (s *Service) refreshPath(p peer.ID) {
 	if path != "" && path != old {
 		s.emit(Connection{Peer: p, Path: path, Relay: relay})
 	}
+}
+
+// connected reports whether p has any open connection, relayed ("limited")
+// ones included.
+func connected(h host.Host, p peer.ID) bool {
+	c := h.Network().Connectedness(p)
+	return c == network.Connected || c == network.Limited
 }

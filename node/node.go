@@ -95,8 +95,9 @@ func New(opts ...Option) (*Node, error) {
 		go n.keepConnected(p)
 	}
 	if needsNATWait(cfg.bootstrap) && !cfg.public {
-		n.wg.Add(1)
+		n.wg.Add(2)
 		go n.watchNAT()
+		go n.upgradeRelayed()
 	} else {
 		close(n.natReady)
 	}
@@ -203,10 +204,15 @@ func (n *Node) newDHT(h host.Host) (*dual.DHT, error) {
 		wanMode = dht.ModeServer
 	}
 	d, err := dual.New(n.ctx, h,
-		dual.DHTOption(
-			dht.ProtocolPrefix(DHTProtocolPrefix),
-			dht.BootstrapPeers(n.cfg.bootstrap...),
-		),
+		// No dht.BootstrapPeers: the DHT is built before the host listens,
+		// and kad-dht dials its bootstrap peers at once, from a random
+		// port instead of the listen port. An observed address of that
+		// connection is useless for hole punching (go-libp2p only records
+		// observations of connections from a listen port), which broke
+		// DCUtR in about one run in four. keepConnected dials the
+		// bootstrap peers after listening, and the DHT adds them to its
+		// routing table when they connect.
+		dual.DHTOption(dht.ProtocolPrefix(DHTProtocolPrefix)),
 		dual.WanDHTOption(dht.Mode(wanMode)),
 		// The LAN side answers queries from every private peer, loopback
 		// included, and keeps their private addresses: that is what lets

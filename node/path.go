@@ -67,29 +67,28 @@ func isRelayed(c network.Conn) bool {
 	return err == nil
 }
 
-// punchTracker remembers the peers that DCUtR is punching or has punched
-// to, so that the direct connection it makes is named "hole-punched".
+// punchTracker follows go-libp2p's hole punching: which peers it has
+// tried to reach directly, and to which a punch made the connection, so
+// that the connection is named "hole-punched".
 type punchTracker struct {
-	mu    sync.Mutex
-	peers map[peer.ID]bool // true once a punch succeeded
-	next  holepunch.EventTracer
+	mu        sync.Mutex
+	attempted map[peer.ID]bool
+	punching  map[peer.ID]bool // a punch started, or succeeded
+	next      holepunch.EventTracer
 }
 
 func (t *punchTracker) Trace(evt *holepunch.Event) {
 	t.mu.Lock()
-	if t.peers == nil {
-		t.peers = make(map[peer.ID]bool)
+	if t.attempted == nil {
+		t.attempted, t.punching = make(map[peer.ID]bool), make(map[peer.ID]bool)
 	}
+	t.attempted[evt.Remote] = true
 	switch e := evt.Evt.(type) {
 	case *holepunch.StartHolePunchEvt:
-		if !t.peers[evt.Remote] {
-			t.peers[evt.Remote] = false
-		}
+		t.punching[evt.Remote] = true
 	case *holepunch.EndHolePunchEvt:
-		if e.Success {
-			t.peers[evt.Remote] = true
-		} else if !t.peers[evt.Remote] {
-			delete(t.peers, evt.Remote)
+		if !e.Success {
+			delete(t.punching, evt.Remote)
 		}
 	}
 	t.mu.Unlock()
@@ -98,11 +97,16 @@ func (t *punchTracker) Trace(evt *holepunch.Event) {
 	}
 }
 
-// punched reports whether a direct connection to p came from hole punching
-// (a punch is under way or succeeded).
+// punched reports whether a direct connection to p comes from a punch.
 func (t *punchTracker) punched(p peer.ID) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, ok := t.peers[p]
-	return ok
+	return t.punching[p]
+}
+
+// tried reports whether go-libp2p ever tried to reach p directly.
+func (t *punchTracker) tried(p peer.ID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.attempted[p]
 }

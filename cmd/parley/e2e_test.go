@@ -44,17 +44,26 @@ type proc struct {
 	stdin  io.WriteCloser
 	stderr strings.Builder
 
+	started time.Time
+
 	mu     sync.Mutex
 	events []map[string]any
+	times  []time.Time // when each event arrived
 	added  chan struct{}
 	exited chan struct{}
 }
 
-// start runs the binary with args; loopback-only, no mDNS.
+// start runs the binary with args.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, added: make(chan struct{}), exited: make(chan struct{})}
-	p.cmd = exec.Command(binary, args...)
+	return startCmd(t, name, exec.Command(binary, args...))
+}
+
+// startCmd runs cmd (the binary, possibly wrapped) and records its events.
+func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, added: make(chan struct{}), exited: make(chan struct{}), started: time.Now()}
+	p.cmd = cmd
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -78,6 +87,7 @@ func start(t *testing.T, name string, args ...string) *proc {
 			}
 			p.mu.Lock()
 			p.events = append(p.events, ev)
+			p.times = append(p.times, time.Now())
 			close(p.added)
 			p.added = make(chan struct{})
 			p.mu.Unlock()
@@ -118,14 +128,22 @@ func loopbackArgs(t *testing.T, args ...string) []string {
 // waitFor returns the first event (earlier ones included) for which f holds.
 func (p *proc) waitFor(what string, f func(map[string]any) bool) map[string]any {
 	p.t.Helper()
+	ev, _ := p.waitForAt(what, f)
+	return ev
+}
+
+// waitForAt is waitFor that also says how long after start the event came.
+func (p *proc) waitForAt(what string, f func(map[string]any) bool) (map[string]any, time.Duration) {
+	p.t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		p.mu.Lock()
-		for _, ev := range p.events {
+		for i, ev := range p.events {
 			if f(ev) {
+				at := p.times[i].Sub(p.started)
 				p.mu.Unlock()
-				return ev
+				return ev, at
 			}
 		}
 		added := p.added
@@ -148,7 +166,15 @@ func (p *proc) snapshot() []map[string]any {
 
 func (p *proc) event(kind string, kv ...string) map[string]any {
 	p.t.Helper()
-	return p.waitFor(kind+fmt.Sprint(kv), func(ev map[string]any) bool {
+	ev, _ := p.eventAt(kind, kv...)
+	return ev
+}
+
+// eventAt waits for an event of kind whose fields have the given values,
+// and says how long after the process started it came.
+func (p *proc) eventAt(kind string, kv ...string) (map[string]any, time.Duration) {
+	p.t.Helper()
+	return p.waitForAt(kind+fmt.Sprint(kv), func(ev map[string]any) bool {
 		if ev["event"] != kind {
 			return false
 		}

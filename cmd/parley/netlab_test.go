@@ -1,0 +1,205 @@
+package main_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/internal/netlab"
+)
+
+// These tests run the real binary on hosts of a network-namespace test bed
+// (internal/netlab): a relay on a public segment, LAN A (a1, a2) and LAN
+// B (b1, b2), each LAN behind its own NAT router. They need root,
+// iproute2 and nftables, and skip otherwise.
+
+const relayPort = "4001"
+
+// startIn runs parley on a lab host.
+func startIn(t *testing.T, h *netlab.Host, name string, args ...string) *proc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	cmd := h.Command(ctx, binary, args...)
+	// Debug logs (ours and go-libp2p's hole punching) are shown when a
+	// test fails.
+	cmd.Env = append(os.Environ(), "GOLOG_LOG_LEVEL=error,p2p-holepunch=debug")
+	return startCmd(t, name, cmd)
+}
+
+// startRelay runs `parley relay` on the lab's relay host with data dir
+// data and returns it with its TCP multiaddr.
+func startRelay(t *testing.T, lab *netlab.Lab, data string) (*proc, string) {
+	t.Helper()
+	ip := lab.Relay.IP.String()
+	r := startIn(t, lab.Relay, "relay", "relay", "--json", "--data", data,
+		"--listen", "/ip4/"+ip+"/tcp/"+relayPort, "--listen", "/ip4/"+ip+"/udp/"+relayPort+"/quic-v1")
+	r.ready()
+	ev := r.event("ready")
+	for _, a := range ev["addrs"].([]any) {
+		if s := a.(string); strings.Contains(s, "/tcp/") {
+			return r, s
+		}
+	}
+	t.Fatalf("relay has no TCP address: %v", ev)
+	return nil, ""
+}
+
+// joinIn starts a chat node on a lab host, behind its NAT, bootstrapped
+// from relay (if given). mDNS stays on, as for any user.
+func joinIn(t *testing.T, h *netlab.Host, nick, relay string) *proc {
+	t.Helper()
+	args := []string{"join", "lobby", "--json", "--log-level", "debug", "--nick", nick, "--data", t.TempDir(),
+		"--listen", "/ip4/0.0.0.0/tcp/4001", "--listen", "/ip4/0.0.0.0/udp/4001/quic-v1"}
+	if relay != "" {
+		args = append(args, "--bootstrap", relay)
+	}
+	return startIn(t, h, nick, args...)
+}
+
+func TestLabMDNSFindsPeersOnTheLANOnly(t *testing.T) {
+	lab := netlab.Setup(t, netlab.Config{})
+	a1 := joinIn(t, lab.A1, "a1", "")
+	a2 := joinIn(t, lab.A2, "a2", "")
+	b1 := joinIn(t, lab.B1, "b1", "")
+	a1ID, _ := a1.ready()
+	a2ID, _ := a2.ready()
+	b1.ready()
+
+	_, found := a1.eventAt("peer-joined", "peer", a2ID)
+	a2.event("peer-joined", "peer", a1ID)
+	t.Logf("mDNS: a1 saw a2 in the room %v after a1 started", found.Round(time.Millisecond))
+	if c := a1.event("connection", "peer", a2ID); c["path"] != "lan" {
+		t.Errorf("a1 reaches a2 via %v, want lan", c["path"])
+	}
+	a1.send("hello LAN")
+	a2.event("message", "text", "hello LAN", "from", a1ID)
+	a2.send("hello back")
+	a1.event("message", "text", "hello back", "from", a2ID)
+
+	for _, ev := range b1.snapshot() {
+		if ev["event"] == "peer-joined" || ev["event"] == "message" && ev["from"] != b1.event("ready")["peer"] {
+			t.Errorf("b1 on LAN B saw LAN A: %v", ev)
+		}
+	}
+	for _, p := range []*proc{a1, a2, b1} {
+		p.closeAndWait()
+	}
+}
+
+// crossNAT starts a relay and a1, b1 behind their NATs, and checks that
+// room messages flow both ways and a DM is delivered. It returns the
+// nodes and their peer IDs.
+func crossNAT(t *testing.T, lab *netlab.Lab, relayData string) (relay, a1, b1 *proc, relayID, a1ID, b1ID string) {
+	t.Helper()
+	relay, relayAddr := startRelay(t, lab, relayData)
+	relayID = relay.event("ready")["peer"].(string)
+	a1 = joinIn(t, lab.A1, "alice", relayAddr)
+	b1 = joinIn(t, lab.B1, "bob", relayAddr)
+	a1ID, _ = a1.ready()
+	b1ID, _ = b1.ready()
+	for _, p := range []*proc{a1, b1} {
+		_, at := p.eventAt("relay-reservation")
+		t.Logf("%s: start → relay reservation %v", p.name, at.Round(time.Millisecond))
+		p.event("peer-joined", "peer", relayID) // the bridge carries the room
+	}
+	a1.send("hello from LAN A")
+	_, at := b1.eventAt("message", "text", "hello from LAN A", "from", a1ID)
+	t.Logf("bob: start → first room message across the NATs %v", at.Round(time.Millisecond))
+	b1.send("hello from LAN B")
+	a1.event("message", "text", "hello from LAN B", "from", b1ID)
+
+	a1.send("/dm " + b1ID + " first dm")
+	id := a1.event("sent", "to", b1ID)["id"].(string)
+	b1.event("dm", "id", id, "from", a1ID)
+	a1.event("delivered", "id", id)
+	return relay, a1, b1, relayID, a1ID, b1ID
+}
+
+func TestLabPortPreservingNATsGoDirect(t *testing.T) {
+	lab := netlab.Setup(t, netlab.Config{NATA: netlab.PortPreserving, NATB: netlab.PortPreserving})
+	_, a1, b1, _, a1ID, b1ID := crossNAT(t, lab, t.TempDir())
+
+	// The relayed connection is upgraded by DCUtR.
+	relayed, relayedAt := a1.eventAt("connection", "peer", b1ID, "path", "relayed")
+	_, punchedAt := a1.eventAt("connection", "peer", b1ID, "path", "hole-punched")
+	t.Logf("alice: relayed (via %v) → hole-punched in %v", relayed["relay"], (punchedAt - relayedAt).Round(time.Millisecond))
+	// Once direct, the two see each other in the room, and DMs go direct.
+	a1.event("peer-joined", "peer", b1ID)
+	b1.send("/dm " + a1ID + " direct dm")
+	id := b1.event("sent", "to", a1ID)["id"].(string)
+	a1.event("dm", "id", id)
+	b1.event("delivered", "id", id)
+	a1.closeAndWait()
+	b1.closeAndWait()
+}
+
+func TestLabFullyRandomNATsStayRelayed(t *testing.T) {
+	lab := netlab.Setup(t, netlab.Config{NATA: netlab.FullyRandom, NATB: netlab.FullyRandom})
+	_, a1, b1, relayID, _, b1ID := crossNAT(t, lab, t.TempDir())
+	a1.send("/peers")
+	listed := false
+	for _, p := range a1.event("peers")["peers"].([]any) {
+		p := p.(map[string]any)
+		if p["peer"] == b1ID {
+			listed = true
+			if p["path"] != "relayed" || p["relay"] != relayID {
+				t.Errorf("through symmetric NATs bob is reached %v via %v, want relayed via %s", p["path"], p["relay"], relayID)
+			}
+		}
+	}
+	if !listed {
+		t.Errorf("/peers does not list bob, who is connected through the relay")
+	}
+	for _, ev := range a1.snapshot() {
+		if ev["event"] == "connection" && ev["path"] == "hole-punched" {
+			t.Errorf("hole punching through symmetric NATs cannot work, yet: %v", ev)
+		}
+	}
+	a1.closeAndWait()
+	b1.closeAndWait()
+}
+
+func TestLabRelayRestart(t *testing.T) {
+	lab := netlab.Setup(t, netlab.Config{NATA: netlab.FullyRandom, NATB: netlab.FullyRandom})
+	relayData := t.TempDir()
+	relay, a1, b1, relayID, a1ID, b1ID := crossNAT(t, lab, relayData)
+
+	relay.cmd.Process.Signal(os.Interrupt)
+	<-relay.exited
+	for _, p := range []*proc{a1, b1} {
+		p.event("peer-left", "peer", relayID)
+	}
+	restarted, _ := startRelay(t, lab, relayData)
+	if id := restarted.event("ready")["peer"]; id != relayID {
+		t.Fatalf("relay came back as %v, want the same identity %s", id, relayID)
+	}
+	// Both sides reconnect on their own and the bridge carries the room again.
+	for _, p := range []*proc{a1, b1} {
+		p.waitFor("relay back in the room", nth(2, "peer-joined", relayID))
+	}
+	a1.send("after the restart")
+	b1.event("message", "text", "after the restart", "from", a1ID)
+	b1.send("still here")
+	a1.event("message", "text", "still here", "from", b1ID)
+	a1.closeAndWait()
+	b1.closeAndWait()
+}
+
+// nth matches the n-th event of kind about peer. (waitFor scans the
+// events in order from the first each time, so the count starts over
+// with every scan.)
+func nth(n int, kind, peer string) func(map[string]any) bool {
+	seen, first := 0, map[string]any(nil)
+	return func(ev map[string]any) bool {
+		if ev["event"] == "ready" || first == nil {
+			seen, first = 0, ev
+		}
+		if ev["event"] == kind && ev["peer"] == peer {
+			seen++
+		}
+		return seen >= n
+	}
+}

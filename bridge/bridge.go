@@ -44,6 +44,7 @@ type Bridge struct {
 
 type carried struct {
 	topic    *pubsub.Topic
+	events   *pubsub.TopicEventHandler // nil without an observer
 	stop     pubsub.RelayCancelFunc
 	idleFrom time.Time // zero while members are connected
 
@@ -116,6 +117,17 @@ func (b *Bridge) Rooms() []string {
 	return out
 }
 
+// Members lists the peers connected to the bridge that are in room.
+func (b *Bridge) Members(room string) []peer.ID {
+	b.mu.Lock()
+	c := b.rooms[room]
+	b.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	return c.topic.ListPeers()
+}
+
 // Close stops carrying rooms and the node.
 func (b *Bridge) Close() error {
 	var err error
@@ -124,9 +136,7 @@ func (b *Bridge) Close() error {
 		b.wg.Wait()
 		b.mu.Lock()
 		for name, r := range b.rooms {
-			r.stop()
-			r.topic.Close()
-			b.ps.UnregisterTopicValidator(chat.TopicPrefix + name)
+			r.close(b.ps, name)
 		}
 		b.mu.Unlock()
 		err = b.node.Close()
@@ -229,11 +239,35 @@ func (b *Bridge) carry(room string) error {
 		return fmt.Errorf("relay: %w", err)
 	}
 	c.topic, c.stop = topic, stop
+	if b.cfg.observer != nil {
+		if evh, err := topic.EventHandler(); err == nil {
+			c.events = evh
+			b.wg.Add(1)
+			go b.watchMembers(room, evh)
+		}
+	}
 	b.mu.Lock()
 	b.rooms[room] = c
 	b.mu.Unlock()
 	b.log.Info("carrying room", "room", room)
 	return nil
+}
+
+// watchMembers reports members joining and leaving a carried room.
+func (b *Bridge) watchMembers(room string, evh *pubsub.TopicEventHandler) {
+	defer b.wg.Done()
+	for {
+		ev, err := evh.NextPeerEvent(b.ctx)
+		if err != nil {
+			return // bridge closed or room dropped
+		}
+		switch ev.Type {
+		case pubsub.PeerJoin:
+			b.cfg.observer(chat.PeerJoined{Room: room, Peer: ev.Peer})
+		case pubsub.PeerLeave:
+			b.cfg.observer(chat.PeerLeft{Room: room, Peer: ev.Peer})
+		}
+	}
 }
 
 // validator accepts what every Parley node accepts, within the operator's
@@ -251,6 +285,15 @@ func (b *Bridge) validator(room string, c *carried) pubsub.ValidatorEx {
 		}
 		return pubsub.ValidationAccept
 	}
+}
+
+func (c *carried) close(ps *pubsub.PubSub, room string) {
+	if c.events != nil {
+		c.events.Cancel()
+	}
+	c.stop()
+	c.topic.Close()
+	ps.UnregisterTopicValidator(chat.TopicPrefix + room)
 }
 
 // maxLimiters bounds the per-author state of one room.
@@ -285,9 +328,7 @@ func (b *Bridge) dropIdle(now time.Time) {
 			continue
 		}
 		if now.Sub(r.idleFrom) >= idleRoomAfter {
-			r.stop()
-			r.topic.Close()
-			b.ps.UnregisterTopicValidator(chat.TopicPrefix + name)
+			r.close(b.ps, name)
 			delete(b.rooms, name)
 			b.log.Info("stopped carrying idle room", "room", name)
 		}

@@ -70,6 +70,12 @@ func TestBridgeCarriesRooms(t *testing.T) {
 		}
 		c.WaitPeerJoined(t, "lobby", b.Node().ID())
 	}
+	// The bridge may announce the room to bob (it carries it for alice)
+	// before bob's own subscription reaches it: wait until it knows both.
+	testutil.Eventually(t, "bridge knows both members", func() bool {
+		m := b.Members("lobby")
+		return slices.Contains(m, alice.ID()) && slices.Contains(m, bob.ID())
+	})
 	if _, err := alice.Send(context.Background(), "secret", "not for the bridge"); err != nil {
 		t.Fatal(err)
 	}

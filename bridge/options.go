@@ -23,6 +23,7 @@ type config struct {
 	rate            float64 // messages per second per author per room
 	burst           int
 	maxMessageBytes int
+	observer        func(chat.Event)
 }
 
 func defaults() config {
@@ -96,4 +97,11 @@ func WithRateLimit(rate float64, burst int) Option {
 // most chat.MaxEnvelopeBytes, which every node enforces anyway).
 func WithMaxMessageBytes(n int) Option {
 	return func(c *config) error { c.maxMessageBytes = min(n, chat.MaxEnvelopeBytes); return nil }
+}
+
+// WithObserver calls f with a chat.PeerJoined or chat.PeerLeft event when a
+// peer connected to the bridge joins or leaves a carried room. f is called
+// from the bridge's goroutines and must return quickly.
+func WithObserver(f func(chat.Event)) Option {
+	return func(c *config) error { c.observer = f; return nil }
 }

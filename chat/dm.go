@@ -88,16 +88,23 @@ func (c *dmConn) send(ctx context.Context, msg *pb.DirectMessage) error {
 		c.stream.Close()
 		c.stream = nil
 	}
-	reused := c.stream != nil
 	err := c.exchange(ctx, msg)
-	if err != nil && reused && ctx.Err() == nil {
-		// The cached stream may have been idle-reset by the peer: one
-		// retry on a fresh stream. The receiver drops the duplicate if the
-		// first attempt did arrive.
+	var unreachable *errUnreachable
+	if err != nil && !errors.As(err, &unreachable) && ctx.Err() == nil {
+		// The stream broke: the peer idle-reset a cached stream, or the
+		// connection under it was replaced (a relayed one closed for a
+		// direct one). One retry on a fresh stream; the receiver drops
+		// the duplicate if the first attempt did arrive.
 		err = c.exchange(ctx, msg)
 	}
 	return err
 }
+
+// errUnreachable means no stream could be opened to the peer at all.
+type errUnreachable struct{ err error }
+
+func (e *errUnreachable) Error() string { return "peer unreachable: " + e.err.Error() }
+func (e *errUnreachable) Unwrap() error { return e.err }
 
 func (c *dmConn) exchange(ctx context.Context, msg *pb.DirectMessage) error {
 	if c.stream == nil {
@@ -106,7 +113,7 @@ func (c *dmConn) exchange(ctx context.Context, msg *pb.DirectMessage) error {
 		st, err := c.s.h.NewStream(network.WithAllowLimitedConn(octx, "dm"), c.peer, DMProtocol)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("peer unreachable: %w", err)
+			return &errUnreachable{err}
 		}
 		c.stream, c.r, c.w = st, pbio.NewDelimitedReader(st, MaxDMFrameBytes), pbio.NewDelimitedWriter(st)
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -72,17 +73,17 @@ func isRelayed(c network.Conn) bool {
 // that the connection is named "hole-punched".
 type punchTracker struct {
 	mu        sync.Mutex
-	attempted map[peer.ID]bool
-	punching  map[peer.ID]bool // a punch started, or succeeded
+	attempted map[peer.ID]time.Time // last event about the peer
+	punching  map[peer.ID]bool      // a punch started, or succeeded
 	next      holepunch.EventTracer
 }
 
 func (t *punchTracker) Trace(evt *holepunch.Event) {
 	t.mu.Lock()
 	if t.attempted == nil {
-		t.attempted, t.punching = make(map[peer.ID]bool), make(map[peer.ID]bool)
+		t.attempted, t.punching = make(map[peer.ID]time.Time), make(map[peer.ID]bool)
 	}
-	t.attempted[evt.Remote] = true
+	t.attempted[evt.Remote] = time.Now()
 	switch e := evt.Evt.(type) {
 	case *holepunch.StartHolePunchEvt:
 		t.punching[evt.Remote] = true
@@ -104,8 +105,9 @@ func (t *punchTracker) punched(p peer.ID) bool {
 	return t.punching[p]
 }
 
-// tried reports whether go-libp2p ever tried to reach p directly.
-func (t *punchTracker) tried(p peer.ID) bool {
+// lastTry says when go-libp2p last did something to reach p directly
+// (zero if never).
+func (t *punchTracker) lastTry(p peer.ID) time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.attempted[p]

@@ -135,15 +135,24 @@ func (p *proc) waitFor(what string, f func(map[string]any) bool) map[string]any 
 // waitForAt is waitFor that also says how long after start the event came.
 func (p *proc) waitForAt(what string, f func(map[string]any) bool) (map[string]any, time.Duration) {
 	p.t.Helper()
+	return p.waitNth(what, 1, f)
+}
+
+// waitNth waits for the n-th event for which f holds.
+func (p *proc) waitNth(what string, n int, f func(map[string]any) bool) (map[string]any, time.Duration) {
+	p.t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		p.mu.Lock()
+		seen := 0
 		for i, ev := range p.events {
 			if f(ev) {
-				at := p.times[i].Sub(p.started)
-				p.mu.Unlock()
-				return ev, at
+				if seen++; seen == n {
+					at := p.times[i].Sub(p.started)
+					p.mu.Unlock()
+					return ev, at
+				}
 			}
 		}
 		added := p.added

@@ -105,6 +105,9 @@ func crossNAT(t *testing.T, lab *netlab.Lab, relayData string) (relay, a1, b1 *p
 		t.Logf("%s: start → relay reservation %v", p.name, at.Round(time.Millisecond))
 		p.event("peer-joined", "peer", relayID) // the bridge carries the room
 	}
+	// ... and knows both members are in it.
+	relay.event("peer-joined", "room", "lobby", "peer", a1ID)
+	relay.event("peer-joined", "room", "lobby", "peer", b1ID)
 	a1.send("hello from LAN A")
 	_, at := b1.eventAt("message", "text", "hello from LAN A", "from", a1ID)
 	t.Logf("bob: start → first room message across the NATs %v", at.Round(time.Millisecond))
@@ -178,7 +181,10 @@ func TestLabRelayRestart(t *testing.T) {
 	}
 	// Both sides reconnect on their own and the bridge carries the room again.
 	for _, p := range []*proc{a1, b1} {
-		p.waitFor("relay back in the room", nth(2, "peer-joined", relayID))
+		p.waitNth("relay back in the room", 2, func(ev map[string]any) bool {
+			return ev["event"] == "peer-joined" && ev["peer"] == relayID
+		})
+		restarted.event("peer-joined", "room", "lobby", "peer", p.event("ready")["peer"].(string))
 	}
 	a1.send("after the restart")
 	b1.event("message", "text", "after the restart", "from", a1ID)
@@ -186,20 +192,4 @@ func TestLabRelayRestart(t *testing.T) {
 	a1.event("message", "text", "still here", "from", b1ID)
 	a1.closeAndWait()
 	b1.closeAndWait()
-}
-
-// nth matches the n-th event of kind about peer. (waitFor scans the
-// events in order from the first each time, so the count starts over
-// with every scan.)
-func nth(n int, kind, peer string) func(map[string]any) bool {
-	seen, first := 0, map[string]any(nil)
-	return func(ev map[string]any) bool {
-		if ev["event"] == "ready" || first == nil {
-			seen, first = 0, ev
-		}
-		if ev["event"] == kind && ev["peer"] == peer {
-			seen++
-		}
-		return seen >= n
-	}
 }

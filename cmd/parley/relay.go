@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -100,13 +101,26 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer unlock()
 
-	bopts = append(bopts, bridge.WithLogger(log), bridge.WithNodeOptions(append(opts, identity, node.WithLogger(log))...))
+	var outMu sync.Mutex // observer calls come from several goroutines
+	var render ui.Renderer = ui.Text{}
+	if c.json {
+		render = ui.JSON{}
+	}
+	bopts = append(bopts,
+		bridge.WithLogger(log),
+		bridge.WithNodeOptions(append(opts, identity, node.WithLogger(log))...),
+		bridge.WithObserver(func(ev chat.Event) {
+			outMu.Lock()
+			defer outMu.Unlock()
+			fmt.Fprintln(stdout, render.Event(ev))
+		}))
 	b, err := bridge.New(bopts...)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 	ready := ui.Ready{Peer: b.Node().ID(), Addrs: multiaddrStrings(b.Node())}
+	outMu.Lock()
 	if c.json {
 		fmt.Fprintln(stdout, ui.JSON{}.Ready(ready))
 	} else {
@@ -115,6 +129,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintln(stdout, "  "+a)
 		}
 	}
+	outMu.Unlock()
 	<-ctx.Done()
 	log.Info("relay stopping")
 	return nil

@@ -12,12 +12,19 @@
 //     IPFS DHT). Its LAN side runs as a server and keeps loopback and
 //     private addresses; its WAN side runs in auto mode (server on relays).
 //     Discover advertises a rendezvous namespace and keeps looking it up
-//     (every 1 s at first, slowing to 30 s), dialing whoever it finds;
+//     (every 1 s at first, slowing to 30 s), dialing whoever it finds.
+//     Bootstrap peers are not given to kad-dht: it would dial them before
+//     the host listens, from a port that is useless for hole punching;
 //   - NAT traversal: relay client and hole punching (DCUtR) always on;
 //     bootstrap peers are static relays. Reachability rule: a node with
 //     bootstrap peers and no public IP on any interface declares itself
 //     private at start, so it reserves a relay slot at once instead of
 //     waiting for AutoNAT; otherwise AutoNAT decides. UPnP only WithUPnP.
+//   - hole punching that does not give up: discovery waits (bounded) until
+//     DCUtR is ready and a relay address exists; peers still reached only
+//     through a relay are redialed through it with backoff so that the
+//     other side punches (upgradeRelayed); PathOf names the path of each
+//     peer (lan, direct, hole-punched, relayed). See docs/architecture.md.
 //   - relay role (WithRelayService, used by package bridge): circuit relay
 //     v2 service, AutoNAT service, reachability forced public, DHT server.
 //

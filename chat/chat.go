@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -215,7 +216,12 @@ type PeerInfo struct {
 	Relay peer.ID
 }
 
-// Peers lists the members of joined rooms and every connected peer.
+// memberTimeout is how long a room member heard only through a bridge (a
+// message or a presence announcement) is still listed by Peers.
+const memberTimeout = 30 * time.Minute
+
+// Peers lists the members of joined rooms (connected, or heard through a
+// bridge recently) and every connected peer.
 func (s *Service) Peers() []PeerInfo {
 	byID := make(map[peer.ID]*PeerInfo)
 	get := func(p peer.ID) *PeerInfo {
@@ -230,9 +236,12 @@ func (s *Service) Peers() []PeerInfo {
 	rooms := s.roomsLocked()
 	s.mu.Unlock()
 	for _, r := range rooms {
-		for _, p := range r.topic.ListPeers() {
+		members := append(r.topic.ListPeers(), r.heardWithin(memberTimeout)...)
+		for _, p := range members {
 			pi := get(p)
-			pi.Rooms = append(pi.Rooms, r.name)
+			if !slices.Contains(pi.Rooms, r.name) {
+				pi.Rooms = append(pi.Rooms, r.name)
+			}
 		}
 	}
 	for _, p := range s.h.Network().Peers() {

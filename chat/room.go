@@ -38,6 +38,7 @@ type room struct {
 	mu        sync.Mutex
 	lamport   uint64
 	announce  *time.Timer
+	heard     map[peer.ID]time.Time // authors seen in the room, also through a bridge
 	closeOnce sync.Once
 }
 
@@ -77,7 +78,8 @@ func (s *Service) Join(name string) error {
 		return fmt.Errorf("join room %q: %w", name, err)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	r := &room{s: s, name: name, topic: topic, sub: sub, events: evh, ctx: ctx, cancel: cancel}
+	r := &room{s: s, name: name, topic: topic, sub: sub, events: evh, ctx: ctx, cancel: cancel,
+		heard: make(map[peer.ID]time.Time)}
 	s.rooms[name] = r
 	s.wg.Add(2)
 	go r.readLoop()
@@ -215,6 +217,9 @@ func (r *room) readLoop() {
 		from := msg.GetFrom()
 		r.mu.Lock()
 		r.lamport = max(r.lamport, env.GetLamport())
+		if from != self {
+			r.heard[from] = time.Now()
+		}
 		r.mu.Unlock()
 		r.s.learnNick(from, env.GetNick())
 		if env.GetKind() != pb.Envelope_MESSAGE {
@@ -254,6 +259,9 @@ func (r *room) peerLoop() {
 			r.announceSoon(presenceDelay)
 		case pubsub.PeerLeave:
 			r.s.tracer.forget(TopicPrefix+r.name, ev.Peer)
+			r.mu.Lock()
+			delete(r.heard, ev.Peer)
+			r.mu.Unlock()
 			r.s.emit(PeerLeft{Room: r.name, Peer: ev.Peer, Nick: r.s.nickOf(ev.Peer)})
 		}
 	}
@@ -298,4 +306,18 @@ func (r *room) close() {
 		}
 		r.s.ps.UnregisterTopicValidator(TopicPrefix + r.name)
 	})
+}
+
+// heardWithin lists the authors heard in the room within d: members that
+// may be reachable only through a bridge, so not among the topic's peers.
+func (r *room) heardWithin(d time.Duration) []peer.ID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []peer.ID
+	for p, at := range r.heard {
+		if time.Since(at) < d {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -385,3 +385,15 @@ func TestRelayIsABootstrapPeer(t *testing.T) {
 		t.Errorf("relay exited with %d after SIGINT, want 0", code)
 	}
 }
+
+// Behind a port forward, the relay advertises the address it is told.
+func TestRelayAnnounce(t *testing.T) {
+	r := start(t, "relay", "relay", "--json", "--data", t.TempDir(), "--listen", "/ip4/127.0.0.1/tcp/0",
+		"--announce", "/ip4/1.2.3.4/tcp/4001")
+	id, addr := r.ready()
+	if want := "/ip4/1.2.3.4/tcp/4001/p2p/" + id; addr != want {
+		t.Errorf("relay advertises %s, want %s", addr, want)
+	}
+	r.cmd.Process.Signal(os.Interrupt)
+	<-r.exited
+}

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -150,6 +151,9 @@ func TestLabFullyRandomNATsStayRelayed(t *testing.T) {
 			listed = true
 			if p["path"] != "relayed" || p["relay"] != relayID {
 				t.Errorf("through symmetric NATs bob is reached %v via %v, want relayed via %s", p["path"], p["relay"], relayID)
+			}
+			if rooms := fmt.Sprint(p["rooms"]); rooms != "[lobby]" {
+				t.Errorf("/peers lists bob in rooms %s, want [lobby] (heard through the bridge)", rooms)
 			}
 		}
 	}

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -109,12 +110,7 @@ func (b *Bridge) Node() *node.Node { return b.node }
 func (b *Bridge) Rooms() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]string, 0, len(b.rooms))
-	for r := range b.rooms {
-		out = append(out, r)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(b.rooms))
 }
 
 // Members lists the peers connected to the bridge that are in room.

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -114,12 +115,7 @@ func (s *Service) Leave(name string) error {
 func (s *Service) Rooms() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	names := make([]string, 0, len(s.rooms))
-	for n := range s.rooms {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(s.rooms))
 }
 
 func (s *Service) roomsLocked() []*room {

@@ -74,6 +74,20 @@ func (c *common) nodeOptions() ([]node.Option, error) {
 	return opts, nil
 }
 
+// start builds the logger, locks the data directory and loads (or
+// creates) the identity: what every long-running command does first.
+func (c *common) start(stderr io.Writer) (*slog.Logger, node.Option, func(), error) {
+	log, err := c.logger(stderr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	identity, unlock, err := c.openData()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return log, identity, unlock, nil
+}
+
 // openData locks the data directory and loads (or creates) the identity.
 func (c *common) openData() (node.Option, func(), error) {
 	lock, err := datadir.Lock(c.data)

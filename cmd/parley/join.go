@@ -69,11 +69,7 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			stderr = tty
 		}
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	identity, unlock, err := c.openData()
+	log, identity, unlock, err := c.start(stderr)
 	if err != nil {
 		return err
 	}

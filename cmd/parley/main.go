@@ -104,9 +104,8 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	return pos, nil
 }
 
-func runID(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("id", "id [--data DIR]", stderr)
-	data := fs.String("data", datadir.Default(), "directory for the identity and state")
+// parseNoArgs parses flags of a command that takes no arguments.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -114,6 +113,15 @@ func runID(args []string, stdout, stderr io.Writer) error {
 	if len(pos) > 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
+	}
+	return nil
+}
+
+func runID(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("id", "id [--data DIR]", stderr)
+	data := fs.String("data", datadir.Default(), "directory for the identity and state")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
 	}
 	key, err := node.LoadOrCreateIdentity(*data)
 	if err != nil {

@@ -45,13 +45,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rate := fs.Float64("rate", bridge.DefaultRate, "room messages per second one author may send through the relay, on average")
 	burst := fs.Int("burst", bridge.DefaultBurst, "room messages one author may send through the relay at once")
 	maxMsg := fs.Int("max-message-bytes", chat.MaxEnvelopeBytes, "largest room message carried, in bytes")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
 	}
 	if err := checkRelayLimits(fs, res.MaxReservations, res.MaxCircuits, res.Limit.Duration, res.Limit.Data); err != nil {
 		return err
@@ -91,11 +86,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		opts = append(opts, node.WithAnnounceAddrs(a))
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	identity, unlock, err := c.openData()
+	log, identity, unlock, err := c.start(stderr)
 	if err != nil {
 		return err
 	}

@@ -155,6 +155,8 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	}
 	h.SetStreamHandler(DMProtocol, s.handleDM)
 	s.watchConnections()
+	s.wg.Add(1)
+	go s.reportDrops()
 	return s, nil
 }
 
@@ -168,8 +170,17 @@ func newPubSub(ctx context.Context, h host.Host, tracer pubsub.RawTracer) (*pubs
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerExchange(true),
 		pubsub.WithMaxMessageSize(64<<10),
+		// Per-peer send queue (pubsub's default is 32 RPCs): room for a
+		// burst of chat messages before pubsub starts dropping, which
+		// reportDrops then surfaces.
+		pubsub.WithPeerOutboundQueueSize(PeerQueueSize),
+		pubsub.WithValidateQueueSize(PeerQueueSize),
 	)
 }
+
+// PeerQueueSize is the size of GossipSub's per-peer outbound queue (in
+// RPCs), of its validation queue and of each room's subscription buffer.
+const PeerQueueSize = 4096
 
 // DefaultNick is the nick used until the user picks one: the last
 // characters of the peer ID.

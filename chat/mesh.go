@@ -1,7 +1,9 @@
 package chat
 
 import (
+	"fmt"
 	"sync"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -14,13 +16,19 @@ type meshTracer struct {
 	mu       sync.Mutex
 	mesh     map[string]map[peer.ID]struct{}
 	rejected int
-	dropped  int
+	dropped  map[peer.ID]int // messages dropped since last reported
+	total    int             // messages dropped in all
+	wake     chan struct{}   // signalled when something was dropped
 }
 
 var _ pubsub.RawTracer = (*meshTracer)(nil)
 
 func newMeshTracer() *meshTracer {
-	return &meshTracer{mesh: make(map[string]map[peer.ID]struct{})}
+	return &meshTracer{
+		mesh:    make(map[string]map[peer.ID]struct{}),
+		dropped: make(map[peer.ID]int),
+		wake:    make(chan struct{}, 1),
+	}
 }
 
 func (t *meshTracer) peers(topic string) []peer.ID {
@@ -62,7 +70,12 @@ func (t *meshTracer) Leave(topic string) {
 	delete(t.mesh, topic)
 }
 
-func (t *meshTracer) RejectMessage(_ *pubsub.Message, reason string) {
+func (t *meshTracer) RejectMessage(msg *pubsub.Message, reason string) {
+	if reason == pubsub.RejectValidationQueueFull || reason == pubsub.RejectValidationThrottled {
+		// Not the sender's fault: this node could not keep up.
+		t.drop(msg.ReceivedFrom, 1)
+		return
+	}
 	if reason != pubsub.RejectValidationFailed && reason != pubsub.RejectInvalidSignature &&
 		reason != pubsub.RejectMissingSignature && reason != pubsub.RejectUnexpectedSignature {
 		return
@@ -72,10 +85,38 @@ func (t *meshTracer) RejectMessage(_ *pubsub.Message, reason string) {
 	t.mu.Unlock()
 }
 
-func (t *meshTracer) DropRPC(*pubsub.RPC, peer.ID) {
+// DropRPC is called when a peer's outbound queue is full and pubsub drops
+// what it would have sent: loss that must not stay silent.
+func (t *meshTracer) DropRPC(rpc *pubsub.RPC, p peer.ID) {
+	if n := len(rpc.GetPublish()); n > 0 { // not control messages only
+		t.drop(p, n)
+	}
+}
+
+// UndeliverableMessage is called when a room's subscription buffer is full
+// and a message cannot be handed to the reader.
+func (t *meshTracer) UndeliverableMessage(msg *pubsub.Message) {
+	t.drop(msg.ReceivedFrom, 1)
+}
+
+func (t *meshTracer) drop(p peer.ID, n int) {
 	t.mu.Lock()
-	t.dropped++
+	t.dropped[p] += n
+	t.total += n
 	t.mu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeDropped returns and resets the per-peer drop counts.
+func (t *meshTracer) takeDropped() map[peer.ID]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := t.dropped
+	t.dropped = make(map[peer.ID]int)
+	return d
 }
 
 func (t *meshTracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
@@ -87,13 +128,46 @@ func (t *meshTracer) DuplicateMessage(*pubsub.Message)         {}
 func (t *meshTracer) ThrottlePeer(peer.ID)                     {}
 func (t *meshTracer) RecvRPC(*pubsub.RPC)                      {}
 func (t *meshTracer) SendRPC(*pubsub.RPC, peer.ID)             {}
-func (t *meshTracer) UndeliverableMessage(*pubsub.Message)     {}
 
 // MeshPeers lists the peers that GossipSub forwards room traffic to (its
 // mesh for the room). Right after a peer joins, it is a member of the room
 // but not yet of the mesh until the next heartbeat.
 func (s *Service) MeshPeers(room string) []peer.ID {
 	return s.tracer.peers(TopicPrefix + room)
+}
+
+// Dropped counts room messages pubsub dropped because a queue was full: a
+// peer's outbound queue, the validation queue or a room's subscription
+// buffer. They are also reported as Error events.
+func (s *Service) Dropped() int {
+	s.tracer.mu.Lock()
+	defer s.tracer.mu.Unlock()
+	return s.tracer.total
+}
+
+// reportDrops turns drops into Error events, at most one per peer per
+// second, so a flood of drops is one line, not thousands.
+func (s *Service) reportDrops() {
+	defer s.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	pending := false
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.tracer.wake:
+			pending = true
+		case <-tick.C:
+			if !pending {
+				continue
+			}
+			pending = false
+			for p, n := range s.tracer.takeDropped() {
+				s.emit(Error{Err: fmt.Errorf("%d room messages to or from %s were dropped: a queue was full (a peer too slow, or the room too busy)", n, p)})
+			}
+		}
+	}
 }
 
 // Rejected counts room messages that failed validation or signature checks.

@@ -71,7 +71,7 @@ func (s *Service) Join(name string) error {
 		s.ps.UnregisterTopicValidator(topicName)
 		return fmt.Errorf("join room %q: %w", name, err)
 	}
-	sub, err := topic.Subscribe()
+	sub, err := topic.Subscribe(pubsub.WithBufferSize(PeerQueueSize))
 	if err != nil {
 		evh.Cancel()
 		topic.Close()

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"fmt"
+	"time"
+)
+
+// DM is a direct message in the inbox or the outbox.
+type DM struct {
+	ID       string
+	Peer     string // sender (inbox) or recipient (outbox)
+	Nick     string // the sender's nick
+	Text     string
+	SentAt   int64 // Unix ms
+	Attempts int
+	Next     time.Time // outbox: next delivery attempt
+}
+
+// AddReceivedDM stores a received DM unless the same sender's message with
+// that ID is stored already; it reports whether it was new.
+func (s *Store) AddReceivedDM(m DM) (bool, error) {
+	res, err := s.db.Exec(`INSERT OR IGNORE INTO dm_inbox (sender, id, nick, body, sent_at_ms, stored_at_ms)
+		VALUES (?, ?, ?, ?, ?, ?)`, m.Peer, m.ID, m.Nick, m.Text, m.SentAt, ms(time.Now()))
+	if err != nil {
+		return false, fmt.Errorf("store received dm: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// ReceivedDMs returns the DMs received from sender, oldest first ("" for
+// every sender).
+func (s *Store) ReceivedDMs(sender string) ([]DM, error) {
+	rows, err := s.db.Query(`SELECT sender, id, nick, body, sent_at_ms FROM dm_inbox
+		WHERE ? = '' OR sender = ? ORDER BY sent_at_ms, id`, sender, sender)
+	if err != nil {
+		return nil, fmt.Errorf("read dm inbox: %w", err)
+	}
+	defer rows.Close()
+	var out []DM
+	for rows.Next() {
+		var m DM
+		if err := rows.Scan(&m.Peer, &m.ID, &m.Nick, &m.Text, &m.SentAt); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// QueueDM puts a DM in the outbox, due at once.
+func (s *Store) QueueDM(m DM) error {
+	_, err := s.db.Exec(`INSERT INTO dm_outbox (id, recipient, nick, body, sent_at_ms, next_attempt_ms)
+		VALUES (?, ?, ?, ?, ?, ?)`, m.ID, m.Peer, m.Nick, m.Text, m.SentAt, ms(time.Now()))
+	if err != nil {
+		return fmt.Errorf("queue dm: %w", err)
+	}
+	return nil
+}
+
+// PendingDMs returns the DMs not yet delivered (to recipient, or to anyone
+// for ""), oldest first.
+func (s *Store) PendingDMs(recipient string) ([]DM, error) {
+	rows, err := s.db.Query(`SELECT id, recipient, nick, body, sent_at_ms, attempts, next_attempt_ms FROM dm_outbox
+		WHERE delivered_at_ms IS NULL AND failed IS NULL AND (? = '' OR recipient = ?)
+		ORDER BY sent_at_ms, id`, recipient, recipient)
+	if err != nil {
+		return nil, fmt.Errorf("read dm outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []DM
+	for rows.Next() {
+		var m DM
+		var next int64
+		if err := rows.Scan(&m.ID, &m.Peer, &m.Nick, &m.Text, &m.SentAt, &m.Attempts, &next); err != nil {
+			return nil, err
+		}
+		m.Next = time.UnixMilli(next)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// MarkDelivered records that the recipient acknowledged DM id.
+func (s *Store) MarkDelivered(id string) error {
+	_, err := s.db.Exec(`UPDATE dm_outbox SET delivered_at_ms = ? WHERE id = ?`, ms(time.Now()), id)
+	if err != nil {
+		return fmt.Errorf("mark dm delivered: %w", err)
+	}
+	return nil
+}
+
+// Reschedule records a failed attempt and when to try again.
+func (s *Store) Reschedule(id string, attempts int, next time.Time) error {
+	_, err := s.db.Exec(`UPDATE dm_outbox SET attempts = ?, next_attempt_ms = ? WHERE id = ?`, attempts, ms(next), id)
+	if err != nil {
+		return fmt.Errorf("reschedule dm: %w", err)
+	}
+	return nil
+}
+
+// GiveUp records that DM id will not be delivered, and why.
+func (s *Store) GiveUp(id, reason string) error {
+	_, err := s.db.Exec(`UPDATE dm_outbox SET failed = ? WHERE id = ?`, reason, id)
+	if err != nil {
+		return fmt.Errorf("give up dm: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// RoomMessage is one stored room message.
+type RoomMessage struct {
+	ID      string
+	Room    string
+	Author  string // peer ID
+	Nick    string
+	Text    string
+	SentAt  int64 // Unix ms, from the author
+	Lamport uint64
+	Raw     []byte // the signed GossipSub message
+}
+
+// Cursor is a position in a room's history order (sent-at, Lamport, ID).
+type Cursor struct {
+	SentAt  int64
+	Lamport uint64
+	ID      string
+}
+
+// Cursor returns the position of m.
+func (m RoomMessage) Cursor() Cursor { return Cursor{m.SentAt, m.Lamport, m.ID} }
+
+// AddRoomMessage stores m unless a message with its ID is stored already;
+// it reports whether m was new.
+func (s *Store) AddRoomMessage(m RoomMessage) (bool, error) {
+	res, err := s.db.Exec(`INSERT OR IGNORE INTO room_messages
+		(id, room, author, nick, body, sent_at_ms, lamport, stored_at_ms, raw)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, m.Room, m.Author, m.Nick, m.Text, m.SentAt, int64(m.Lamport), ms(time.Now()), m.Raw)
+	if err != nil {
+		return false, fmt.Errorf("store room message: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+const roomColumns = `id, room, author, nick, body, sent_at_ms, lamport, raw`
+
+func scanRoomMessages(rows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+	Close() error
+}) ([]RoomMessage, error) {
+	defer rows.Close()
+	var out []RoomMessage
+	for rows.Next() {
+		var m RoomMessage
+		var lamport int64
+		if err := rows.Scan(&m.ID, &m.Room, &m.Author, &m.Nick, &m.Text, &m.SentAt, &lamport, &m.Raw); err != nil {
+			return nil, err
+		}
+		m.Lamport = uint64(lamport)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// RoomMessagesAfter returns up to limit messages of room that come after
+// cursor in history order.
+func (s *Store) RoomMessagesAfter(room string, after Cursor, limit int) ([]RoomMessage, error) {
+	rows, err := s.db.Query(`SELECT `+roomColumns+` FROM room_messages
+		WHERE room = ? AND (sent_at_ms, lamport, id) > (?, ?, ?)
+		ORDER BY sent_at_ms, lamport, id LIMIT ?`,
+		room, after.SentAt, int64(after.Lamport), after.ID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read room history: %w", err)
+	}
+	return scanRoomMessages(rows)
+}
+
+// RecentRoomMessages returns the last limit messages of room, oldest first.
+func (s *Store) RecentRoomMessages(room string, limit int) ([]RoomMessage, error) {
+	rows, err := s.db.Query(`SELECT * FROM (SELECT `+roomColumns+` FROM room_messages
+		WHERE room = ? ORDER BY sent_at_ms DESC, lamport DESC, id DESC LIMIT ?)
+		ORDER BY sent_at_ms, lamport, id`, room, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read room history: %w", err)
+	}
+	return scanRoomMessages(rows)
+}
+
+// LatestRoomMessage returns the position of the newest stored message of
+// room, and false if there is none.
+func (s *Store) LatestRoomMessage(room string) (Cursor, bool, error) {
+	var c Cursor
+	var lamport int64
+	err := s.db.QueryRow(`SELECT sent_at_ms, lamport, id FROM room_messages WHERE room = ?
+		ORDER BY sent_at_ms DESC, lamport DESC, id DESC LIMIT 1`, room).Scan(&c.SentAt, &lamport, &c.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Cursor{}, false, nil
+	}
+	if err != nil {
+		return Cursor{}, false, fmt.Errorf("read room history: %w", err)
+	}
+	c.Lamport = uint64(lamport)
+	return c, true, nil
+}
+
+// Retention bounds a room's history.
+type Retention struct {
+	MaxMessages int           // newest kept; 0 keeps all
+	MaxAge      time.Duration // by sent-at; 0 keeps all
+}
+
+// Prune applies r to room and reports how many messages it removed.
+func (s *Store) Prune(room string, r Retention) (int64, error) {
+	var removed int64
+	if r.MaxAge > 0 {
+		res, err := s.db.Exec(`DELETE FROM room_messages WHERE room = ? AND sent_at_ms < ?`,
+			room, ms(time.Now().Add(-r.MaxAge)))
+		if err != nil {
+			return 0, fmt.Errorf("prune room history: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		removed += n
+	}
+	if r.MaxMessages > 0 {
+		res, err := s.db.Exec(`DELETE FROM room_messages WHERE room = ? AND id NOT IN (
+			SELECT id FROM room_messages WHERE room = ?
+			ORDER BY sent_at_ms DESC, lamport DESC, id DESC LIMIT ?)`, room, room, r.MaxMessages)
+		if err != nil {
+			return 0, fmt.Errorf("prune room history: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		removed += n
+	}
+	return removed, nil
+}

@@ -1,0 +1,151 @@
+// Package store keeps Parley's state on disk: room history, the DM inbox
+// (the persistent duplicate filter) and the DM outbox. It is one SQLite
+// database (modernc.org/sqlite, pure Go, so a static binary stays
+// possible) in WAL mode with synchronous=FULL: a write that returned is on
+// disk, so a message acknowledged after it survives kill -9.
+//
+// The schema is versioned: sql/NNN_*.sql files are applied in order, each
+// in a transaction, and PRAGMA user_version records the last one.
+package store
+
+import (
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// FileName is the database file inside the data directory.
+const FileName = "parley.db"
+
+//go:embed sql/*.sql
+var migrations embed.FS
+
+// Store is an open database. Its methods are safe for concurrent use.
+type Store struct {
+	db   *sql.DB
+	path string
+}
+
+// Open opens (creating if needed) the store in dir. A database that cannot
+// be opened, is corrupt or is newer than this program is an error; it is
+// never replaced.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	s, err := open("file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)")
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w (if it is damaged, move it away to start with an empty history)", path, err)
+	}
+	s.path = path
+	return s, nil
+}
+
+// OpenMemory opens a store that lives in memory only (tests, embedders
+// that keep nothing).
+func OpenMemory() (*Store, error) {
+	s, err := open("file::memory:?_pragma=foreign_keys(ON)")
+	if err != nil {
+		return nil, fmt.Errorf("open memory store: %w", err)
+	}
+	s.path = ":memory:"
+	return s, nil
+}
+
+func open(dsn string) (*Store, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	// One connection: SQLite serialises writers anyway, and an in-memory
+	// database exists per connection.
+	db.SetMaxOpenConns(1)
+	s := &Store{db: db}
+	if err := s.check(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// check refuses a corrupt database.
+func (s *Store) check() error {
+	var res string
+	if err := s.db.QueryRow("PRAGMA quick_check").Scan(&res); err != nil {
+		return err
+	}
+	if res != "ok" {
+		return fmt.Errorf("database is corrupt: %s", res)
+	}
+	return nil
+}
+
+func (s *Store) migrate() error {
+	var version int
+	if err := s.db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	files, err := fs.Glob(migrations, "sql/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	latest := 0
+	for _, f := range files {
+		n, err := strconv.Atoi(strings.SplitN(filepath.Base(f), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: bad name", f)
+		}
+		latest = max(latest, n)
+		if n <= version {
+			continue
+		}
+		body, err := migrations.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		tx, err := s.db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", f, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", n)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: %w", f, err)
+		}
+	}
+	if version > latest {
+		return fmt.Errorf("database schema version %d is newer than this program knows (%d): upgrade parley", version, latest)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the database file ("" for memory).
+func (s *Store) Path() string { return s.path }
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+

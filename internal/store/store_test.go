@@ -1,0 +1,132 @@
+package store_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/internal/store"
+)
+
+func open(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	s, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func msg(id string, sentAt int64, lamport uint64) store.RoomMessage {
+	return store.RoomMessage{ID: id, Room: "lobby", Author: "peer", Nick: "n", Text: "t " + id, SentAt: sentAt, Lamport: lamport, Raw: []byte(id)}
+}
+
+func TestRoomHistoryOrderDedupAndPaging(t *testing.T) {
+	s := open(t, t.TempDir())
+	now := time.Now().UnixMilli()
+	// Inserted out of order; the order is sent-at, then Lamport, then ID.
+	for _, m := range []store.RoomMessage{msg("c", now, 1), msg("a", now, 2), msg("b", now, 1), msg("d", now-10, 9)} {
+		if added, err := s.AddRoomMessage(m); err != nil || !added {
+			t.Fatalf("add %s: %v %v", m.ID, added, err)
+		}
+	}
+	if added, _ := s.AddRoomMessage(msg("a", now, 2)); added {
+		t.Error("the same message ID was stored twice")
+	}
+	var got []string
+	cur := store.Cursor{}
+	for {
+		page, err := s.RoomMessagesAfter("lobby", cur, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, m := range page {
+			got = append(got, m.ID)
+		}
+		cur = page[len(page)-1].Cursor()
+	}
+	if strings.Join(got, "") != "dbca" {
+		t.Errorf("paged history %v, want d b c a", got)
+	}
+	recent, _ := s.RecentRoomMessages("lobby", 2)
+	if len(recent) != 2 || recent[0].ID != "c" || recent[1].ID != "a" {
+		t.Errorf("recent = %v, want c a", recent)
+	}
+}
+
+func TestPrune(t *testing.T) {
+	s := open(t, t.TempDir())
+	now := time.Now()
+	s.AddRoomMessage(msg("old", now.Add(-48*time.Hour).UnixMilli(), 1))
+	for i := 0; i < 5; i++ {
+		s.AddRoomMessage(msg(fmt.Sprint(i), now.UnixMilli()+int64(i), 1))
+	}
+	n, err := s.Prune("lobby", store.Retention{MaxMessages: 3, MaxAge: 24 * time.Hour})
+	if err != nil || n != 3 {
+		t.Fatalf("pruned %d (%v), want 3 (one too old, two over the count)", n, err)
+	}
+	left, _ := s.RecentRoomMessages("lobby", 10)
+	if len(left) != 3 || left[0].ID != "2" {
+		t.Errorf("left %v, want 2 3 4", left)
+	}
+}
+
+func TestOutboxAndInboxSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	s.QueueDM(store.DM{ID: "x", Peer: "bob", Nick: "alice", Text: "hi", SentAt: 1})
+	s.QueueDM(store.DM{ID: "y", Peer: "bob", Nick: "alice", Text: "there", SentAt: 2})
+	s.MarkDelivered("x")
+	s.AddReceivedDM(store.DM{ID: "z", Peer: "carol", Nick: "carol", Text: "yo", SentAt: 3})
+	s.Close()
+
+	s = open(t, dir)
+	pending, err := s.PendingDMs("")
+	if err != nil || len(pending) != 1 || pending[0].ID != "y" {
+		t.Fatalf("pending after reopen %v (%v), want y", pending, err)
+	}
+	if added, _ := s.AddReceivedDM(store.DM{ID: "z", Peer: "carol"}); added {
+		t.Error("a DM received before the restart was taken as new")
+	}
+	s.GiveUp("y", "expired")
+	if pending, _ := s.PendingDMs("bob"); len(pending) != 0 {
+		t.Errorf("given-up DM still pending: %v", pending)
+	}
+}
+
+func TestCorruptDatabaseIsAnErrorAndKept(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, store.FileName)
+	junk := []byte(strings.Repeat("this is not a database ", 200))
+	os.WriteFile(path, junk, 0o600)
+	if _, err := store.Open(dir); err == nil || !strings.Contains(err.Error(), "move it away") {
+		t.Fatalf("got %v, want an error that says what to do", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != string(junk) {
+		t.Error("the damaged database was modified")
+	}
+}
+
+func TestUnwritableDirectoryIsAnError(t *testing.T) {
+	if os.Getuid() == 0 {
+		// root writes anywhere; a file in the way of the directory does it.
+		dir := filepath.Join(t.TempDir(), "file")
+		os.WriteFile(dir, nil, 0o600)
+		if _, err := store.Open(dir); err == nil {
+			t.Fatal("opening a store where a file stands succeeded")
+		}
+		return
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o500)
+	if _, err := store.Open(filepath.Join(dir, "sub")); err == nil {
+		t.Fatal("opening a store in a read-only directory succeeded")
+	}
+}

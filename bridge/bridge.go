@@ -16,6 +16,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/node"
 )
 
@@ -40,13 +42,14 @@ type Bridge struct {
 	rooms   map[string]*carried
 	refused map[string]bool // rooms refused (logged once)
 
+	ownStore  bool
 	closeOnce sync.Once
 }
 
 type carried struct {
 	topic    *pubsub.Topic
 	events   *pubsub.TopicEventHandler // nil without an observer
-	stop     pubsub.RelayCancelFunc
+	sub      *pubsub.Subscription
 	idleFrom time.Time // zero while members are connected
 
 	mu       sync.Mutex
@@ -75,18 +78,30 @@ func New(opts ...Option) (*Bridge, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	ownStore := false
+	if cfg.store == nil {
+		st, err := store.OpenMemory()
+		if err != nil {
+			return nil, err
+		}
+		cfg.store, ownStore = st, true
+	}
 	n, err := node.New(append(cfg.nodeOpts, node.WithRelayService(cfg.resources))...)
 	if err != nil {
+		if ownStore {
+			cfg.store.Close()
+		}
 		return nil, fmt.Errorf("start bridge: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Bridge{
 		cfg: cfg, node: n, log: cfg.logger,
 		ctx: ctx, cancel: cancel,
-		wake:    make(chan struct{}, 1),
-		seen:    make(map[string]bool),
-		rooms:   make(map[string]*carried),
-		refused: make(map[string]bool),
+		wake:     make(chan struct{}, 1),
+		seen:     make(map[string]bool),
+		rooms:    make(map[string]*carried),
+		refused:  make(map[string]bool),
+		ownStore: ownStore,
 	}
 	b.ps, err = pubsub.NewFloodSub(ctx, n.Host(),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
@@ -98,6 +113,7 @@ func New(opts ...Option) (*Bridge, error) {
 		n.Close()
 		return nil, fmt.Errorf("start bridge pubsub: %w", err)
 	}
+	n.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: cfg.store, Allowed: b.carries}.Handle)
 	b.wg.Add(1)
 	go b.loop()
 	return b, nil
@@ -124,18 +140,31 @@ func (b *Bridge) Members(room string) []peer.ID {
 	return c.topic.ListPeers()
 }
 
+// Stored counts the messages of room the bridge keeps.
+func (b *Bridge) Stored(room string) int {
+	msgs, err := b.cfg.store.RecentRoomMessages(room, 1<<30)
+	if err != nil {
+		return 0
+	}
+	return len(msgs)
+}
+
 // Close stops carrying rooms and the node.
 func (b *Bridge) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
+		b.node.Host().RemoveStreamHandler(chat.HistoryProtocol)
 		b.cancel()
-		b.wg.Wait()
 		b.mu.Lock()
 		for name, r := range b.rooms {
 			r.close(b.ps, name)
 		}
 		b.mu.Unlock()
+		b.wg.Wait()
 		err = b.node.Close()
+		if b.ownStore {
+			b.cfg.store.Close()
+		}
 	})
 	return err
 }
@@ -228,13 +257,16 @@ func (b *Bridge) carry(room string) error {
 		b.ps.UnregisterTopicValidator(topicName)
 		return fmt.Errorf("join: %w", err)
 	}
-	stop, err := topic.Relay()
+	// Subscribing relays the topic and lets the bridge keep its history.
+	sub, err := topic.Subscribe(pubsub.WithBufferSize(chat.PeerQueueSize))
 	if err != nil {
 		topic.Close()
 		b.ps.UnregisterTopicValidator(topicName)
-		return fmt.Errorf("relay: %w", err)
+		return fmt.Errorf("subscribe: %w", err)
 	}
-	c.topic, c.stop = topic, stop
+	c.topic, c.sub = topic, sub
+	b.wg.Add(1)
+	go b.keepHistory(room, sub)
 	if b.cfg.observer != nil {
 		if evh, err := topic.EventHandler(); err == nil {
 			c.events = evh
@@ -273,12 +305,14 @@ func (b *Bridge) validator(room string, c *carried) pubsub.ValidatorEx {
 		if len(msg.Data) > b.cfg.maxMessageBytes {
 			return pubsub.ValidationReject
 		}
-		if _, err := chat.DecodeEnvelope(msg.Data, room, time.Now()); err != nil {
+		env, err := chat.DecodeEnvelope(msg.Data, room, time.Now())
+		if err != nil {
 			return pubsub.ValidationReject
 		}
 		if !c.allow(msg.GetFrom(), b.cfg.rate, b.cfg.burst) {
 			return pubsub.ValidationIgnore
 		}
+		msg.ValidatorData = env
 		return pubsub.ValidationAccept
 	}
 }
@@ -287,9 +321,46 @@ func (c *carried) close(ps *pubsub.PubSub, room string) {
 	if c.events != nil {
 		c.events.Cancel()
 	}
-	c.stop()
+	c.sub.Cancel()
 	c.topic.Close()
 	ps.UnregisterTopicValidator(chat.TopicPrefix + room)
+}
+
+// keepHistory stores the chat messages of a carried room, so that members
+// who were offline can catch up from the bridge.
+func (b *Bridge) keepHistory(room string, sub *pubsub.Subscription) {
+	defer b.wg.Done()
+	stored := 0
+	for {
+		msg, err := sub.Next(b.ctx)
+		if err != nil {
+			return
+		}
+		env, ok := msg.ValidatorData.(*pb.Envelope)
+		if !ok || env.GetKind() != pb.Envelope_MESSAGE {
+			continue
+		}
+		m, err := chat.StoredMessage(msg, env)
+		if err == nil {
+			_, err = b.cfg.store.AddRoomMessage(m)
+		}
+		if err != nil {
+			b.log.Warn("store carried message", "room", room, "err", err)
+			continue
+		}
+		if stored++; stored%100 == 0 {
+			if _, err := b.cfg.store.Prune(room, b.cfg.retention); err != nil {
+				b.log.Warn("prune carried room", "room", room, "err", err)
+			}
+		}
+	}
+}
+
+// carries reports whether the bridge carries room (it serves only those).
+func (b *Bridge) carries(room string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rooms[room] != nil
 }
 
 // maxLimiters bounds the per-author state of one room.

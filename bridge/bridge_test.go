@@ -35,6 +35,16 @@ func (g keepApart) InterceptSecured(_ network.Direction, p peer.ID, _ network.Co
 	return !g.blocked(p)
 }
 
+func newKey(t *testing.T) (crypto.PrivKey, peer.ID) {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.IDFromPrivateKey(key)
+	return key, id
+}
+
 func startBridge(t *testing.T, opts ...bridge.Option) *bridge.Bridge {
 	t.Helper()
 	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
@@ -54,12 +64,12 @@ func startBridge(t *testing.T, opts ...bridge.Option) *bridge.Bridge {
 // through it, both ways, from the moment the bridge knows their room.
 func TestBridgeCarriesRooms(t *testing.T) {
 	b := startBridge(t, bridge.WithRooms("lobby"))
-	var alicePeer, bobPeer peer.ID
+	aliceKey, alicePeer := newKey(t)
+	bobKey, bobPeer := newKey(t)
 	gate := keepApart{&alicePeer, &bobPeer}
 	boot := node.WithBootstrap(peer.AddrInfo{ID: b.Node().ID(), Addrs: b.Node().Host().Addrs()})
-	aliceNode := testutil.NewNode(t, boot, node.WithConnectionGater(gate))
-	bobNode := testutil.NewNode(t, boot, node.WithConnectionGater(gate))
-	alicePeer, bobPeer = aliceNode.ID(), bobNode.ID()
+	aliceNode := testutil.NewNode(t, boot, node.WithConnectionGater(gate), node.WithIdentity(aliceKey))
+	bobNode := testutil.NewNode(t, boot, node.WithConnectionGater(gate), node.WithIdentity(bobKey))
 	alice := testutil.NewChat(t, aliceNode, chat.WithNick("alice"), chat.WithDiscovery(aliceNode))
 	bob := testutil.NewChat(t, bobNode, chat.WithNick("bob"), chat.WithDiscovery(bobNode))
 	for _, c := range []*testutil.Chat{alice, bob} {

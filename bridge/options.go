@@ -7,6 +7,7 @@ import (
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/node"
 )
 
@@ -24,6 +25,8 @@ type config struct {
 	burst           int
 	maxMessageBytes int
 	observer        func(chat.Event)
+	store           *store.Store
+	retention       store.Retention
 }
 
 func defaults() config {
@@ -34,6 +37,7 @@ func defaults() config {
 		rate:            DefaultRate,
 		burst:           DefaultBurst,
 		maxMessageBytes: chat.MaxEnvelopeBytes,
+		retention:       DefaultRetention,
 	}
 }
 
@@ -104,4 +108,15 @@ func WithMaxMessageBytes(n int) Option {
 // from the bridge's goroutines and must return quickly.
 func WithObserver(f func(chat.Event)) Option {
 	return func(c *config) error { c.observer = f; return nil }
+}
+
+// WithStore keeps the history of carried rooms in st, to serve members
+// catching up (default: in memory). The bridge does not close it.
+func WithStore(st *store.Store) Option {
+	return func(c *config) error { c.store = st; return nil }
+}
+
+// WithRetention bounds the history kept per carried room.
+func WithRetention(r store.Retention) Option {
+	return func(c *config) error { c.retention = r; return nil }
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+
+	"github.com/parley-chat/parley/internal/store"
 )
 
 // Defaults of `parley relay`, in one place.
@@ -15,6 +17,9 @@ const (
 	DefaultRate  = 20
 	DefaultBurst = 100
 )
+
+// DefaultRetention is the history a bridge keeps per carried room.
+var DefaultRetention = store.Retention{MaxMessages: 1000, MaxAge: 7 * 24 * time.Hour}
 
 // DefaultResources are the circuit relay limits. They start from
 // go-libp2p's defaults and give each relayed connection more time and

@@ -16,6 +16,8 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/internal/store"
 )
 
 // Errors returned by Service methods.
@@ -45,6 +47,39 @@ type config struct {
 	openTimeout time.Duration
 	eventBuffer int
 	pathOf      func(peer.ID) (string, peer.ID)
+	store       *store.Store
+	history     int
+	retention   store.Retention
+}
+
+// Defaults for history.
+const (
+	DefaultHistory = 50 // messages shown per room at join
+)
+
+// DefaultRetention bounds each room's stored history on a user's node.
+var DefaultRetention = store.Retention{MaxMessages: 10000, MaxAge: 30 * 24 * time.Hour}
+
+// WithStore keeps room history, received DMs and the DM outbox in st
+// (default: a store in memory, lost at exit). The Service does not close it.
+func WithStore(st *store.Store) Option {
+	return func(c *config) error { c.store = st; return nil }
+}
+
+// WithHistory sets how many stored messages per room are shown at join.
+func WithHistory(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return errors.New("history: negative count")
+		}
+		c.history = n
+		return nil
+	}
+}
+
+// WithRetention bounds each room's stored history.
+func WithRetention(r store.Retention) Option {
+	return func(c *config) error { c.retention = r; return nil }
 }
 
 // WithNick sets the initial nick (default: derived from the peer ID).
@@ -100,17 +135,18 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // goroutines that may emit events
-	sends  sync.WaitGroup // DMs awaiting their ack, own room messages not yet seen
+	sends  sync.WaitGroup // DM deliveries under way
 
 	mu        sync.Mutex
 	closed    bool
 	nick      string
 	rooms     map[string]*room
 	nicks     map[peer.ID]string
-	ownSent   map[string]string // id → room of own messages not yet seen back
+	ownSent   map[string]chan struct{} // own messages not yet stored, by id
 	dmConns   map[peer.ID]*dmConn
-	dmSeen    *recentSet
 	paths     map[peer.ID]string
+	store     *store.Store
+	ownStore  bool // store opened by New, closed by Close
 	closeOnce sync.Once
 }
 
@@ -122,6 +158,8 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 		ackTimeout:  10 * time.Second,
 		openTimeout: 20 * time.Second,
 		eventBuffer: 256,
+		history:     DefaultHistory,
+		retention:   DefaultRetention,
 	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -134,26 +172,40 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	if cfg.pathOf == nil {
 		cfg.pathOf = func(p peer.ID) (string, peer.ID) { return simplePath(h, p) }
 	}
+	ownStore := false
+	if cfg.store == nil {
+		st, err := store.OpenMemory()
+		if err != nil {
+			return nil, err
+		}
+		cfg.store, ownStore = st, true
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tracer := newMeshTracer()
 	ps, err := newPubSub(ctx, h, tracer)
 	if err != nil {
 		cancel()
+		if ownStore {
+			cfg.store.Close()
+		}
 		return nil, fmt.Errorf("start gossipsub: %w", err)
 	}
 	s := &Service{
 		h: h, ps: ps, cfg: cfg, log: cfg.logger, tracer: tracer,
 		events: make(chan Event, cfg.eventBuffer),
 		ctx:    ctx, cancel: cancel,
-		nick:    cfg.nick,
-		rooms:   make(map[string]*room),
-		nicks:   map[peer.ID]string{h.ID(): cfg.nick},
-		ownSent: make(map[string]string),
-		dmConns: make(map[peer.ID]*dmConn),
-		dmSeen:  newRecentSet(8192),
-		paths:   make(map[peer.ID]string),
+		nick:     cfg.nick,
+		rooms:    make(map[string]*room),
+		nicks:    map[peer.ID]string{h.ID(): cfg.nick},
+		ownSent:  make(map[string]chan struct{}),
+		dmConns:  make(map[peer.ID]*dmConn),
+		paths:    make(map[peer.ID]string),
+		store:    cfg.store,
+		ownStore: ownStore,
 	}
 	h.SetStreamHandler(DMProtocol, s.handleDM)
+	h.SetStreamHandler(HistoryProtocol, HistoryServer{Store: s.store, Allowed: s.inRoom}.Handle)
+	s.startOutbox()
 	s.watchConnections()
 	s.wg.Add(1)
 	go s.reportDrops()
@@ -304,8 +356,9 @@ func (s *Service) ResolvePeer(who string) (peer.ID, error) {
 	}
 }
 
-// Drain waits until every DM sent so far is acknowledged or failed and every
-// own room message went through GossipSub, or until ctx ends.
+// Drain waits until every DM delivery under way is acknowledged or has
+// failed (a failed DM stays queued on disk for a later attempt), or until
+// ctx ends.
 func (s *Service) Drain(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { s.sends.Wait(); close(done) }()
@@ -329,6 +382,7 @@ func (s *Service) Close() error {
 		s.mu.Unlock()
 
 		s.h.RemoveStreamHandler(DMProtocol)
+		s.h.RemoveStreamHandler(HistoryProtocol)
 		s.cancel()
 		for _, r := range rooms {
 			r.close()
@@ -338,6 +392,9 @@ func (s *Service) Close() error {
 		}
 		s.wg.Wait()
 		close(s.events)
+		if s.ownStore {
+			s.store.Close()
+		}
 	})
 	return nil
 }
@@ -350,6 +407,14 @@ func (s *Service) Notify(ev Event) {
 	}
 	defer s.wg.Done()
 	s.emit(ev)
+}
+
+// inRoom reports whether this node is in room (it serves only those).
+func (s *Service) inRoom(room string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.rooms[room]
+	return ok
 }
 
 // track registers a goroutine that may emit events; it fails once closed.
@@ -390,32 +455,4 @@ func newID() string {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return hex.EncodeToString(b[:])
-}
-
-// recentSet remembers the last n keys, to drop duplicates.
-type recentSet struct {
-	mu   sync.Mutex
-	keys map[string]struct{}
-	ring []string
-	next int
-}
-
-func newRecentSet(n int) *recentSet {
-	return &recentSet{keys: make(map[string]struct{}, n), ring: make([]string, n)}
-}
-
-// add reports whether k is new.
-func (r *recentSet) add(k string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.keys[k]; ok {
-		return false
-	}
-	if old := r.ring[r.next]; old != "" {
-		delete(r.keys, old)
-	}
-	r.ring[r.next] = k
-	r.next = (r.next + 1) % len(r.ring)
-	r.keys[k] = struct{}{}
-	return true
 }

@@ -225,7 +225,7 @@ func TestDMByNick(t *testing.T) {
 	}
 }
 
-func TestDMToUnreachablePeerReportsError(t *testing.T) {
+func TestDMToUnreachablePeerIsQueued(t *testing.T) {
 	alice := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("alice"), chat.WithDMTimeouts(2*time.Second, 2*time.Second))
 	gone := testutil.NewNode(t)
 	addrs := gone.Host().Addrs()
@@ -235,9 +235,13 @@ func TestDMToUnreachablePeerReportsError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := alice.WaitFor(t, "error", func(ev chat.Event) bool { _, ok := ev.(chat.Error); return ok }).(chat.Error)
-	if e.ID != id || !strings.Contains(e.Err.Error(), "unreachable") {
-		t.Errorf("error event %+v, want id %s and 'unreachable'", e, id)
+	q := alice.WaitFor(t, "queued", func(ev chat.Event) bool { _, ok := ev.(chat.Queued); return ok }).(chat.Queued)
+	if q.ID != id || q.To != gone.ID() || !strings.Contains(q.Err.Error(), "unreachable") {
+		t.Errorf("queued event %+v, want id %s to %s and 'unreachable'", q, id, gone.ID())
+	}
+	pending, err := alice.Outbox()
+	if err != nil || len(pending) != 1 || pending[0].ID != id || pending[0].Attempts != 1 {
+		t.Errorf("outbox %+v (%v), want the DM with one attempt", pending, err)
 	}
 }
 

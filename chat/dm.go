@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-msgio/pbio"
 
 	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/internal/store"
 )
 
 // DMProtocol is the stream protocol for direct messages.
@@ -24,9 +25,11 @@ const MaxDMFrameBytes = 8 << 10
 
 const dmWriteTimeout = 10 * time.Second
 
-// SendDM sends text to a peer (peer ID or nick) and returns the message ID
-// at once. Delivery happens in the background: a Delivered event follows
-// the receiver's ack, or an Error event with the same ID says why it failed.
+// SendDM queues text for a peer (peer ID or nick) on disk and returns the
+// message ID at once. Delivery happens in the background: a Delivered
+// event follows the receiver's ack. If the peer cannot be reached, a Queued
+// event says so and the DM stays in the outbox, retried when the peer
+// connects and on a backoff schedule, also after a restart.
 func (s *Service) SendDM(to, text string) (string, error) {
 	if err := ValidateText(text); err != nil {
 		return "", fmt.Errorf("dm: %w", err)
@@ -38,33 +41,18 @@ func (s *Service) SendDM(to, text string) (string, error) {
 	if pid == s.h.ID() {
 		return "", errors.New("dm: that is you")
 	}
-	msg := &pb.DirectMessage{Id: newID(), Nick: s.Nick(), Text: text, SentAtMs: time.Now().UnixMilli()}
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
 		return "", ErrClosed
 	}
-	s.wg.Add(1)
-	s.sends.Add(1)
-	c := s.dmConns[pid]
-	if c == nil {
-		c = &dmConn{s: s, peer: pid}
-		s.dmConns[pid] = c
+	m := store.DM{ID: newID(), Peer: pid.String(), Nick: s.Nick(), Text: text, SentAt: time.Now().UnixMilli()}
+	if err := s.store.QueueDM(m); err != nil {
+		return "", fmt.Errorf("dm: %w", err)
 	}
-	s.mu.Unlock()
-
-	go func() {
-		defer s.wg.Done()
-		defer s.sends.Done()
-		if err := c.send(s.ctx, msg); err != nil {
-			if s.ctx.Err() == nil {
-				s.emit(Error{ID: msg.Id, Err: fmt.Errorf("dm %s to %s: %w", msg.Id, pid, err)})
-			}
-			return
-		}
-		s.emit(Delivered{ID: msg.Id, To: pid, Nick: s.nickOf(pid)})
-	}()
-	return msg.Id, nil
+	s.flushOutbox(pid, true)
+	return m.ID, nil
 }
 
 // dmConn is the outbound DM stream to one peer, reused while it works.
@@ -73,10 +61,14 @@ type dmConn struct {
 	s    *Service
 	peer peer.ID
 
-	mu     sync.Mutex
+	mu     sync.Mutex // held while sending
 	stream network.Stream
 	r      pbio.Reader
 	w      pbio.Writer
+
+	flushing bool // a flush goroutine runs (guarded by s.mu)
+	again    bool // another flush was asked for meanwhile (guarded by s.mu)
+	force    bool // ... ignoring the retry schedule (guarded by s.mu)
 }
 
 func (c *dmConn) send(ctx context.Context, msg *pb.DirectMessage) error {
@@ -195,7 +187,14 @@ func (s *Service) serveDM(st network.Stream) error {
 		if err := validateDM(m, time.Now()); err != nil {
 			return fmt.Errorf("invalid message: %w", err)
 		}
-		if s.dmSeen.add(from.String() + "/" + m.GetId()) {
+		// Stored (durably) before the ack: an acknowledged DM is never
+		// lost, and one that arrives again is acked but shown once.
+		added, err := s.store.AddReceivedDM(store.DM{ID: m.GetId(), Peer: from.String(), Nick: m.GetNick(), Text: m.GetText(), SentAt: m.GetSentAtMs()})
+		if err != nil {
+			s.emit(Error{Err: fmt.Errorf("dm from %s not stored, not acknowledged: %w", from, err)})
+			return err
+		}
+		if added {
 			s.learnNick(from, m.GetNick())
 			s.emit(DirectMessage{
 				ID:     m.GetId(),

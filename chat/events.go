@@ -12,12 +12,17 @@ type Event interface{ isEvent() }
 
 // Message is a chat line in a room, including this node's own lines.
 type Message struct {
-	Room   string
-	ID     string
-	From   peer.ID // authenticated by the message signature
-	Nick   string  // chosen by the sender; display only
-	Text   string
-	SentAt time.Time
+	Room    string
+	ID      string
+	From    peer.ID // authenticated by the message signature
+	Nick    string  // chosen by the sender; display only
+	Text    string
+	SentAt  time.Time
+	Lamport uint64
+	// Backfill marks history: replayed from the store at join, or missed
+	// while offline and fetched from another member. Such messages sort by
+	// (SentAt, Lamport, ID), not by arrival.
+	Backfill bool
 }
 
 // DirectMessage is a message received over the DM protocol.

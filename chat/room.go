@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/internal/store"
 )
 
 // TopicPrefix is prepended to a room name to form its GossipSub topic.
@@ -40,7 +41,32 @@ type room struct {
 	lamport   uint64
 	announce  *time.Timer
 	heard     map[peer.ID]time.Time // authors seen in the room, also through a bridge
+	joined    time.Time
+	stored    int                   // messages stored, for pruning now and then
+	asked     map[peer.ID]time.Time // last catch-up per peer
 	closeOnce sync.Once
+}
+
+// pruneEvery is how many stored messages pass between retention runs.
+const pruneEvery = 100
+
+// catchUpSoon asks p, a member that just joined (or that we just met), for
+// the messages this node missed, at most once per catchUpEvery.
+func (r *room) catchUpSoon(p peer.ID) {
+	r.mu.Lock()
+	if last, ok := r.asked[p]; ok && time.Since(last) < catchUpEvery {
+		r.mu.Unlock()
+		return
+	}
+	r.asked[p] = time.Now()
+	r.mu.Unlock()
+	if !r.s.track() {
+		return
+	}
+	go func() {
+		defer r.s.wg.Done()
+		r.catchUp(p)
+	}()
 }
 
 // Join subscribes to room name and starts looking for its members.
@@ -80,7 +106,7 @@ func (s *Service) Join(name string) error {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &room{s: s, name: name, topic: topic, sub: sub, events: evh, ctx: ctx, cancel: cancel,
-		heard: make(map[peer.ID]time.Time)}
+		heard: make(map[peer.ID]time.Time), asked: make(map[peer.ID]time.Time), joined: time.Now()}
 	s.rooms[name] = r
 	s.wg.Add(2)
 	go r.readLoop()
@@ -97,12 +123,6 @@ func (s *Service) Leave(name string) error {
 	s.mu.Lock()
 	r, ok := s.rooms[name]
 	delete(s.rooms, name)
-	for id, rn := range s.ownSent {
-		if rn == name {
-			delete(s.ownSent, id)
-			s.sends.Done()
-		}
-	}
 	s.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("leave room %q: %w", name, ErrNotInRoom)
@@ -126,8 +146,13 @@ func (s *Service) roomsLocked() []*room {
 	return rs
 }
 
-// Send publishes text to a joined room and returns the message ID. The
-// message comes back as a Message event like everyone else's.
+// sendTimeout bounds how long Send waits for its own message to come back
+// through GossipSub and be stored.
+const sendTimeout = 5 * time.Second
+
+// Send publishes text to a joined room and returns the message ID once
+// the message is signed, sent and stored (so it is durable when the front
+// end says "sent"). It comes back as a Message event like everyone else's.
 func (s *Service) Send(ctx context.Context, roomName, text string) (string, error) {
 	if err := ValidateText(text); err != nil {
 		return "", fmt.Errorf("send to room %q: %w", roomName, err)
@@ -140,33 +165,76 @@ func (s *Service) Send(ctx context.Context, roomName, text string) (string, erro
 		return "", fmt.Errorf("send to room %q: %w", roomName, ErrNotInRoom)
 	}
 	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: newID(), Room: roomName, Nick: nick, Text: text}
+	stored := make(chan struct{})
 	s.mu.Lock()
-	s.ownSent[env.Id] = roomName
-	s.sends.Add(1)
+	s.ownSent[env.Id] = stored
 	s.mu.Unlock()
-	if err := r.publish(ctx, env); err != nil {
+	defer func() {
 		s.mu.Lock()
-		if _, ok := s.ownSent[env.Id]; ok {
-			delete(s.ownSent, env.Id)
-			s.sends.Done()
-		}
+		delete(s.ownSent, env.Id)
 		s.mu.Unlock()
+	}()
+	if err := r.publish(ctx, env); err != nil {
 		return "", fmt.Errorf("send to room %q: %w", roomName, err)
 	}
-	return env.Id, nil
+	timeout := time.NewTimer(sendTimeout)
+	defer timeout.Stop()
+	select {
+	case <-stored:
+		return env.Id, nil
+	case <-r.ctx.Done():
+		return env.Id, fmt.Errorf("send to room %q: left the room before the message was stored", roomName)
+	case <-ctx.Done():
+		return env.Id, fmt.Errorf("send to room %q: %w", roomName, ctx.Err())
+	case <-timeout.C:
+		return env.Id, fmt.Errorf("send to room %q: message sent but not stored within %v", roomName, sendTimeout)
+	}
 }
+
+// Right after joining, a room's members are not known yet: their
+// subscriptions arrive a moment later. A message published then reaches
+// nobody (GossipSub sends only to known members), so for joinSettle after
+// joining, while connected to anyone, publishing waits up to readyWait for
+// a first member.
+const (
+	joinSettle = 5 * time.Second
+	readyWait  = 2 * time.Second
+)
 
 func (r *room) publish(ctx context.Context, env *pb.Envelope) error {
 	r.mu.Lock()
 	r.lamport++
 	env.Lamport = r.lamport
 	r.mu.Unlock()
+	if time.Since(r.joined) < joinSettle && len(r.topic.ListPeers()) == 0 && len(r.s.h.Network().Peers()) > 0 {
+		wctx, cancel := context.WithTimeout(ctx, readyWait)
+		err := r.waitForMember(wctx)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
 	env.SentAtMs = time.Now().UnixMilli()
 	data, err := proto.Marshal(env)
 	if err != nil {
 		return err
 	}
 	return r.topic.Publish(ctx, data)
+}
+
+// waitForMember returns once the room has a known member.
+func (r *room) waitForMember(ctx context.Context) error {
+	evh, err := r.topic.EventHandler()
+	if err != nil {
+		return err
+	}
+	defer evh.Cancel()
+	for len(r.topic.ListPeers()) == 0 {
+		if _, err := evh.NextPeerEvent(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DecodeEnvelope decodes and validates the payload of a message on the
@@ -200,7 +268,7 @@ func roomValidator(name string) pubsub.ValidatorEx {
 
 func (r *room) readLoop() {
 	defer r.s.wg.Done()
-	self := r.s.h.ID()
+	r.replay()
 	for {
 		msg, err := r.sub.Next(r.ctx)
 		if err != nil {
@@ -211,32 +279,83 @@ func (r *room) readLoop() {
 			continue
 		}
 		from := msg.GetFrom()
-		r.mu.Lock()
-		r.lamport = max(r.lamport, env.GetLamport())
-		if from != self {
-			r.heard[from] = time.Now()
-		}
-		r.mu.Unlock()
 		r.s.learnNick(from, env.GetNick())
 		if env.GetKind() != pb.Envelope_MESSAGE {
 			continue
 		}
-		r.s.emit(Message{
-			Room:   r.name,
-			ID:     env.GetId(),
-			From:   from,
-			Nick:   env.GetNick(),
-			Text:   env.GetText(),
-			SentAt: time.UnixMilli(env.GetSentAtMs()).UTC(),
-		})
-		if from == self {
-			r.s.mu.Lock()
-			if _, ok := r.s.ownSent[env.GetId()]; ok {
-				delete(r.s.ownSent, env.GetId())
-				r.s.sends.Done()
-			}
-			r.s.mu.Unlock()
+		m, err := StoredMessage(msg, env)
+		if err != nil {
+			r.s.log.Warn("room message", "room", r.name, "err", err)
+			continue
 		}
+		r.deliver(m, false)
+	}
+}
+
+// replay shows the newest stored messages of the room, as history.
+func (r *room) replay() {
+	if r.s.cfg.history == 0 {
+		return
+	}
+	msgs, err := r.s.store.RecentRoomMessages(r.name, r.s.cfg.history)
+	if err != nil {
+		r.s.emit(Error{Err: fmt.Errorf("room %q: %w", r.name, err)})
+		return
+	}
+	for _, m := range msgs {
+		r.s.emit(r.event(m, true))
+	}
+}
+
+// deliver stores a message that arrived live or as backfill and shows it
+// if it is new: the store is the one place where duplicates (live, backfilled
+// and replayed copies of a message) are recognised. It reports whether the
+// message was new.
+func (r *room) deliver(m store.RoomMessage, backfill bool) bool {
+	added, err := r.s.store.AddRoomMessage(m)
+	if err != nil {
+		r.s.emit(Error{Err: fmt.Errorf("room %q: message %s not stored: %w", r.name, m.ID, err)})
+		return false
+	}
+	author, _ := peer.Decode(m.Author)
+	r.mu.Lock()
+	r.lamport = max(r.lamport, m.Lamport)
+	if author != r.s.h.ID() {
+		r.heard[author] = time.Now()
+	}
+	r.stored++
+	prune := r.stored%pruneEvery == 0
+	r.mu.Unlock()
+	if author == r.s.h.ID() {
+		r.s.mu.Lock()
+		if done, ok := r.s.ownSent[m.ID]; ok {
+			close(done)
+			delete(r.s.ownSent, m.ID)
+		}
+		r.s.mu.Unlock()
+	}
+	if prune {
+		if _, err := r.s.store.Prune(r.name, r.s.cfg.retention); err != nil {
+			r.s.log.Warn("prune room history", "room", r.name, "err", err)
+		}
+	}
+	if added {
+		r.s.emit(r.event(m, backfill))
+	}
+	return added
+}
+
+func (r *room) event(m store.RoomMessage, backfill bool) Message {
+	author, _ := peer.Decode(m.Author)
+	return Message{
+		Room:     r.name,
+		ID:       m.ID,
+		From:     author,
+		Nick:     m.Nick,
+		Text:     m.Text,
+		SentAt:   time.UnixMilli(m.SentAt).UTC(),
+		Lamport:  m.Lamport,
+		Backfill: backfill,
 	}
 }
 
@@ -253,6 +372,7 @@ func (r *room) peerLoop() {
 			// Tell the newcomer who we are, so /dm by nick works before we
 			// say anything.
 			r.announceSoon(presenceDelay)
+			r.catchUpSoon(ev.Peer)
 		case pubsub.PeerLeave:
 			r.s.tracer.forget(TopicPrefix+r.name, ev.Peer)
 			r.mu.Lock()

@@ -21,7 +21,10 @@ const (
 	MaxClockSkew = 5 * time.Minute
 	// MaxMessageAge is how old a live message may be.
 	MaxMessageAge = 24 * time.Hour
-	idLen         = 32 // hex characters
+	// DMMaxAge is how old a DM may be when it arrives: it can wait in the
+	// sender's outbox until then.
+	DMMaxAge = OutboxExpiry + time.Hour
+	idLen    = 32 // hex characters
 )
 
 // Validation errors.
@@ -104,19 +107,26 @@ func validateID(id string) error {
 	return nil
 }
 
-func validateSentAt(ms int64, now time.Time) error {
+func validateSentAt(ms int64, now time.Time, maxAge time.Duration) error {
 	t := time.UnixMilli(ms)
 	if t.After(now.Add(MaxClockSkew)) {
 		return fmt.Errorf("sent-at %s is in the future", t.UTC().Format(time.RFC3339))
 	}
-	if t.Before(now.Add(-MaxMessageAge)) {
+	if maxAge > 0 && t.Before(now.Add(-maxAge)) {
 		return fmt.Errorf("sent-at %s is too old", t.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
 
-// ValidateEnvelope checks a room envelope received on the topic of room.
+// ValidateEnvelope checks a live room envelope received on the topic of
+// room.
 func ValidateEnvelope(env *pb.Envelope, room string, now time.Time) error {
+	return validateEnvelope(env, room, now, MaxMessageAge)
+}
+
+// validateEnvelope is ValidateEnvelope with a maximum age (0: any age, for
+// history).
+func validateEnvelope(env *pb.Envelope, room string, now time.Time, maxAge time.Duration) error {
 	if err := validateID(env.GetId()); err != nil {
 		return err
 	}
@@ -126,7 +136,7 @@ func ValidateEnvelope(env *pb.Envelope, room string, now time.Time) error {
 	if err := ValidateNick(env.GetNick()); err != nil {
 		return err
 	}
-	if err := validateSentAt(env.GetSentAtMs(), now); err != nil {
+	if err := validateSentAt(env.GetSentAtMs(), now, maxAge); err != nil {
 		return err
 	}
 	switch env.GetKind() {
@@ -149,7 +159,7 @@ func validateDM(m *pb.DirectMessage, now time.Time) error {
 	if err := ValidateNick(m.GetNick()); err != nil {
 		return err
 	}
-	if err := validateSentAt(m.GetSentAtMs(), now); err != nil {
+	if err := validateSentAt(m.GetSentAtMs(), now, DMMaxAge); err != nil {
 		return err
 	}
 	return ValidateText(m.GetText())

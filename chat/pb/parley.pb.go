@@ -376,6 +376,144 @@ func (x *DMAck) GetId() string {
 	return ""
 }
 
+// History protocol /parley/history/1.0.0: one request, one response per
+// stream, both unsigned-varint length-prefixed.
+//
+// A node asks a room member for the messages of a room that come after a
+// position in history order (sent_at_ms, then lamport, then id).
+type HistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	AfterSentAtMs int64                  `protobuf:"varint,2,opt,name=after_sent_at_ms,json=afterSentAtMs,proto3" json:"after_sent_at_ms,omitempty"`
+	AfterLamport  uint64                 `protobuf:"varint,3,opt,name=after_lamport,json=afterLamport,proto3" json:"after_lamport,omitempty"`
+	AfterId       string                 `protobuf:"bytes,4,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
+	// limit is at most 200; the server may send fewer.
+	Limit         uint32 `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryRequest) Reset() {
+	*x = HistoryRequest{}
+	mi := &file_parley_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryRequest) ProtoMessage() {}
+
+func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
+func (*HistoryRequest) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *HistoryRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *HistoryRequest) GetAfterSentAtMs() int64 {
+	if x != nil {
+		return x.AfterSentAtMs
+	}
+	return 0
+}
+
+func (x *HistoryRequest) GetAfterLamport() uint64 {
+	if x != nil {
+		return x.AfterLamport
+	}
+	return 0
+}
+
+func (x *HistoryRequest) GetAfterId() string {
+	if x != nil {
+		return x.AfterId
+	}
+	return ""
+}
+
+func (x *HistoryRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type HistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// messages are signed GossipSub messages (libp2p-pubsub's pb.Message,
+	// encoded) in history order. Each one is verified against its author's
+	// key by the receiver, so a server cannot forge history.
+	Messages [][]byte `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	// more says whether more messages follow the last one.
+	More          bool `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryResponse) Reset() {
+	*x = HistoryResponse{}
+	mi := &file_parley_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryResponse) ProtoMessage() {}
+
+func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
+func (*HistoryResponse) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *HistoryResponse) GetMessages() [][]byte {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *HistoryResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
 var File_parley_proto protoreflect.FileDescriptor
 
 const file_parley_proto_rawDesc = "" +
@@ -405,7 +543,16 @@ const file_parley_proto_rawDesc = "" +
 	"\n" +
 	"sent_at_ms\x18\x04 \x01(\x03R\bsentAtMs\"\x17\n" +
 	"\x05DMAck\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02idB'Z%github.com/parley-chat/parley/chat/pbb\x06proto3"
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xa3\x01\n" +
+	"\x0eHistoryRequest\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12'\n" +
+	"\x10after_sent_at_ms\x18\x02 \x01(\x03R\rafterSentAtMs\x12#\n" +
+	"\rafter_lamport\x18\x03 \x01(\x04R\fafterLamport\x12\x19\n" +
+	"\bafter_id\x18\x04 \x01(\tR\aafterId\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\rR\x05limit\"A\n" +
+	"\x0fHistoryResponse\x12\x1a\n" +
+	"\bmessages\x18\x01 \x03(\fR\bmessages\x12\x12\n" +
+	"\x04more\x18\x02 \x01(\bR\x04moreB'Z%github.com/parley-chat/parley/chat/pbb\x06proto3"
 
 var (
 	file_parley_proto_rawDescOnce sync.Once
@@ -420,13 +567,15 @@ func file_parley_proto_rawDescGZIP() []byte {
 }
 
 var file_parley_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_parley_proto_goTypes = []any{
-	(Envelope_Kind)(0),    // 0: parley.chat.Envelope.Kind
-	(*Envelope)(nil),      // 1: parley.chat.Envelope
-	(*DMFrame)(nil),       // 2: parley.chat.DMFrame
-	(*DirectMessage)(nil), // 3: parley.chat.DirectMessage
-	(*DMAck)(nil),         // 4: parley.chat.DMAck
+	(Envelope_Kind)(0),      // 0: parley.chat.Envelope.Kind
+	(*Envelope)(nil),        // 1: parley.chat.Envelope
+	(*DMFrame)(nil),         // 2: parley.chat.DMFrame
+	(*DirectMessage)(nil),   // 3: parley.chat.DirectMessage
+	(*DMAck)(nil),           // 4: parley.chat.DMAck
+	(*HistoryRequest)(nil),  // 5: parley.chat.HistoryRequest
+	(*HistoryResponse)(nil), // 6: parley.chat.HistoryResponse
 }
 var file_parley_proto_depIdxs = []int32{
 	0, // 0: parley.chat.Envelope.kind:type_name -> parley.chat.Envelope.Kind
@@ -454,7 +603,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/internal/datadir"
+	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/ui"
 	"github.com/parley-chat/parley/node"
 )
@@ -24,6 +25,7 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	nick := fs.String("nick", "", "your nick (default: peer-<end of your peer ID>)")
 	noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the LAN with mDNS")
 	upnp := fs.Bool("upnp", false, "ask the router for a port mapping (UPnP/NAT-PMP)")
+	history := fs.Int("history", chat.DefaultHistory, "stored messages shown per room at start")
 	rooms, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -41,6 +43,9 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err := chat.ValidateNick(*nick); err != nil {
 			return fmt.Errorf("%w: --nick: %v", errUsage, err)
 		}
+	}
+	if *history < 0 {
+		return fmt.Errorf("%w: --history must not be negative", errUsage)
 	}
 	opts, err := c.nodeOptions()
 	if err != nil {
@@ -74,6 +79,11 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	defer unlock()
+	st, err := store.Open(c.data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 
 	// The relay hook may fire before the chat service exists: hand the
 	// addresses over through a buffered channel.
@@ -91,7 +101,8 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	defer n.Close()
 
-	chatOpts := []chat.Option{chat.WithDiscovery(n), chat.WithLogger(log), chat.WithPathClassifier(n.PathOf)}
+	chatOpts := []chat.Option{chat.WithDiscovery(n), chat.WithLogger(log), chat.WithPathClassifier(n.PathOf),
+		chat.WithStore(st), chat.WithHistory(*history)}
 	if *nick != "" {
 		chatOpts = append(chatOpts, chat.WithNick(*nick))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/parley-chat/parley/bridge"
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/internal/datadir"
+	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/ui"
 	"github.com/parley-chat/parley/node"
 )
@@ -45,6 +46,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rate := fs.Float64("rate", bridge.DefaultRate, "room messages per second one author may send through the relay, on average")
 	burst := fs.Int("burst", bridge.DefaultBurst, "room messages one author may send through the relay at once")
 	maxMsg := fs.Int("max-message-bytes", chat.MaxEnvelopeBytes, "largest room message carried, in bytes")
+	keep := bridge.DefaultRetention
+	fs.IntVar(&keep.MaxMessages, "history-messages", keep.MaxMessages, "messages kept per carried room for members catching up (0: no limit)")
+	fs.DurationVar(&keep.MaxAge, "history-age", keep.MaxAge, "how long carried messages are kept (0: no limit)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -55,11 +59,16 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return fmt.Errorf("%w: --max-rooms, --rate, --burst and --max-message-bytes must be positive", errUsage)
 	}
+	if keep.MaxMessages < 0 || keep.MaxAge < 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: --history-messages and --history-age must not be negative", errUsage)
+	}
 	bopts := []bridge.Option{
 		bridge.WithResources(res),
 		bridge.WithMaxRooms(*maxRooms),
 		bridge.WithRateLimit(*rate, *burst),
 		bridge.WithMaxMessageBytes(*maxMsg),
+		bridge.WithRetention(keep),
 	}
 	for _, list := range rooms {
 		for _, r := range strings.Split(list, ",") {
@@ -91,6 +100,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer unlock()
+	st, err := store.Open(c.data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	bopts = append(bopts, bridge.WithStore(st))
 
 	var outMu sync.Mutex // observer calls come from several goroutines
 	var render ui.Renderer = ui.Text{}

@@ -23,6 +23,7 @@ const Help = `commands:
   /room [ROOM]       switch the current room, or show the rooms
   /peers             list peers: nick, rooms and how they are reached
   /nick NAME         change your nick
+  /outbox            DMs not delivered yet
   /quit              leave (end of input does the same)
   /help              this list`
 
@@ -73,7 +74,7 @@ func ParseLine(line string) (Command, error) {
 	case "nick":
 		nick, err := arg()
 		return Command{Kind: "nick", Text: nick}, err
-	case "peers", "quit", "help":
+	case "peers", "quit", "help", "outbox":
 		if rest != "" {
 			return Command{}, fmt.Errorf("usage: /%s", name)
 		}
@@ -125,7 +126,7 @@ func ParseJSON(line string) (Command, error) {
 		return Command{Kind: c.Cmd, Room: c.Room}, nil
 	case "nick":
 		return Command{Kind: "nick", Text: c.Nick}, nil
-	case "peers", "quit", "help":
+	case "peers", "quit", "help", "outbox":
 		return Command{Kind: c.Cmd}, nil
 	default:
 		return Command{}, fmt.Errorf("unknown JSON command %q", c.Cmd)

@@ -18,6 +18,7 @@ type Renderer interface {
 	Sent(id, room string, to peer.ID) string
 	Peers(self peer.ID, ps []chat.PeerInfo) string
 	Rooms(current string, rooms []string) string
+	Outbox(pending []chat.PendingDM) string
 	Info(msg string) string
 	Error(err error) string
 }
@@ -34,13 +35,14 @@ type Ready struct {
 type JSON struct{}
 
 type jsonMessage struct {
-	Event  string `json:"event"`
-	Room   string `json:"room,omitempty"`
-	ID     string `json:"id"`
-	From   string `json:"from"`
-	Nick   string `json:"nick"`
-	Text   string `json:"text"`
-	SentAt string `json:"sent_at"`
+	Event    string `json:"event"`
+	Room     string `json:"room,omitempty"`
+	ID       string `json:"id"`
+	From     string `json:"from"`
+	Nick     string `json:"nick"`
+	Text     string `json:"text"`
+	SentAt   string `json:"sent_at"`
+	Backfill bool   `json:"backfill,omitempty"`
 }
 
 type jsonPeer struct {
@@ -69,9 +71,16 @@ func idOrEmpty(p peer.ID) string {
 func (JSON) Event(ev chat.Event) string {
 	switch e := ev.(type) {
 	case chat.Message:
-		return encode(jsonMessage{"message", e.Room, e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano)})
+		return encode(jsonMessage{"message", e.Room, e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano), e.Backfill})
 	case chat.DirectMessage:
-		return encode(jsonMessage{"dm", "", e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano)})
+		return encode(jsonMessage{"dm", "", e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano), false})
+	case chat.Queued:
+		return encode(struct {
+			Event string `json:"event"`
+			ID    string `json:"id"`
+			To    string `json:"to"`
+			Error string `json:"error"`
+		}{"queued", e.ID, e.To.String(), e.Err.Error()})
 	case chat.Delivered:
 		return encode(struct {
 			Event string `json:"event"`
@@ -152,6 +161,25 @@ func (JSON) Rooms(current string, rooms []string) string {
 	}{"rooms", current, nonNil(rooms)})
 }
 
+func (JSON) Outbox(pending []chat.PendingDM) string {
+	type entry struct {
+		ID          string `json:"id"`
+		To          string `json:"to"`
+		Text        string `json:"text"`
+		SentAt      string `json:"sent_at"`
+		Attempts    int    `json:"attempts"`
+		NextAttempt string `json:"next_attempt"`
+	}
+	out := make([]entry, len(pending))
+	for i, p := range pending {
+		out[i] = entry{p.ID, p.To.String(), p.Text, p.SentAt.UTC().Format(time.RFC3339Nano), p.Attempts, p.Next.UTC().Format(time.RFC3339Nano)}
+	}
+	return encode(struct {
+		Event   string  `json:"event"`
+		Pending []entry `json:"pending"`
+	}{"outbox", out})
+}
+
 func (JSON) Info(msg string) string {
 	return encode(struct {
 		Event string `json:"event"`
@@ -200,6 +228,14 @@ func (t Text) clock(ts time.Time) string {
 	return ts.In(loc).Format("15:04")
 }
 
+func (t Text) date(ts time.Time) string {
+	loc := t.Local
+	if loc == nil {
+		loc = time.Local
+	}
+	return ts.In(loc).Format("Jan 2 15:04")
+}
+
 // indent keeps the lines of a multi-line message under its first line.
 func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n        ") }
 
@@ -210,9 +246,16 @@ func (t Text) Event(ev chat.Event) string {
 		if t.Current == nil || e.Room != t.Current() {
 			room = "#" + e.Room + " "
 		}
-		return fmt.Sprintf("[%s] %s<%s> %s", t.clock(e.SentAt), room, Who(e.Nick, e.From), indent(e.Text))
+		clock := t.clock(e.SentAt)
+		if e.Backfill {
+			// History can be days old: show the date too.
+			clock = t.date(e.SentAt)
+		}
+		return fmt.Sprintf("[%s] %s<%s> %s", clock, room, Who(e.Nick, e.From), indent(e.Text))
 	case chat.DirectMessage:
 		return fmt.Sprintf("[%s] *dm* <%s> %s", t.clock(e.SentAt), Who(e.Nick, e.From), indent(e.Text))
+	case chat.Queued:
+		return fmt.Sprintf("  … dm %s to %s queued, will retry: %v", e.ID[:min(8, len(e.ID))], Who("", e.To), e.Err)
 	case chat.Delivered:
 		return fmt.Sprintf("  ✓ dm %s delivered to %s", e.ID[:min(8, len(e.ID))], Who(e.Nick, e.To))
 	case chat.PeerJoined:
@@ -275,6 +318,18 @@ func (Text) Rooms(current string, rooms []string) string {
 		return "not in any room; /join ROOM"
 	}
 	return fmt.Sprintf("current room: #%s; joined: #%s", current, strings.Join(rooms, " #"))
+}
+
+func (t Text) Outbox(pending []chat.PendingDM) string {
+	if len(pending) == 0 {
+		return "outbox empty: every DM was delivered"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d DMs waiting for delivery:", len(pending))
+	for _, p := range pending {
+		fmt.Fprintf(&b, "\n  %s to %s (%d tries, next %s): %s", p.ID[:min(8, len(p.ID))], Who("", p.To), p.Attempts, t.clock(p.Next), p.Text)
+	}
+	return b.String()
 }
 
 func (Text) Info(msg string) string { return msg }

@@ -31,6 +31,7 @@ type Chat interface {
 	Nick() string
 	SetNick(nick string) error
 	Peers() []chat.PeerInfo
+	Outbox() ([]chat.PendingDM, error)
 	Drain(ctx context.Context) error
 	Close() error
 }
@@ -143,7 +144,10 @@ loop:
 	err := c.Drain(dctx)
 	cancel()
 	if err != nil {
-		s.print(s.r.Error(fmt.Errorf("some messages may not have gone out: %w", err)))
+		s.print(s.r.Error(fmt.Errorf("some DMs are still being delivered: %w", err)))
+	}
+	if pending, err := c.Outbox(); err == nil && len(pending) > 0 {
+		s.print(s.r.Info(fmt.Sprintf("%d DMs not delivered yet stay queued; they are sent when you run parley again and the peer is reachable", len(pending))))
 	}
 	c.Close()
 	<-rendered
@@ -257,6 +261,12 @@ func (s *Session) run(ctx context.Context, cmd Command) error {
 		s.print(s.r.Rooms(s.currentRoom(), s.c.Rooms()))
 	case "peers":
 		s.print(s.r.Peers(s.c.ID(), s.c.Peers()))
+	case "outbox":
+		pending, err := s.c.Outbox()
+		if err != nil {
+			return err
+		}
+		s.print(s.r.Outbox(pending))
 	case "nick":
 		if err := s.c.SetNick(cmd.Text); err != nil {
 			return err

@@ -1,0 +1,342 @@
+package chat_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/internal/testutil"
+	"github.com/parley-chat/parley/node"
+)
+
+// member is a node whose identity and store outlive its process, so a test
+// can take it offline and bring it back.
+type member struct {
+	key  crypto.PrivKey
+	dir  string
+	nick string
+}
+
+func newMember(t *testing.T, nick string) *member {
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &member{key: key, dir: t.TempDir(), nick: nick}
+}
+
+// start brings the member online; stop with the returned function.
+func (m *member) start(t *testing.T, opts ...node.Option) (*testutil.Chat, *store.Store, func()) {
+	t.Helper()
+	st, err := store.Open(m.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(append([]node.Option{node.WithIdentity(m.key), node.WithListenAddrs(ma.StringCast("/ip4/127.0.0.1/tcp/0"))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testutil.NewChat(t, n, chat.WithNick(m.nick), chat.WithStore(st))
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			c.Close()
+			n.Close()
+			st.Close()
+		}
+	}
+	t.Cleanup(stop)
+	return c, st, stop
+}
+
+func roomMessages(c *testutil.Chat, room string) []chat.Message {
+	var out []chat.Message
+	for _, ev := range c.Events() {
+		if m, ok := ev.(chat.Message); ok && m.Room == room {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// A member offline while 20 messages were sent gets all 20 when it comes
+// back, once each, marked as backfill, in the order every node stores them.
+func TestOfflineMemberCatchesUp(t *testing.T) {
+	chats := line(t, "lobby", "alice", "bob")
+	alice, bob := chats[0], chats[1]
+	carol := newMember(t, "carol")
+	c, _, stop := carol.start(t)
+	if err := c.Node.Host().Connect(context.Background(), testutil.Info(alice.Node)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Send(context.Background(), "lobby", "carol was here"); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitMessage(t, "lobby", "carol was here")
+	stop()
+
+	for i := 0; i < 20; i++ {
+		if _, err := alice.Send(context.Background(), "lobby", fmt.Sprintf("missed %02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob.WaitMessage(t, "lobby", "missed 19")
+
+	c, st, _ := carol.start(t)
+	for _, other := range []*testutil.Chat{alice, bob} {
+		if err := c.Node.Host().Connect(context.Background(), testutil.Info(other.Node)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitMessage(t, "lobby", "missed 19")
+	testutil.Eventually(t, "all 20 backfilled", func() bool { return len(roomMessages(c, "lobby")) >= 21 })
+	// Catch-up asked both alice and bob: each message still shows once.
+	seen := map[string]int{}
+	var missed []string
+	for _, m := range roomMessages(c, "lobby") {
+		seen[m.ID]++
+		if !m.Backfill {
+			t.Errorf("%q shown as live, want backfill", m.Text)
+		}
+		if strings.HasPrefix(m.Text, "missed") {
+			missed = append(missed, m.Text)
+		}
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("message %s shown %d times", id, n)
+		}
+	}
+	if len(missed) != 20 {
+		t.Fatalf("carol got %d of the 20 missed messages", len(missed))
+	}
+	// Carol's store holds the room in the one history order, the same as
+	// everyone's: sent-at, Lamport counter, ID. Alice sent them in order.
+	stored, err := st.RecentRoomMessages("lobby", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, m := range stored {
+		if strings.HasPrefix(m.Text, "missed") {
+			order = append(order, m.Text)
+		}
+	}
+	for i, text := range order {
+		if want := fmt.Sprintf("missed %02d", i); text != want {
+			t.Fatalf("stored history position %d is %q, want %q (order %v)", i, text, want, order)
+		}
+	}
+}
+
+// With every other member offline, a newcomer gets the history from the
+// relay, which keeps the rooms it carries.
+func TestRelayServesHistory(t *testing.T) {
+	b := startBridge(t)
+	boot := node.WithBootstrap(testutil.Info(b.Node()))
+	alice := newMember(t, "alice")
+	a, _, stop := alice.start(t, boot)
+	if err := a.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	a.WaitPeerJoined(t, "lobby", b.Node().ID())
+	for i := 0; i < 5; i++ {
+		if _, err := a.Send(context.Background(), "lobby", fmt.Sprintf("for later %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, "relay stored alice's messages", func() bool {
+		return b.Stored("lobby") == 5
+	})
+	stop()
+
+	n, _, _ := newMember(t, "newcomer").start(t, boot)
+	if err := n.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		m := n.WaitMessage(t, "lobby", fmt.Sprintf("for later %d", i))
+		if !m.Backfill || m.Nick != "alice" {
+			t.Errorf("got %+v, want alice's message as backfill", m)
+		}
+	}
+}
+
+// A DM to a peer that is offline waits in the outbox, also across a
+// restart of the sender, and is delivered once when the peer is back.
+func TestDMOutboxSurvivesRestart(t *testing.T) {
+	alice, bob := newMember(t, "alice"), newMember(t, "bob")
+	bobID, _ := peer.IDFromPrivateKey(bob.key)
+	a, _, stop := alice.start(t)
+	id, err := a.SendDM(bobID.String(), "while you were out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.WaitFor(t, "queued", func(ev chat.Event) bool { q, ok := ev.(chat.Queued); return ok && q.ID == id })
+	stop()
+
+	a, _, _ = alice.start(t)
+	if pending, _ := a.Outbox(); len(pending) != 1 || pending[0].ID != id {
+		t.Fatalf("outbox after restart: %+v, want the DM", pending)
+	}
+	b, _, _ := bob.start(t)
+	// Bob comes back and connects: alice's outbox sends at once.
+	if err := b.Node.Host().Connect(context.Background(), testutil.Info(a.Node)); err != nil {
+		t.Fatal(err)
+	}
+	got := b.WaitFor(t, "dm", func(ev chat.Event) bool { _, ok := ev.(chat.DirectMessage); return ok }).(chat.DirectMessage)
+	if got.ID != id || got.From != a.ID() {
+		t.Errorf("bob got %+v, want %s from alice", got, id)
+	}
+	a.WaitFor(t, "delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == id })
+	// One more DM on the same stream is the marker that nothing else is
+	// in flight: exactly one delivery and one delivered event.
+	id2, _ := a.SendDM(b.ID().String(), "marker")
+	a.WaitFor(t, "marker delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == id2 })
+	count := func(c *testutil.Chat, f func(chat.Event) bool) int {
+		n := 0
+		for _, ev := range c.Events() {
+			if f(ev) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(b, func(ev chat.Event) bool { d, ok := ev.(chat.DirectMessage); return ok && d.ID == id }); n != 1 {
+		t.Errorf("bob shows the DM %d times, want 1", n)
+	}
+	if n := count(a, func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == id }); n != 1 {
+		t.Errorf("alice got %d delivered events, want 1", n)
+	}
+	if pending, _ := a.Outbox(); len(pending) != 0 {
+		t.Errorf("outbox not empty after delivery: %+v", pending)
+	}
+}
+
+// sign makes a signed GossipSub message as libp2p-pubsub does.
+func sign(t *testing.T, key crypto.PrivKey, topic string, data []byte) *pubsubpb.Message {
+	t.Helper()
+	id, _ := peer.IDFromPrivateKey(key)
+	m := &pubsubpb.Message{From: []byte(id), Data: data, Seqno: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Topic: &topic}
+	b, _ := proto.Marshal(m)
+	sig, err := key.Sign(append([]byte("libp2p-pubsub:"), b...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Signature = sig
+	return m
+}
+
+func envelope(room, text string, sentAt time.Time) []byte {
+	b, _ := proto.Marshal(&pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: "0123456789abcdef0123456789abcdef", Room: room,
+		Nick: "mallory", Text: text, SentAtMs: sentAt.UnixMilli(), Lamport: 1})
+	return b
+}
+
+func TestVerifyStoredRejectsForgedHistory(t *testing.T) {
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	now := time.Now()
+	enc := func(m *pubsubpb.Message) []byte { b, _ := proto.Marshal(m); return b }
+	tests := []struct {
+		name    string
+		raw     func() []byte
+		wantErr string
+	}{
+		{"valid, a week old", func() []byte {
+			return enc(sign(t, key, "parley/room/lobby", envelope("lobby", "old but fine", now.Add(-7*24*time.Hour))))
+		}, ""},
+		{"text changed after signing", func() []byte {
+			m := sign(t, key, "parley/room/lobby", envelope("lobby", "original", now))
+			m.Data = envelope("lobby", "forged", now)
+			return enc(m)
+		}, "signature"},
+		{"author changed", func() []byte {
+			other, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+			m := sign(t, key, "parley/room/lobby", envelope("lobby", "hi", now))
+			id, _ := peer.IDFromPrivateKey(other)
+			m.From = []byte(id)
+			return enc(m)
+		}, "signature"},
+		{"another room's topic", func() []byte {
+			return enc(sign(t, key, "parley/room/other", envelope("other", "hi", now)))
+		}, "topic"},
+		{"envelope of another room", func() []byte {
+			return enc(sign(t, key, "parley/room/lobby", envelope("other", "hi", now)))
+		}, "room"},
+		{"oversized text", func() []byte {
+			return enc(sign(t, key, "parley/room/lobby", envelope("lobby", strings.Repeat("x", 5000), now)))
+		}, "too long"},
+		{"from the future", func() []byte {
+			return enc(sign(t, key, "parley/room/lobby", envelope("lobby", "hi", now.Add(time.Hour))))
+		}, "future"},
+		{"not a message", func() []byte { return []byte{0xff, 0xff, 0xff} }, "decode"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := chat.VerifyStored(tt.raw(), "lobby", now)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("got %v, want no error", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("got %v, want an error about %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// A member serving forged history is ignored: nothing is shown or
+// stored, and the node goes on working.
+func TestForgedBackfillIsIgnored(t *testing.T) {
+	chats := line(t, "lobby", "victim", "honest")
+	victim, honest := chats[0], chats[1]
+	// The rogue serves one forged message as its history of "lobby".
+	rogue := testutil.NewNode(t)
+	rogueStore, _ := store.OpenMemory()
+	defer rogueStore.Close()
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	forged := sign(t, key, "parley/room/lobby", envelope("lobby", "original", time.Now()))
+	forged.Data = envelope("lobby", "forged history", time.Now())
+	raw, _ := proto.Marshal(forged)
+	rogueStore.AddRoomMessage(store.RoomMessage{ID: "0123456789abcdef0123456789abcdef", Room: "lobby", Author: "x", SentAt: time.Now().UnixMilli(), Raw: raw})
+	rogue.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: rogueStore, Allowed: func(string) bool { return true }}.Handle)
+	rogueChat := testutil.NewChat(t, rogue, chat.WithNick("rogue"))
+	if err := rogue.Host().Connect(context.Background(), testutil.Info(victim.Node)); err != nil {
+		t.Fatal(err)
+	}
+	// Joining makes the victim ask the rogue for history (the rogue's chat
+	// service took over the protocol handler: put the forger back).
+	rogue.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: rogueStore, Allowed: func(string) bool { return true }}.Handle)
+	if err := rogueChat.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitPeerJoined(t, "lobby", rogue.ID())
+	// The victim still works: a live message after the catch-up arrives.
+	if _, err := honest.Send(context.Background(), "lobby", "still fine"); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitMessage(t, "lobby", "still fine")
+	for _, m := range roomMessages(victim, "lobby") {
+		if strings.Contains(m.Text, "forged") || strings.Contains(m.Text, "original") {
+			t.Errorf("forged history shown: %+v", m)
+		}
+	}
+}

@@ -218,17 +218,21 @@ func (r *room) catchUp(p peer.ID) {
 			s.log.Debug("catch up: history request failed", "room", r.name, "peer", p, "err", err)
 			return
 		}
+		// Verify the whole page before storing any of it, then store it
+		// in one transaction.
+		page := make([]store.RoomMessage, 0, len(resp.GetMessages()))
 		for _, raw := range resp.GetMessages() {
 			m, err := VerifyStored(raw, r.name, time.Now())
 			if err != nil {
 				s.log.Info("catch up: peer sent invalid history; ignoring it", "room", r.name, "peer", p, "err", err)
 				return
 			}
-			got++
-			cur = m.Cursor()
-			if r.deliver(m, true) {
-				shown++
-			}
+			page = append(page, m)
+		}
+		if len(page) > 0 {
+			got += len(page)
+			cur = page[len(page)-1].Cursor()
+			shown += r.deliver(page, true)
 		}
 		if !resp.GetMore() || len(resp.GetMessages()) == 0 {
 			break

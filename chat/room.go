@@ -288,7 +288,7 @@ func (r *room) readLoop() {
 			r.s.log.Warn("room message", "room", r.name, "err", err)
 			continue
 		}
-		r.deliver(m, false)
+		r.deliver([]store.RoomMessage{m}, false)
 	}
 }
 
@@ -307,42 +307,46 @@ func (r *room) replay() {
 	}
 }
 
-// deliver stores a message that arrived live or as backfill and shows it
-// if it is new: the store is the one place where duplicates (live, backfilled
-// and replayed copies of a message) are recognised. It reports whether the
-// message was new.
-func (r *room) deliver(m store.RoomMessage, backfill bool) bool {
-	added, err := r.s.store.AddRoomMessage(m)
+// deliver stores messages that arrived live or as backfill and shows the
+// new ones: the store is the one place where duplicates (live, backfilled
+// and replayed copies of a message) are recognised. It returns how many
+// were new.
+func (r *room) deliver(msgs []store.RoomMessage, backfill bool) int {
+	added, err := r.s.store.AddRoomMessages(msgs)
 	if err != nil {
-		r.s.emit(Error{Err: fmt.Errorf("room %q: message %s not stored: %w", r.name, m.ID, err)})
-		return false
+		r.s.emit(Error{Err: fmt.Errorf("room %q: %d messages not stored: %w", r.name, len(msgs), err)})
+		return 0
 	}
-	author, _ := peer.Decode(m.Author)
-	r.mu.Lock()
-	r.lamport = max(r.lamport, m.Lamport)
-	if author != r.s.h.ID() {
-		r.heard[author] = time.Now()
-	}
-	r.stored++
-	prune := r.stored%pruneEvery == 0
-	r.mu.Unlock()
-	if author == r.s.h.ID() {
-		r.s.mu.Lock()
-		if done, ok := r.s.ownSent[m.ID]; ok {
-			close(done)
-			delete(r.s.ownSent, m.ID)
+	shown := 0
+	for i, m := range msgs {
+		author, _ := peer.Decode(m.Author)
+		r.mu.Lock()
+		r.lamport = max(r.lamport, m.Lamport)
+		if author != r.s.h.ID() {
+			r.heard[author] = time.Now()
 		}
-		r.s.mu.Unlock()
-	}
-	if prune {
-		if _, err := r.s.store.Prune(r.name, r.s.cfg.retention); err != nil {
-			r.s.log.Warn("prune room history", "room", r.name, "err", err)
+		r.stored++
+		prune := r.stored%pruneEvery == 0
+		r.mu.Unlock()
+		if author == r.s.h.ID() {
+			r.s.mu.Lock()
+			if done, ok := r.s.ownSent[m.ID]; ok {
+				close(done)
+				delete(r.s.ownSent, m.ID)
+			}
+			r.s.mu.Unlock()
+		}
+		if prune {
+			if _, err := r.s.store.Prune(r.name, r.s.cfg.retention); err != nil {
+				r.s.log.Warn("prune room history", "room", r.name, "err", err)
+			}
+		}
+		if added[i] {
+			shown++
+			r.s.emit(r.event(m, backfill))
 		}
 	}
-	if added {
-		r.s.emit(r.event(m, backfill))
-	}
-	return added
+	return shown
 }
 
 func (r *room) event(m store.RoomMessage, backfill bool) Message {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parley-chat/parley/internal/store"
 )
 
 // The end-to-end tests drive the real binary, built once for the package.
@@ -396,4 +398,63 @@ func TestRelayAnnounce(t *testing.T) {
 	}
 	r.cmd.Process.Signal(os.Interrupt)
 	<-r.exited
+}
+
+// A node killed with SIGKILL right after acknowledging DMs has every one
+// of them on disk, and its store opens cleanly.
+func TestKilledNodeKeepsEveryAckedMessage(t *testing.T) {
+	data := t.TempDir()
+	r := start(t, "bob", "join", "lobby", "--json", "--nick", "bob", "--data", data, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	bobID, bobAddr := r.ready()
+	s := start(t, "alice", loopbackArgs(t, "join", "lobby", "--nick", "alice", "--bootstrap", bobAddr)...)
+	aliceID, _ := s.ready()
+	s.event("peer-joined", "peer", bobID)
+	const dms, msgs = 30, 10
+	for i := 0; i < msgs; i++ {
+		s.send(fmt.Sprintf("room line %d", i))
+	}
+	for i := 0; i < dms; i++ {
+		s.send(fmt.Sprintf("/dm %s dm %d", bobID, i))
+	}
+	isDelivered := func(ev map[string]any) bool { return ev["event"] == "delivered" }
+	s.waitNth("all DMs delivered", dms, isDelivered)
+	// Room messages are stored before they are shown.
+	r.waitNth("all room lines shown", msgs, func(ev map[string]any) bool {
+		return ev["event"] == "message" && strings.HasPrefix(fmt.Sprint(ev["text"]), "room line")
+	})
+	r.cmd.Process.Kill() // SIGKILL, the process this test started
+	<-r.exited
+
+	st, err := store.Open(data)
+	if err != nil {
+		t.Fatalf("store of the killed node does not open: %v", err)
+	}
+	defer st.Close()
+	got, err := st.ReceivedDMs(aliceID)
+	if err != nil || len(got) != dms {
+		t.Errorf("killed node holds %d of %d acknowledged DMs (%v)", len(got), dms, err)
+	}
+	lines, err := st.RecentRoomMessages("lobby", 100)
+	if err != nil || len(lines) != msgs {
+		t.Errorf("killed node holds %d of %d shown room messages (%v)", len(lines), msgs, err)
+	}
+	s.closeAndWait()
+}
+
+// History survives a restart and is shown, marked as backfill, before live
+// messages.
+func TestHistoryShownAfterRestart(t *testing.T) {
+	data := t.TempDir()
+	args := []string{"join", "lobby", "--json", "--data", data, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"}
+	a := start(t, "first run", args...)
+	a.ready()
+	a.send("remember me")
+	a.event("message", "text", "remember me")
+	a.closeAndWait()
+	a = start(t, "second run", append(args, "--history", "5")...)
+	a.ready()
+	if m := a.event("message", "text", "remember me"); m["backfill"] != true {
+		t.Errorf("history shown as %v, want backfill:true", m)
+	}
+	a.closeAndWait()
 }

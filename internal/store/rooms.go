@@ -32,15 +32,49 @@ func (m RoomMessage) Cursor() Cursor { return Cursor{m.SentAt, m.Lamport, m.ID} 
 // AddRoomMessage stores m unless a message with its ID is stored already;
 // it reports whether m was new.
 func (s *Store) AddRoomMessage(m RoomMessage) (bool, error) {
-	res, err := s.db.Exec(`INSERT OR IGNORE INTO room_messages
-		(id, room, author, nick, body, sent_at_ms, lamport, stored_at_ms, raw)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.ID, m.Room, m.Author, m.Nick, m.Text, m.SentAt, int64(m.Lamport), ms(time.Now()), m.Raw)
+	added, err := s.AddRoomMessages([]RoomMessage{m})
 	if err != nil {
-		return false, fmt.Errorf("store room message: %w", err)
+		return false, err
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	return added[0], nil
+}
+
+// AddRoomMessages stores msgs in one transaction (one disk sync), skipping
+// those whose ID is stored already; added[i] tells whether msgs[i] was new.
+func (s *Store) AddRoomMessages(msgs []RoomMessage) (added []bool, err error) {
+	tx, err := s.db.Begin()
+	if err != nil {
+		return nil, fmt.Errorf("store room messages: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	stmt, err := tx.Prepare(`INSERT OR IGNORE INTO room_messages
+		(id, room, author, nick, body, sent_at_ms, lamport, stored_at_ms, raw)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("store room messages: %w", err)
+	}
+	defer stmt.Close()
+	now := ms(time.Now())
+	added = make([]bool, len(msgs))
+	for i, m := range msgs {
+		res, err := stmt.Exec(m.ID, m.Room, m.Author, m.Nick, m.Text, m.SentAt, int64(m.Lamport), now, m.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("store room message: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, err
+		}
+		added[i] = n == 1
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store room messages: %w", err)
+	}
+	return added, nil
 }
 
 const roomColumns = `id, room, author, nick, body, sent_at_ms, lamport, raw`

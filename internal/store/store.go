@@ -45,7 +45,11 @@ func Open(dir string) (*Store, error) {
 	path := filepath.Join(dir, FileName)
 	s, err := open("file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)")
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w (if it is damaged, move it away to start with an empty history)", path, err)
+		hint := "if it is damaged, move it away to start with an empty history"
+		if strings.Contains(err.Error(), "disk is full") {
+			hint = "free some disk space and start again"
+		}
+		return nil, fmt.Errorf("open store %s: %w (%s)", path, err, hint)
 	}
 	s.path = path
 	return s, nil

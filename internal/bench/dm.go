@@ -1,0 +1,367 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/node"
+)
+
+// Sizes of the echo exchanges that stand in for a DM and its ack.
+const (
+	echoRequest = 160 // about a DM frame with a 100-byte text
+	echoReply   = 40  // about an ack frame
+)
+
+// echoProtocol is the stream protocol of the libp2p echo reference.
+const echoProtocol = "/parley-bench/echo/1.0.0"
+
+// DMConfig bounds the DM benchmarks.
+type DMConfig struct {
+	RoundTrips  int // measured round trips (after Warmup)
+	Warmup      int
+	TextBytes   int // DM text length
+	Throughput  int // DMs sent back to back for the throughput figure
+	FirstDMRuns int // fresh receivers for the first-DM figure
+	Timeout     time.Duration
+	// SkipReferences skips the TCP and libp2p echo (for profiling the DM
+	// path alone).
+	SkipReferences bool
+	Window         func(begin bool) // around the round trips; see FanoutConfig.Window
+}
+
+// DMResult is what the DM benchmarks measured.
+//
+// RTT is Service.SendDM until the sender's Delivered event, on a stream
+// already open, one DM at a time. TCP is a raw TCP echo on loopback
+// (160-byte request, 40-byte reply, Nagle off, as Go sets it): the
+// physical floor. Stream is the same echo over a libp2p stream between the
+// same two Parley nodes (TCP + Noise + yamux): the floor of any libp2p
+// protocol. Throughput is DMs delivered per second when Throughput DMs are
+// sent back to back to one peer (one stream, each waiting for its ack).
+// FirstDM is SendDM to a peer whose address is known but that is not
+// connected, until Delivered: dial, Noise and yamux handshakes, identify,
+// stream negotiation, the DM and its ack.
+type DMResult struct {
+	DMConfig
+	RTT, TCP, Stream Dist
+	// The round trip in parts: the SendDM call itself, SendDM until the
+	// receiver's DirectMessage event, and that event until the sender's
+	// Delivered event.
+	SendCall, OneWay, AckBack Dist
+	Throughput                float64
+	ThroughputTime            time.Duration
+	Delivered                 int // of the Throughput DMs
+	FirstDM                   Dist
+}
+
+// Ratio is the DM round trip over the raw TCP round trip, at p50 and p99.
+func (r DMResult) Ratio() (p50, p99 float64) {
+	if r.TCP.P50 == 0 || r.TCP.P99 == 0 {
+		return 0, 0
+	}
+	return float64(r.RTT.P50) / float64(r.TCP.P50), float64(r.RTT.P99) / float64(r.TCP.P99)
+}
+
+// dmPeer is a real Parley node (node.New: TCP on 127.0.0.1, DHT, no mDNS)
+// with a chat service.
+type dmPeer struct {
+	n   *node.Node
+	svc *chat.Service
+	// received gets the ID and arrival time of DirectMessage events when
+	// the peer drains its own events (never blocking: dropped when full).
+	received chan dmArrival
+}
+
+type dmArrival struct {
+	id string
+	at time.Time
+}
+
+func newDMPeer(drain bool) (*dmPeer, error) {
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := node.New(node.WithIdentity(key), node.WithListenAddrs(ma.StringCast("/ip4/127.0.0.1/tcp/0")), node.WithLogger(quiet))
+	if err != nil {
+		return nil, err
+	}
+	svc, err := chat.New(n.Host(), chat.WithLogger(quiet), chat.WithPathClassifier(n.PathOf))
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	p := &dmPeer{n: n, svc: svc, received: make(chan dmArrival, 4096)}
+	if drain {
+		go func() {
+			for ev := range svc.Events() {
+				if dm, ok := ev.(chat.DirectMessage); ok {
+					select {
+					case p.received <- dmArrival{dm.ID, time.Now()}:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	return p, nil
+}
+
+func (p *dmPeer) close() {
+	p.svc.Close()
+	p.n.Close()
+}
+
+// awaitDelivered reads events until the Delivered event of id.
+func awaitDelivered(ctx context.Context, events <-chan chat.Event, id string, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return errors.New("event stream closed")
+			}
+			switch ev := ev.(type) {
+			case chat.Delivered:
+				if ev.ID == id {
+					return nil
+				}
+			case chat.Error:
+				if ev.ID == id {
+					return ev.Err
+				}
+			}
+		case <-t.C:
+			return fmt.Errorf("no ack within %v", timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// RunDM measures DM round trips, the TCP and libp2p echo references,
+// throughput and the first DM to an unconnected peer.
+func RunDM(ctx context.Context, cfg DMConfig) (DMResult, error) {
+	res := DMResult{DMConfig: cfg}
+	text := strings.Repeat("x", max(cfg.TextBytes, 1))
+
+	if !cfg.SkipReferences {
+		tcp, err := TCPEcho(ctx, cfg.Warmup, cfg.RoundTrips)
+		if err != nil {
+			return res, fmt.Errorf("tcp echo: %w", err)
+		}
+		res.TCP = tcp
+	}
+
+	a, err := newDMPeer(false)
+	if err != nil {
+		return res, err
+	}
+	defer a.close()
+	b, err := newDMPeer(true)
+	if err != nil {
+		return res, err
+	}
+	defer b.close()
+	if err := a.n.Host().Connect(ctx, peer.AddrInfo{ID: b.n.ID(), Addrs: b.n.Host().Addrs()}); err != nil {
+		return res, err
+	}
+
+	// libp2p echo over the same connection.
+	if !cfg.SkipReferences {
+		b.n.Host().SetStreamHandler(echoProtocol, serveEcho)
+		st, err := a.n.Host().NewStream(ctx, b.n.ID(), echoProtocol)
+		if err != nil {
+			return res, err
+		}
+		res.Stream, err = echoLoop(st, cfg.Warmup, cfg.RoundTrips)
+		st.Reset()
+		if err != nil {
+			return res, fmt.Errorf("libp2p echo: %w", err)
+		}
+	}
+
+	// DM round trips, one at a time; the first opens the stream.
+	to := b.n.ID().String()
+	events := a.svc.Events()
+	samples := make([]time.Duration, 0, cfg.RoundTrips)
+	var call, oneWay, back []time.Duration
+	if cfg.Window != nil {
+		cfg.Window(true)
+	}
+	for i := range cfg.Warmup + cfg.RoundTrips {
+		t0 := time.Now()
+		id, err := a.svc.SendDM(to, text)
+		if err != nil {
+			return res, err
+		}
+		t1 := time.Now()
+		if err := awaitDelivered(ctx, events, id, cfg.Timeout); err != nil {
+			return res, fmt.Errorf("dm %d: %w", i, err)
+		}
+		t3 := time.Now()
+		if i < cfg.Warmup {
+			continue
+		}
+		samples = append(samples, t3.Sub(t0))
+		call = append(call, t1.Sub(t0))
+	recv:
+		for {
+			select {
+			case r := <-b.received:
+				if r.id == id {
+					oneWay = append(oneWay, r.at.Sub(t0))
+					back = append(back, t3.Sub(r.at))
+					break recv
+				}
+			case <-time.After(time.Second):
+				break recv
+			}
+		}
+	}
+	if cfg.Window != nil {
+		cfg.Window(false)
+	}
+	res.RTT, res.SendCall, res.OneWay, res.AckBack = NewDist(samples), NewDist(call), NewDist(oneWay), NewDist(back)
+
+	// Throughput: all DMs at once, Delivered events counted aside.
+	if cfg.Throughput > 0 {
+		var got atomic.Int64
+		done := make(chan struct{})
+		want := int64(cfg.Throughput)
+		go func() {
+			defer close(done)
+			for ev := range events {
+				if _, ok := ev.(chat.Delivered); ok && got.Add(1) == want {
+					return
+				}
+			}
+		}()
+		t0 := time.Now()
+		var last atomic.Int64
+		for range cfg.Throughput {
+			if _, err := a.svc.SendDM(to, text); err != nil {
+				return res, err
+			}
+		}
+		select {
+		case <-done:
+		case <-time.After(cfg.Timeout):
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+		last.Store(int64(time.Since(t0)))
+		res.ThroughputTime = time.Duration(last.Load())
+		res.Delivered = int(got.Load())
+		res.Throughput = float64(res.Delivered) / res.ThroughputTime.Seconds()
+		if res.Delivered < cfg.Throughput {
+			return res, fmt.Errorf("throughput: %d of %d DMs delivered within %v", res.Delivered, cfg.Throughput, cfg.Timeout)
+		}
+	}
+
+	// First DM to a peer that is not connected, with fresh receivers.
+	var first []time.Duration
+	for range cfg.FirstDMRuns {
+		c, err := newDMPeer(true)
+		if err != nil {
+			return res, err
+		}
+		a.n.Host().Peerstore().AddAddrs(c.n.ID(), c.n.Host().Addrs(), peerstore.TempAddrTTL)
+		t0 := time.Now()
+		id, err := a.svc.SendDM(c.n.ID().String(), text)
+		if err == nil {
+			err = awaitDelivered(ctx, events, id, cfg.Timeout)
+		}
+		d := time.Since(t0)
+		c.close()
+		if err != nil {
+			return res, fmt.Errorf("first dm: %w", err)
+		}
+		first = append(first, d)
+	}
+	res.FirstDM = NewDist(first)
+	return res, nil
+}
+
+// serveEcho answers every echoRequest-byte request with echoReply bytes.
+func serveEcho(st network.Stream) {
+	defer st.Close()
+	req, reply := make([]byte, echoRequest), make([]byte, echoReply)
+	for {
+		if _, err := io.ReadFull(st, req); err != nil {
+			return
+		}
+		if _, err := st.Write(reply); err != nil {
+			return
+		}
+	}
+}
+
+// echoLoop times round trips of the echo on rw.
+func echoLoop(rw io.ReadWriter, warmup, n int) (Dist, error) {
+	req, reply := make([]byte, echoRequest), make([]byte, echoReply)
+	samples := make([]time.Duration, 0, n)
+	for i := range warmup + n {
+		t0 := time.Now()
+		if _, err := rw.Write(req); err != nil {
+			return Dist{}, err
+		}
+		if _, err := io.ReadFull(rw, reply); err != nil {
+			return Dist{}, err
+		}
+		if i >= warmup {
+			samples = append(samples, time.Since(t0))
+		}
+	}
+	return NewDist(samples), nil
+}
+
+// TCPEcho times n round trips of a raw TCP echo on 127.0.0.1.
+func TCPEcho(ctx context.Context, warmup, n int) (Dist, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return Dist{}, err
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		req, reply := make([]byte, echoRequest), make([]byte, echoReply)
+		for {
+			if _, err := io.ReadFull(c, req); err != nil {
+				return
+			}
+			if _, err := c.Write(reply); err != nil {
+				return
+			}
+		}
+	}()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", l.Addr().String())
+	if err != nil {
+		return Dist{}, err
+	}
+	defer c.Close()
+	return echoLoop(c, warmup, n)
+}

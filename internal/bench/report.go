@@ -1,0 +1,419 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parley-chat/parley/chat"
+)
+
+// Row is one line of the results table.
+type Row struct {
+	Figure, Value, Target string
+	Met                   string // "yes", "NO", "pending" or "" (no target)
+}
+
+func met(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "NO"
+}
+
+func ms3(d Dist) string {
+	return FmtDur(d.P50) + " / " + FmtDur(d.P95) + " / " + FmtDur(d.P99)
+}
+
+func p5099(d Dist) string { return FmtDur(d.P50) + " / " + FmtDur(d.P99) }
+
+// Rows returns the summary table: the figures with targets and the main
+// informational ones.
+func (s *Suite) Rows() []Row {
+	var rows []Row
+	add := func(fig, val, target, m string) { rows = append(rows, Row{fig, val, target, m}) }
+
+	// Room fan-out.
+	for _, n := range s.Cfg.Sizes {
+		p := s.fanout(Parley, n, false)
+		if p == nil {
+			if s.Cfg.Sections["fanout"] {
+				add(fmt.Sprintf("Room, %d members, Parley: latency", n), "not measured (see errors)", "", "")
+			}
+			continue
+		}
+		if n == targetRoomN {
+			add(fmt.Sprintf("Room, %d members, Parley: publish→delivery p50 / p95 / p99", n), ms3(p.Latency),
+				"p99 ≤ "+FmtDur(TargetRoomP99), met(p.Latency.P99 <= TargetRoomP99))
+			add(fmt.Sprintf("Room, %d members, Parley: delivery", n), FmtPct(p.Ratio()), "100 %", met(p.Ratio() >= 1))
+			add(fmt.Sprintf("Room, %d members, Parley: amplification", n), fmt.Sprintf("%.2f×", p.Amplification),
+				fmt.Sprintf("≤ %.1f×", TargetAmplify), met(p.Amplification <= TargetAmplify))
+		} else {
+			add(fmt.Sprintf("Room, %d members, Parley: p50 / p95 / p99 · delivery", n), ms3(p.Latency)+" · "+FmtPct(p.Ratio()), "", "")
+		}
+	}
+	for _, dense := range []bool{false, true} {
+		sizes := s.Cfg.Sizes
+		topo := "random graph"
+		if dense {
+			sizes, topo = []int{s.Cfg.Dense}, "full mesh"
+		}
+		for _, n := range sizes {
+			g, f := s.fanout(GossipSub, n, dense), s.fanout(FloodSub, n, dense)
+			if g == nil || f == nil {
+				continue
+			}
+			if n == targetRoomN {
+				add(fmt.Sprintf("Room, %d members, %s: GossipSub amplification", n, topo), fmt.Sprintf("%.2f×", g.Amplification),
+					fmt.Sprintf("≤ %.1f×", TargetAmplify), met(g.Amplification <= TargetAmplify))
+				ratio := f.Amplification / g.Amplification
+				add(fmt.Sprintf("Room, %d members, %s: FloodSub ÷ GossipSub amplification (%.2f× ÷ %.2f×)", n, topo, f.Amplification, g.Amplification),
+					fmt.Sprintf("%.2f", ratio), fmt.Sprintf("≥ %.0f", TargetFloodRatio), met(ratio >= TargetFloodRatio))
+			} else {
+				add(fmt.Sprintf("Room, %d members, %s: FloodSub ÷ GossipSub amplification (%.2f× ÷ %.2f×)", n, topo, f.Amplification, g.Amplification),
+					fmt.Sprintf("%.2f", f.Amplification/g.Amplification), "", "")
+			}
+		}
+	}
+
+	for _, t := range s.Tuned {
+		topo := "random graph"
+		if t.MeanDegree >= float64(t.N-1) {
+			topo = "full mesh"
+		}
+		add(fmt.Sprintf("Room, %d members, %s, GossipSub with %s: amplification · p99 · delivery", t.N, topo, t.Tune),
+			fmt.Sprintf("%.2f× · %s · %s", t.Amplification, FmtDur(t.Latency.P99), FmtPct(t.Ratio())), "", "")
+	}
+
+	// Burst.
+	if b := s.burst(Parley); b != nil {
+		fig := fmt.Sprintf("Burst, %d members, %d messages, Parley", b.N, b.Messages)
+		add(fig+": delivered", fmt.Sprintf("%s (%d of %d)", FmtPct(b.Ratio()), b.Delivered, b.Expected), "100 %", met(b.Ratio() >= 1))
+		add(fig+": time until the last arrives", FmtDur(b.LastArrival), "≤ "+FmtDur(TargetBurstTime),
+			met(b.Ratio() >= 1 && b.LastArrival <= TargetBurstTime))
+		lost := int64(b.Expected - b.Delivered)
+		add(fig+": loss handling", fmt.Sprintf("the %d Send calls took %s of the %s until the last arrival; drops surfaced: %d (%d Error events)",
+			b.Messages, FmtDur(b.SendTime), FmtDur(b.LastArrival), b.Dropped, b.ErrorEvents), "no silent loss", met(lost <= b.Dropped))
+	} else if s.Cfg.Sections["burst"] {
+		add("Burst, Parley", "not measured (see errors)", "100 % in ≤ 1 s", "NO")
+	}
+	if b := s.burst(PlainGossipSub); b != nil {
+		add("Burst, plain go-libp2p GossipSub (defaults): delivered",
+			fmt.Sprintf("%s (%d of %d); the rest lost silently (%d drops seen only by a tracer)", FmtPct(b.Ratio()), b.Delivered, b.Expected, b.Dropped), "", "")
+	}
+	if b := s.burst(GossipSub); b != nil {
+		v := fmt.Sprintf("%s · %s", FmtPct(b.Ratio()), FmtDur(b.LastArrival))
+		if b.Dropped > 0 {
+			v += fmt.Sprintf(" (%d copies dropped from full queues", b.Dropped)
+			if b.Ratio() >= 1 {
+				v += "; every message still arrived through other paths"
+			}
+			v += ")"
+		}
+		add("Burst, GossipSub with chat's options, no store: delivered · last arrival", v, "", "")
+	}
+
+	// Direct messages.
+	if d := s.DM; d != nil {
+		add("DM round trip (SendDM → Delivered), open stream: p50 / p99", p5099(d.RTT), "", "")
+		add("Raw TCP echo round trip, loopback: p50 / p99", p5099(d.TCP), "", "")
+		r50, r99 := d.Ratio()
+		add("DM round trip in parts, p50: SendDM call · until the receiver's event · ack back to Delivered",
+			FmtDur(d.SendCall.P50)+" · "+FmtDur(d.OneWay.P50)+" · "+FmtDur(d.AckBack.P50), "", "")
+		add("DM ÷ raw TCP round trip: p50 / p99", fmt.Sprintf("%.1f× / %.1f×", r50, r99), fmt.Sprintf("≤ %.0f×", TargetDMRatio),
+			met(r50 <= TargetDMRatio && r99 <= TargetDMRatio))
+		add("libp2p stream echo round trip (TCP + Noise + yamux): p50 / p99", p5099(d.Stream), "", "")
+		add("DM throughput, one stream", fmt.Sprintf("%.0f DMs/s", d.Throughput), "", "")
+		add("First DM to a peer not yet connected: median / max", FmtDur(d.FirstDM.P50)+" / "+FmtDur(d.FirstDM.Max), "", "")
+	} else if s.Cfg.Sections["dm"] {
+		add("DM round trip", "not measured (see errors)", "≤ 2× TCP", "NO")
+	}
+
+	// The binary.
+	if n := s.Node; n != nil {
+		add(fmt.Sprintf("parley join: start to ready (median of %d)", n.Ready.N),
+			fmt.Sprintf("%s (first start, creating identity and store: %s)", FmtDur(n.Ready.P50), FmtDur(n.FirstReady)),
+			"≤ "+FmtDur(TargetReady), met(n.Ready.P50 <= TargetReady && n.Ready.N > 0))
+		add("Idle RSS of one node", FmtMB(n.IdleRSS), "≤ "+FmtMB(TargetIdleRSS), met(n.IdleRSS <= TargetIdleRSS))
+		if n.Peers > 0 {
+			add(fmt.Sprintf("RSS with %d connected peers", n.PeersConnected), FmtMB(n.PeersRSS), "", "")
+		}
+		if n.BinaryDM.N > 0 {
+			add("DM round trip between two parley binaries (JSON, on-disk store): p50 / p99", p5099(n.BinaryDM), "", "")
+			add("Room message between the same two binaries, send → message event: p50 / p99", p5099(n.BinaryRoom), "", "")
+		}
+	} else if s.Cfg.Sections["node"] {
+		add("parley join: start to ready, RSS", "not measured (see errors)", "≤ 200 ms, ≤ 40 MB", "NO")
+	}
+
+	// Test bed.
+	switch l := s.Lab; {
+	case l == nil:
+		reason := "not run (section not selected)"
+		if s.Cfg.Sections["lab"] {
+			reason = "failed (see errors)"
+		}
+		add("mDNS: time to first peer, two LAN nodes started together", "pending: "+reason, "", "pending")
+		add("Bridge: start to first room message between two NATed LANs", "pending: "+reason, "", "pending")
+	case l.Unavailable != "":
+		add("mDNS: time to first peer, two LAN nodes started together", "pending: "+l.Unavailable, "", "pending")
+		add("Bridge: start to first room message between two NATed LANs", "pending: "+l.Unavailable, "", "pending")
+	default:
+		add(fmt.Sprintf("mDNS: time to first peer, two LAN nodes started together (median of %d)", l.MDNS.N),
+			fmt.Sprintf("%s (connected: %s; max %s)", FmtDur(l.MDNS.P50), FmtDur(l.MDNSConn.P50), FmtDur(l.MDNS.Max)), "", "")
+		add(fmt.Sprintf("Bridge: start to first room message between two NATed LANs (median of %d)", l.Bridge.N),
+			fmt.Sprintf("%s (max %s)", FmtDur(l.Bridge.P50), FmtDur(l.Bridge.Max)), "", "")
+	}
+	return rows
+}
+
+// Table renders rows as an aligned text table.
+func Table(rows []Row) string {
+	head := Row{"figure", "value", "target", "met?"}
+	w := [4]int{}
+	all := append([]Row{head}, rows...)
+	for _, r := range all {
+		for i, c := range []string{r.Figure, r.Value, r.Target, r.Met} {
+			w[i] = max(w[i], utf8.RuneCountInString(c))
+		}
+	}
+	pad := func(s string, n int) string {
+		return s + strings.Repeat(" ", max(0, n-utf8.RuneCountInString(s)))
+	}
+	var b strings.Builder
+	for i, r := range all {
+		fmt.Fprintf(&b, "%s  %s  %s  %s\n", pad(r.Figure, w[0]), pad(r.Value, w[1]), pad(r.Target, w[2]), r.Met)
+		if i == 0 {
+			b.WriteString(strings.Repeat("-", w[0]+w[1]+w[2]+12) + "\n")
+		}
+	}
+	return b.String()
+}
+
+// NotesMarker starts the hand-written part of docs/benchmarks.md, which
+// a new run keeps.
+const NotesMarker = "<!-- parley-bench: everything below this line is written by hand and kept when the file is regenerated -->"
+
+// KeptNotes returns the hand-written part of an existing results file.
+func KeptNotes(existing string) string {
+	if _, after, ok := strings.Cut(existing, NotesMarker); ok {
+		return strings.TrimSpace(after)
+	}
+	return ""
+}
+
+const defaultNotes = `## Where targets are missed and why
+
+(Nothing written yet: read the table and the profiles above, and explain here.)`
+
+// Markdown renders the results file: environment, summary table, details,
+// how it was measured, profiles, and the kept hand-written notes.
+func (s *Suite) Markdown(command, notes string) string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("# Parley benchmarks\n\n")
+	p("Generated by `%s`; the part above the notes marker is rewritten on every run.\n\n", command)
+	p("| | |\n|---|---|\n")
+	p("| date | %s |\n", s.Env.Date.Format("2006-01-02 15:04 MST"))
+	p("| Go | %s |\n", s.Env.GoVersion)
+	p("| machine | %d cores (%s); load average at start %s |\n", s.Env.Cores, orDash(s.Env.CPUModel), orDash(s.Env.LoadAvg))
+	code := orDash(s.Env.Commit)
+	if len(s.Env.Dirty) > 0 {
+		code += fmt.Sprintf(", with uncommitted changes in %d files (%s)", len(s.Env.Dirty), strings.Join(s.Env.Dirty, ", "))
+	} else {
+		code += ", no uncommitted change to Parley itself"
+	}
+	if s.Env.BenchDirty {
+		code += "; the benchmark code (internal/bench, cmd/parley-bench) not yet committed"
+	}
+	p("| code | %s |\n", code)
+	p("| run | %s in all |\n\n", s.Elapsed.Round(time.Second))
+
+	p("## Results\n\n| figure | value | target | met? |\n|---|---|---|---|\n")
+	for _, r := range s.Rows() {
+		p("| %s | %s | %s | %s |\n", r.Figure, r.Value, orDash(r.Target), orDash(r.Met))
+	}
+	if len(s.Errors) > 0 {
+		p("\n**Errors during the run:**\n\n")
+		for _, e := range s.Errors {
+			p("- %s\n", e)
+		}
+	}
+
+	p("\n## Details\n")
+	if len(s.Fanout)+len(s.Dense) > 0 {
+		p("\n### Room fan-out (%d messages of %d bytes per run, %v apart, from random members)\n\n", s.Cfg.Messages, s.Cfg.Size, s.Cfg.Interval)
+		p("| topology | members | router | mean degree (min–max) | p50 | p95 | p99 | max | delivered | duplicates per member and message | amplification | bytes on the wire | CPU busy | drops |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		row := func(topo string, r FanoutResult) {
+			dup := fmt.Sprintf("%.2f", r.DupPerNode)
+			if r.DupPerNode < 0 {
+				dup = "n/a"
+			}
+			name := routerName(r.Router)
+			if r.Tune != nil {
+				name = "GossipSub, " + r.Tune.String()
+			}
+			p("| %s | %d | %s | %.1f (%d–%d) | %s | %s | %s | %s | %s | %s | %.2f× | %s | %.0f %% | %d |\n", topo, r.N, name,
+				r.MeanDegree, r.MinDegree, r.MaxDegree, FmtDur(r.Latency.P50), FmtDur(r.Latency.P95), FmtDur(r.Latency.P99), FmtDur(r.Latency.Max),
+				FmtPct(r.Ratio()), dup, r.Amplification, FmtMB(r.WireBytes), 100*r.CPUBusy, r.Dropped)
+		}
+		for _, r := range s.Fanout {
+			row(fmt.Sprintf("random, each dials %d", s.Cfg.Degree), r)
+		}
+		for _, r := range s.Dense {
+			row("full mesh", r)
+		}
+		for _, r := range s.Tuned {
+			topo := fmt.Sprintf("random, each dials %d", s.Cfg.Degree)
+			if r.MeanDegree >= float64(r.N-1) {
+				topo = "full mesh"
+			}
+			row(topo, r)
+		}
+		p("\nFloodSub ÷ GossipSub, same topology and run:\n\n| topology | members | amplification | p50 latency | p99 latency |\n|---|---|---|---|---|\n")
+		for _, dense := range []bool{false, true} {
+			list, topo := s.Fanout, "random graph"
+			if dense {
+				list, topo = s.Dense, "full mesh"
+			}
+			for _, g := range list {
+				if g.Router != GossipSub {
+					continue
+				}
+				if f := s.fanout(FloodSub, g.N, dense); f != nil {
+					p("| %s | %d | %.2f | %.2f | %.2f |\n", topo, g.N, f.Amplification/g.Amplification,
+						float64(f.Latency.P50)/float64(g.Latency.P50), float64(f.Latency.P99)/float64(g.Latency.P99))
+				}
+			}
+		}
+	}
+	if len(s.Burst) > 0 {
+		p("\n### Burst (one member of %d publishes back to back, %d-byte messages)\n\n", s.Cfg.BurstN, s.Cfg.BurstSize)
+		p("| router | messages | publish calls took | last arrival | delivered | fewest at one member | drops surfaced (Parley) or traced | … traced in outbound / validation / subscription queues | Error events | CPU busy |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, r := range s.Burst {
+			q := fmt.Sprintf("%d / %d / %d", r.DropsByQueue[0], r.DropsByQueue[1], r.DropsByQueue[2])
+			if r.Router == Parley {
+				q = "n/a"
+			}
+			p("| %s | %d | %s | %s | %s | %d | %d | %s | %d | %.0f %% |\n", routerName(r.Router), r.Messages, FmtDur(r.SendTime), FmtDur(r.LastArrival),
+				FmtPct(r.Ratio()), r.MinPerMember, r.Dropped, q, r.ErrorEvents, 100*r.CPUBusy)
+		}
+	}
+	if d := s.DM; d != nil {
+		p("\n### Direct messages (%d-byte texts)\n\n| round trip | n | min | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|---|\n", d.TextBytes)
+		drow := func(name string, x Dist) {
+			p("| %s | %d | %s | %s | %s | %s | %s |\n", name, x.N, FmtDur(x.Min), FmtDur(x.P50), FmtDur(x.P95), FmtDur(x.P99), FmtDur(x.Max))
+		}
+		drow("raw TCP echo (160 B → 40 B)", d.TCP)
+		drow("libp2p stream echo, same nodes", d.Stream)
+		drow("Parley DM, SendDM → Delivered", d.RTT)
+		drow("first DM, peer not connected", d.FirstDM)
+		if s.Node != nil && s.Node.BinaryDM.N > 0 {
+			drow("DM between two binaries (JSON, on-disk store)", s.Node.BinaryDM)
+		}
+		drow("… of it: the SendDM call", d.SendCall)
+		drow("… of it: SendDM → receiver's DirectMessage event", d.OneWay)
+		drow("… of it: receiver's event → sender's Delivered event", d.AckBack)
+		p("\nThroughput: %d DMs sent back to back to one peer were all acknowledged after %s: %.0f DMs/s.\n", d.Delivered, FmtDur(d.ThroughputTime), d.Throughput)
+	}
+	if len(s.Store) > 0 {
+		p("\n### Store operations on the message paths (internal/store, one at a time)\n\n")
+		p("| operation | called by | in memory p50 / p99 (n) | on disk, WAL + synchronous=FULL, p50 / p99 (n) |\n|---|---|---|---|\n")
+		for _, o := range s.Store {
+			p("| %s | %s | %s / %s (%d) | %s / %s (%d) |\n", o.Name, o.PerMessage, FmtDur(o.Mem.P50), FmtDur(o.Mem.P99), o.Mem.N,
+				FmtDur(o.Disk.P50), FmtDur(o.Disk.P99), o.Disk.N)
+		}
+	}
+	if n := s.Node; n != nil {
+		p("\n### The binary\n\n| figure | value |\n|---|---|\n")
+		p("| start to ready, first start (creates identity and store) | %s |\n", FmtDur(n.FirstReady))
+		p("| start to ready, next %d starts: min / median / max | %s / %s / %s |\n", n.Ready.N, FmtDur(n.Ready.Min), FmtDur(n.Ready.P50), FmtDur(n.Ready.Max))
+		p("| RSS after %v idle, no peer | %s |\n", n.Idle, FmtMB(n.IdleRSS))
+		p("| RSS after %v with %d peers in the room | %s |\n", n.Idle, n.PeersConnected, FmtMB(n.PeersRSS))
+		if n.BinaryRoom.N > 0 {
+			p("| room message between two binaries, send command → message event (%d): p50 / p95 / p99 | %s |\n", n.BinaryRoom.N, ms3(n.BinaryRoom))
+		}
+	}
+	if l := s.Lab; l != nil && l.Unavailable == "" {
+		p("\n### Test bed (internal/netlab)\n\n| figure | n | min | median | max |\n|---|---|---|---|---|\n")
+		p("| mDNS: start → connection to the other LAN node | %d | %s | %s | %s |\n", l.MDNSConn.N, FmtDur(l.MDNSConn.Min), FmtDur(l.MDNSConn.P50), FmtDur(l.MDNSConn.Max))
+		p("| mDNS: start → the other in the room (peer-joined) | %d | %s | %s | %s |\n", l.MDNS.N, FmtDur(l.MDNS.Min), FmtDur(l.MDNS.P50), FmtDur(l.MDNS.Max))
+		p("| bridge: b1 start → first room message from a1 | %d | %s | %s | %s |\n", l.Bridge.N, FmtDur(l.Bridge.Min), FmtDur(l.Bridge.P50), FmtDur(l.Bridge.Max))
+	}
+
+	p("\n## How measured\n\n%s\n", s.howMeasured())
+
+	if len(s.Profiles) > 0 {
+		p("\n## CPU profiles of the missed targets\n\n")
+		p("Each measurement below was run again with the CPU profiler on during its measured window only (not the setup; not the run in the tables). Shares are of all samples; a frame's share includes what it calls, so shares overlap (allocation happens inside the others).\n")
+		for _, pr := range s.Profiles {
+			p("\n### %s\n\n%s wall, %s of CPU samples (%.0f %% of %d cores). Profile: `%s`.\n\n", pr.Title, FmtDur(pr.Wall), FmtDur(pr.CPU),
+				100*busy(pr.CPU, pr.Wall), s.Env.Cores, pr.File)
+			if per := pr.PerOp(); per > 0 {
+				p("CPU per %s: %s (%d in the run).\n\n", pr.OpName, FmtDur(per), pr.Ops)
+				p("| where | share of CPU | per %s |\n|---|---|---|\n", pr.OpName)
+				for _, bk := range pr.Buckets {
+					p("| %s | %.1f %% | %s |\n", bk.Name, bk.Pct, FmtDur(time.Duration(bk.Pct/100*float64(per))))
+				}
+			} else {
+				p("| where | share of CPU |\n|---|---|\n")
+				for _, bk := range pr.Buckets {
+					p("| %s | %.1f %% |\n", bk.Name, bk.Pct)
+				}
+			}
+			if pr.Top != "" {
+				p("\n<details><summary>go tool pprof -top</summary>\n\n```\n%s\n```\n</details>\n", pr.Top)
+			}
+		}
+	}
+
+	if notes == "" {
+		notes = defaultNotes
+	}
+	p("\n%s\n\n%s\n", NotesMarker, notes)
+	return b.String()
+}
+
+func (s *Suite) howMeasured() string {
+	c := s.Cfg
+	return strings.TrimSpace(fmt.Sprintf(`
+- **Hosts for rooms and the burst.** All members run in this one process as light libp2p hosts: TCP on 127.0.0.1 only, Noise, yamux, no DHT, no relay, no QUIC, no resource limits (`+"`bench.NewLightHost`"+`). So all N members share %d cores: latencies include waiting for a core, which a real room (one member per machine) does not.
+- **Topology.** Random graph: member i > 0 first dials one member started before it (so the graph is connected), then every member dials random others until it has dialed %d; mean degree just under %d, as when each member connects to the few members its discovery returned. The full-mesh rows connect every pair, as mDNS does on one LAN.
+- **Routers.** *GossipSub*: go-libp2p-pubsub with chat's options (StrictSign, flood publishing, peer exchange, outbound and validation queues of %d). *FloodSub*: pubsub.NewFloodSub, StrictSign, same queues. *Parley*: the real chat.Service on the same hosts (envelopes, validator, history store in memory, event stream). *Plain GossipSub* (burst only): pubsub defaults (queues of 32, no flood publishing), as the go-libp2p chat example runs it.
+- **GossipSub variants.** The rows "GossipSub with D=… " are the GossipSub router with chat's options but other mesh parameters (`+"`-tune`"+`), to show what smaller meshes would do; they are not what Parley runs.
+- **Mesh warm-up.** Before measuring, every member must know all its neighbours as room members (GossipSub: ListPeers; Parley: a peer-joined event each) and, for GossipSub, have at least one mesh peer; then one heartbeat (1.1 s) passes and 5 warm-up messages are sent and awaited.
+- **Latency** is from just before Topic.Publish (Service.Send for Parley) to the moment a receiving member's reader gets the message from its subscription (its Message event for Parley); one sample per message and receiver, one clock. Percentiles are nearest-rank. %d messages of %d bytes per run, %v apart, each from a random member.
+- **Delivery** is the share of (message, receiver) pairs that arrived within 10 s of the last publish. **Duplicates** are redundant copies received and discarded (pubsub's DuplicateMessage trace), per message and receiver; not observable inside chat.Service.
+- **Amplification** = bytes all hosts wrote to their TCP sockets (counted by wrapping each raw TCP connection before go-libp2p's upgrader secures it: Noise frames and tags, yamux headers, pubsub RPCs, control and gossip all included) from the first publish until 1 s after the last delivery, ÷ (payload bytes × receivers × messages).
+- **Burst.** Member 0 of a %d-member room calls Publish (Service.Send) %d times in a loop, each call as soon as the previous one returned; the time is from the first call to the last first-arrival at any member. Drops are chat.Service.Dropped summed over members (each also surfaced as an Error event) for Parley, and what a pubsub tracer saw for the others (nothing tells their user).
+- **DMs.** Two real Parley nodes (node.New, TCP on 127.0.0.1, no mDNS) with chat.Service (default in-memory store). Round trip: SendDM until the sender's Delivered event, one at a time on an open stream (50 warm-up first). Raw TCP: a 160-byte request and a 40-byte reply on a loopback socket. libp2p echo: the same exchange on a libp2p stream between the same two nodes. Throughput: %d SendDM calls back to back, until all are Delivered. First DM: a fresh receiver whose address the sender knows but is not connected to, SendDM until Delivered (dial, Noise and yamux handshakes, identify, protocol negotiation, the DM, the ack). The round trip is also cut in parts: the SendDM call, SendDM until the receiver's DirectMessage event (taken by a goroutine draining the receiver's events), and from there to the sender's Delivered event. Store operations: each operation of internal/store that a DM or a room message makes, timed alone (1000 times in memory, 200 on disk in a temporary directory). Between binaries: two `+"`parley join`"+` processes (the sender bootstrapped from the receiver), from writing the JSON dm command to reading the delivered event; then room messages between the same two, from writing the JSON send command at one to reading the message event at the other.
+- **The binary** is built once (`+"`go build ./cmd/parley`"+`) and started as `+"`parley join bench --json --data DIR --listen /ip4/127.0.0.1/tcp/0 --no-mdns`"+`; start to ready is from just before exec to reading the `+"`ready`"+` line. RSS is VmRSS from /proc/PID/status after %v idle, and again after %d in-process light hosts running GossipSub joined the room and each was reported as peer-joined, after %v more.
+- **Test bed.** internal/netlab (network namespaces: a public segment, two LANs behind NAT routers). mDNS: a1 and a2 on LAN A run `+"`parley join lobby --json`"+` with default flags (mDNS on), started together; time from each process start to its peer-joined (and connection) event for the other. Bridge: `+"`parley relay`"+` on the public segment, then a1 and b1 started together with `+"`--bootstrap`"+` the relay; a1 sends a room message every 100 ms from its ready event; time from b1's start to the first message from a1 at b1. Process starts include `+"`ip netns exec`"+`.
+- **Profiles.** Measurements whose targets are missed are run again under the CPU profiler and summarised with `+"`go tool pprof`"+`.`,
+		s.Env.Cores, c.Degree, 2*c.Degree, chatQueue(), c.Messages, c.Size, c.Interval, c.BurstN, c.BurstMessages, c.DMThroughput, c.Idle, c.Peers, c.Idle))
+}
+
+func chatQueue() int { return chat.PeerQueueSize }
+
+func routerName(r Router) string {
+	switch r {
+	case GossipSub:
+		return "GossipSub (chat's options)"
+	case FloodSub:
+		return "FloodSub"
+	case Parley:
+		return "Parley (chat.Service)"
+	case PlainGossipSub:
+		return "plain GossipSub (defaults)"
+	}
+	return string(r)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}

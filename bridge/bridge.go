@@ -330,7 +330,7 @@ func (c *carried) close(ps *pubsub.PubSub, room string) {
 // who were offline can catch up from the bridge.
 func (b *Bridge) keepHistory(room string, sub *pubsub.Subscription) {
 	defer b.wg.Done()
-	stored := 0
+	pruned := time.Now()
 	for {
 		msg, err := sub.Next(b.ctx)
 		if err != nil {
@@ -348,7 +348,8 @@ func (b *Bridge) keepHistory(room string, sub *pubsub.Subscription) {
 			b.log.Warn("store carried message", "room", room, "err", err)
 			continue
 		}
-		if stored++; stored%100 == 0 {
+		if time.Since(pruned) >= time.Minute {
+			pruned = time.Now()
 			if _, err := b.cfg.store.Prune(room, b.cfg.retention); err != nil {
 				b.log.Warn("prune carried room", "room", room, "err", err)
 			}

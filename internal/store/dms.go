@@ -19,8 +19,7 @@ type DM struct {
 // AddReceivedDM stores a received DM unless the same sender's message with
 // that ID is stored already; it reports whether it was new.
 func (s *Store) AddReceivedDM(m DM) (bool, error) {
-	res, err := s.db.Exec(`INSERT OR IGNORE INTO dm_inbox (sender, id, nick, body, sent_at_ms, stored_at_ms)
-		VALUES (?, ?, ?, ?, ?, ?)`, m.Peer, m.ID, m.Nick, m.Text, m.SentAt, ms(time.Now()))
+	res, err := s.insertInbox.Exec(m.Peer, m.ID, m.Nick, m.Text, m.SentAt, ms(time.Now()))
 	if err != nil {
 		return false, fmt.Errorf("store received dm: %w", err)
 	}
@@ -50,8 +49,7 @@ func (s *Store) ReceivedDMs(sender string) ([]DM, error) {
 
 // QueueDM puts a DM in the outbox, due at once.
 func (s *Store) QueueDM(m DM) error {
-	_, err := s.db.Exec(`INSERT INTO dm_outbox (id, recipient, nick, body, sent_at_ms, next_attempt_ms)
-		VALUES (?, ?, ?, ?, ?, ?)`, m.ID, m.Peer, m.Nick, m.Text, m.SentAt, ms(time.Now()))
+	_, err := s.insertOutbox.Exec(m.ID, m.Peer, m.Nick, m.Text, m.SentAt, ms(time.Now()))
 	if err != nil {
 		return fmt.Errorf("queue dm: %w", err)
 	}
@@ -61,9 +59,7 @@ func (s *Store) QueueDM(m DM) error {
 // PendingDMs returns the DMs not yet delivered (to recipient, or to anyone
 // for ""), oldest first.
 func (s *Store) PendingDMs(recipient string) ([]DM, error) {
-	rows, err := s.db.Query(`SELECT id, recipient, nick, body, sent_at_ms, attempts, next_attempt_ms FROM dm_outbox
-		WHERE delivered_at_ms IS NULL AND failed IS NULL AND (? = '' OR recipient = ?)
-		ORDER BY sent_at_ms, id`, recipient, recipient)
+	rows, err := s.pendingFor.Query(recipient, recipient)
 	if err != nil {
 		return nil, fmt.Errorf("read dm outbox: %w", err)
 	}
@@ -83,7 +79,7 @@ func (s *Store) PendingDMs(recipient string) ([]DM, error) {
 
 // MarkDelivered records that the recipient acknowledged DM id.
 func (s *Store) MarkDelivered(id string) error {
-	_, err := s.db.Exec(`UPDATE dm_outbox SET delivered_at_ms = ? WHERE id = ?`, ms(time.Now()), id)
+	_, err := s.delivered.Exec(ms(time.Now()), id)
 	if err != nil {
 		return fmt.Errorf("mark dm delivered: %w", err)
 	}

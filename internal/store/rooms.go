@@ -51,12 +51,7 @@ func (s *Store) AddRoomMessages(msgs []RoomMessage) (added []bool, err error) {
 			tx.Rollback()
 		}
 	}()
-	stmt, err := tx.Prepare(`INSERT OR IGNORE INTO room_messages
-		(id, room, author, nick, body, sent_at_ms, lamport, stored_at_ms, raw)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, fmt.Errorf("store room messages: %w", err)
-	}
+	stmt := tx.Stmt(s.insertRoom)
 	defer stmt.Close()
 	now := ms(time.Now())
 	added = make([]bool, len(msgs))

@@ -212,14 +212,14 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	return s, nil
 }
 
-// meshParams are GossipSub's mesh degrees for chat rooms: D=3 (2..4)
+// MeshParams are GossipSub's mesh degrees for chat rooms: D=3 (2..4)
 // instead of 6 (5..12). With go-libp2p's defaults a member's mesh holds
 // nearly all of its ~8 neighbours, so GossipSub sent as much as flooding:
 // 7.8× the payload per receiver on a 50-member random graph. D=3 measured
 // 4.0× (5.8× on a full mesh), 100 % delivered, p99 no worse
 // (docs/benchmarks.md). Own messages are flood-published anyway, and
 // gossip (Dlazy 6) repairs what the thinner mesh misses.
-func meshParams() pubsub.GossipSubParams {
+func MeshParams() pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
 	p.D, p.Dlo, p.Dhi, p.Dout = 3, 2, 4, 0
 	return p
@@ -227,7 +227,7 @@ func meshParams() pubsub.GossipSubParams {
 
 func newPubSub(ctx context.Context, h host.Host, tracer pubsub.RawTracer) (*pubsub.PubSub, error) {
 	return pubsub.NewGossipSub(ctx, h,
-		pubsub.WithGossipSubParams(meshParams()),
+		pubsub.WithGossipSubParams(MeshParams()),
 		pubsub.WithRawTracer(tracer),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		// Small rooms would lose messages published before the next

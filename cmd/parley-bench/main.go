@@ -60,7 +60,7 @@ func run() error {
 	fs.IntVar(&cfg.LabRuns, "lab-runs", cfg.LabRuns, "runs of each test-bed measurement")
 	fs.BoolVar(&cfg.Profile, "profile", cfg.Profile, "profile (CPU) the measurements whose targets are missed")
 	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "where to keep the profiles (default: a temporary directory)")
-	tunes := fs.String("tune", "D=3,Dlo=2,Dhi=4,Dout=0", "GossipSub variants also measured with 50 members, ';'-separated (keys D, Dlo, Dhi, Dout, Dlazy, flood, idontwant; '' for none)")
+	tunes := fs.String("tune", "D=6", "GossipSub variants also measured with 50 members, ';'-separated (keys D, Dlo, Dhi, Dout, Dlazy, flood, idontwant; '' for none)")
 	seed := fs.Uint64("seed", cfg.Seed, "seed of the random topologies")
 	quick := fs.Bool("quick", false, "a small smoke run (small rooms, short burst, few round trips)")
 	out := fs.String("out", "docs/benchmarks.md", "results file, relative to the module root ('' to write none)")

@@ -75,6 +75,8 @@ func ParseTune(s string) (*GossipTune, error) {
 	return t, nil
 }
 
+// params applies the tune to go-libp2p's default parameters (not chat's),
+// so that a tune describes a whole configuration.
 func (t *GossipTune) params() (pubsub.GossipSubParams, error) {
 	p := pubsub.DefaultGossipSubParams()
 	for k, dst := range map[string]*int{"D": &p.D, "Dlo": &p.Dlo, "Dhi": &p.Dhi, "Dout": &p.Dout, "Dlazy": &p.Dlazy,
@@ -133,13 +135,14 @@ func newPubSub(ctx context.Context, h host.Host, r Router, t *psTracer, tune *Go
 			pubsub.WithPeerOutboundQueueSize(chat.PeerQueueSize),
 			pubsub.WithValidateQueueSize(chat.PeerQueueSize),
 		}
+		p := chat.MeshParams()
 		if tune != nil {
-			p, err := tune.params()
-			if err != nil {
+			var err error
+			if p, err = tune.params(); err != nil {
 				return nil, err
 			}
-			opts = append(opts, pubsub.WithGossipSubParams(p))
 		}
+		opts = append(opts, pubsub.WithGossipSubParams(p))
 		return pubsub.NewGossipSub(ctx, h, opts...)
 	}
 }

@@ -66,7 +66,7 @@ func DefaultSuiteConfig() SuiteConfig {
 		Messages:      120,
 		Interval:      50 * time.Millisecond,
 		Size:          1024,
-		Tunes:         []*GossipTune{mustTune("D=3,Dlo=2,Dhi=4,Dout=0")},
+		Tunes:         []*GossipTune{mustTune("D=6")},
 		BurstN:        10,
 		BurstMessages: 10000,
 		BurstSize:     1024,

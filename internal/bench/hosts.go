@@ -91,6 +91,10 @@ func NewLightHost(c *WireCounter) (host.Host, error) {
 		libp2p.ResourceManager(&network.NullResourceManager{}),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
+		// Loopback hosts have nothing to learn from AutoNAT, and its
+		// ambient service once hung a host's Close for minutes at the end
+		// of a 50-member run.
+		libp2p.ForceReachabilityPrivate(),
 	)
 }
 

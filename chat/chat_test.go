@@ -39,16 +39,24 @@ func line(t *testing.T, room string, nicks ...string) []*testutil.Chat {
 			t.Fatal(err)
 		}
 	}
-	// Wait until neighbours know each other's subscription and have
-	// grafted each other into the room's mesh (at the next heartbeat):
-	// only then are messages forwarded along the line. (Messages sent in
-	// that first heartbeat reach direct neighbours only.)
+	// Wait until neighbours know each other's subscription and every
+	// member has its mesh (at the next heartbeat): only then are messages
+	// forwarded along the line. With D=3 a member with more neighbours
+	// (the DHT connects them too) grafts at least Dlo=2 of them, which
+	// keeps the mesh of a small room connected.
 	for i := 1; i < len(chats); i++ {
-		a, b := chats[i-1], chats[i]
-		a.WaitPeerJoined(t, room, b.ID())
-		b.WaitPeerJoined(t, room, a.ID())
-		testutil.Eventually(t, "mesh link", func() bool {
-			return slices.Contains(a.MeshPeers(room), b.ID()) && slices.Contains(b.MeshPeers(room), a.ID())
+		chats[i-1].WaitPeerJoined(t, room, chats[i].ID())
+		chats[i].WaitPeerJoined(t, room, chats[i-1].ID())
+	}
+	for _, c := range chats {
+		testutil.Eventually(t, "mesh formed", func() bool {
+			members := 0
+			for _, p := range c.Peers() {
+				if p.Path != "" && slices.Contains(p.Rooms, room) {
+					members++
+				}
+			}
+			return len(c.MeshPeers(room)) >= min(2, members)
 		})
 	}
 	return chats

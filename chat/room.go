@@ -44,18 +44,35 @@ type room struct {
 	joined    time.Time
 	pruned    time.Time             // last retention run
 	asked     map[peer.ID]time.Time // last catch-up per peer
+	left      map[peer.ID]time.Time // members who left (or lost touch), and when
 	closeOnce sync.Once
 }
+
+// maxRemembered bounds the members remembered as having left a room.
+const maxRemembered = 4096
 
 // pruneEvery is how often a room's retention runs, at most (it cost 9 %
 // of the CPU of a burst when it ran every 100 messages).
 const pruneEvery = time.Minute
 
-// catchUpSoon asks p, a member that just joined (or that we just met), for
-// the messages this node missed, at most once per catchUpEvery.
+// catchUpWindow is how long after joining a room this node catches up
+// from every member it meets. Later it catches up only from members that
+// come back after losing touch (a partition healed, a relay restarted): a
+// newcomer has nothing this node missed, and every catch-up re-reads the
+// last few minutes of the room.
+const catchUpWindow = 30 * time.Second
+
+// catchUpSoon asks p, a member we just met in the room, for the messages
+// this node missed, at most once per catchUpEvery.
 func (r *room) catchUpSoon(p peer.ID) {
 	r.mu.Lock()
-	if last, ok := r.asked[p]; ok && time.Since(last) < catchUpEvery {
+	_, returning := r.left[p]
+	delete(r.left, p)
+	if time.Since(r.joined) > catchUpWindow && !returning {
+		r.mu.Unlock()
+		return
+	}
+	if last, ok := r.asked[p]; ok && time.Since(last) < catchUpEvery && !returning {
 		r.mu.Unlock()
 		return
 	}
@@ -107,7 +124,8 @@ func (s *Service) Join(name string) error {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &room{s: s, name: name, topic: topic, sub: sub, events: evh, ctx: ctx, cancel: cancel,
-		heard: make(map[peer.ID]time.Time), asked: make(map[peer.ID]time.Time), joined: time.Now(), pruned: time.Now()}
+		heard: make(map[peer.ID]time.Time), asked: make(map[peer.ID]time.Time), left: make(map[peer.ID]time.Time),
+		joined: time.Now(), pruned: time.Now()}
 	s.rooms[name] = r
 	s.wg.Add(2)
 	go r.readLoop()
@@ -384,6 +402,10 @@ func (r *room) peerLoop() {
 			r.s.tracer.forget(TopicPrefix+r.name, ev.Peer)
 			r.mu.Lock()
 			delete(r.heard, ev.Peer)
+			if len(r.left) >= maxRemembered {
+				clear(r.left) // forgetting only skips a catch-up
+			}
+			r.left[ev.Peer] = time.Now()
 			r.mu.Unlock()
 			r.s.emit(PeerLeft{Room: r.name, Peer: ev.Peer, Nick: r.s.nickOf(ev.Peer)})
 		}

@@ -45,25 +45,10 @@ func newKey(t *testing.T) (crypto.PrivKey, peer.ID) {
 	return key, id
 }
 
-func startBridge(t *testing.T, opts ...bridge.Option) *bridge.Bridge {
-	t.Helper()
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bridge.New(append(opts, bridge.WithNodeOptions(
-		node.WithIdentity(key), node.WithListenAddrs(ma.StringCast("/ip4/127.0.0.1/tcp/0"))))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
-
 // Two members that can only reach the bridge (as behind two NATs) chat
 // through it, both ways, from the moment the bridge knows their room.
 func TestBridgeCarriesRooms(t *testing.T) {
-	b := startBridge(t, bridge.WithRooms("lobby"))
+	b := testutil.NewBridge(t, bridge.WithRooms("lobby"))
 	aliceKey, alicePeer := newKey(t)
 	bobKey, bobPeer := newKey(t)
 	gate := keepApart{&alicePeer, &bobPeer}

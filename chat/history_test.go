@@ -151,7 +151,7 @@ func TestOfflineMemberCatchesUp(t *testing.T) {
 // With every other member offline, a newcomer gets the history from the
 // relay, which keeps the rooms it carries.
 func TestRelayServesHistory(t *testing.T) {
-	b := startBridge(t)
+	b := testutil.NewBridge(t)
 	boot := node.WithBootstrap(testutil.Info(b.Node()))
 	alice := newMember(t, "alice")
 	a, _, stop := alice.start(t, boot)

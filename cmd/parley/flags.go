@@ -12,6 +12,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parley-chat/parley/internal/datadir"
+	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/node"
 )
 
@@ -74,18 +75,31 @@ func (c *common) nodeOptions() ([]node.Option, error) {
 	return opts, nil
 }
 
-// start builds the logger, locks the data directory and loads (or
-// creates) the identity: what every long-running command does first.
-func (c *common) start(stderr io.Writer) (*slog.Logger, node.Option, func(), error) {
+// started is what every long-running command opens first.
+type started struct {
+	log      *slog.Logger
+	identity node.Option
+	store    *store.Store
+	close    func()
+}
+
+// start builds the logger, locks the data directory, loads (or creates)
+// the identity and opens the store; close releases them.
+func (c *common) start(stderr io.Writer) (*started, error) {
 	log, err := c.logger(stderr)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	identity, unlock, err := c.openData()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	return log, identity, unlock, nil
+	st, err := store.Open(c.data)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return &started{log: log, identity: identity, store: st, close: func() { st.Close(); unlock() }}, nil
 }
 
 // openData locks the data directory and loads (or creates) the identity.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/internal/datadir"
-	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/ui"
 	"github.com/parley-chat/parley/node"
 )
@@ -74,16 +73,12 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			stderr = tty
 		}
 	}
-	log, identity, unlock, err := c.start(stderr)
+	run, err := c.start(stderr)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	st, err := store.Open(c.data)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer run.close()
+	log, identity, st := run.log, run.identity, run.store
 
 	// The relay hook may fire before the chat service exists: hand the
 	// addresses over through a buffered channel.

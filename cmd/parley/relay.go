@@ -15,7 +15,6 @@ import (
 	"github.com/parley-chat/parley/bridge"
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/internal/datadir"
-	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/ui"
 	"github.com/parley-chat/parley/node"
 )
@@ -95,16 +94,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		opts = append(opts, node.WithAnnounceAddrs(a))
 	}
-	log, identity, unlock, err := c.start(stderr)
+	run, err := c.start(stderr)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	st, err := store.Open(c.data)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer run.close()
+	log, identity, st := run.log, run.identity, run.store
 	bopts = append(bopts, bridge.WithStore(st))
 
 	var outMu sync.Mutex // observer calls come from several goroutines

@@ -13,6 +13,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 
+	"github.com/parley-chat/parley/bridge"
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/node"
 )
@@ -38,6 +39,22 @@ func NewNode(t testing.TB, opts ...node.Option) *node.Node {
 	}
 	t.Cleanup(func() { n.Close() })
 	return n
+}
+
+// NewBridge starts a loopback relay/bridge, closed when the test ends.
+func NewBridge(t testing.TB, opts ...bridge.Option) *bridge.Bridge {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bridge.New(append(opts, bridge.WithNodeOptions(
+		node.WithIdentity(key), node.WithListenAddrs(ma.StringCast("/ip4/127.0.0.1/tcp/0"))))...)
+	if err != nil {
+		t.Fatalf("start bridge: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }
 
 // Info returns what another node needs to dial n.

@@ -78,13 +78,10 @@ func New(opts ...Option) (*Bridge, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	ownStore := false
-	if cfg.store == nil {
-		st, err := store.OpenMemory()
-		if err != nil {
-			return nil, err
-		}
-		cfg.store, ownStore = st, true
+	var ownStore bool
+	var err error
+	if cfg.store, ownStore, err = store.OrMemory(cfg.store); err != nil {
+		return nil, err
 	}
 	n, err := node.New(append(cfg.nodeOpts, node.WithRelayService(cfg.resources))...)
 	if err != nil {
@@ -142,11 +139,11 @@ func (b *Bridge) Members(room string) []peer.ID {
 
 // Stored counts the messages of room the bridge keeps.
 func (b *Bridge) Stored(room string) int {
-	msgs, err := b.cfg.store.RecentRoomMessages(room, 1<<30)
+	n, err := b.cfg.store.CountRoomMessages(room)
 	if err != nil {
 		return 0
 	}
-	return len(msgs)
+	return n
 }
 
 // Close stops carrying rooms and the node.

@@ -172,13 +172,10 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	if cfg.pathOf == nil {
 		cfg.pathOf = func(p peer.ID) (string, peer.ID) { return simplePath(h, p) }
 	}
-	ownStore := false
-	if cfg.store == nil {
-		st, err := store.OpenMemory()
-		if err != nil {
-			return nil, err
-		}
-		cfg.store, ownStore = st, true
+	var ownStore bool
+	var err error
+	if cfg.store, ownStore, err = store.OrMemory(cfg.store); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tracer := newMeshTracer()

@@ -118,6 +118,15 @@ func (s *Store) RecentRoomMessages(room string, limit int) ([]RoomMessage, error
 	return scanRoomMessages(rows)
 }
 
+// CountRoomMessages returns how many messages of room are stored.
+func (s *Store) CountRoomMessages(room string) (int, error) {
+	var n int
+	if err := s.db.QueryRow(`SELECT COUNT(*) FROM room_messages WHERE room = ?`, room).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count room history: %w", err)
+	}
+	return n, nil
+}
+
 // LatestRoomMessage returns the position of the newest stored message of
 // room, and false if there is none.
 func (s *Store) LatestRoomMessage(room string) (Cursor, bool, error) {

@@ -96,6 +96,16 @@ func OpenMemory() (*Store, error) {
 	return s, nil
 }
 
+// OrMemory returns st, or a new memory store when st is nil; owned says
+// whether the caller opened it and must close it.
+func OrMemory(st *Store) (_ *Store, owned bool, err error) {
+	if st != nil {
+		return st, false, nil
+	}
+	st, err = OpenMemory()
+	return st, err == nil, err
+}
+
 func open(dsn string) (*Store, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {

@@ -110,7 +110,7 @@ func New(opts ...Option) (*Bridge, error) {
 		n.Close()
 		return nil, fmt.Errorf("start bridge pubsub: %w", err)
 	}
-	n.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: cfg.store, Allowed: b.carries}.Handle)
+	n.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: cfg.store, Allowed: func(_ context.Context, room string, _ peer.ID) bool { return b.carries(room) }}.Handle)
 	b.wg.Add(1)
 	go b.loop()
 	return b, nil

@@ -45,7 +45,6 @@ type config struct {
 	dmIdle      time.Duration
 	ackTimeout  time.Duration
 	openTimeout time.Duration
-	eventBuffer int
 	pathOf      func(peer.ID) (string, peer.ID)
 	store       *store.Store
 	history     int
@@ -79,7 +78,13 @@ func WithHistory(n int) Option {
 
 // WithRetention bounds each room's stored history.
 func WithRetention(r store.Retention) Option {
-	return func(c *config) error { c.retention = r; return nil }
+	return func(c *config) error {
+		if r.MaxMessages < 0 || r.MaxAge < 0 {
+			return errors.New("retention: negative bound")
+		}
+		c.retention = r
+		return nil
+	}
 }
 
 // WithNick sets the initial nick (default: derived from the peer ID).
@@ -106,13 +111,25 @@ func WithLogger(l *slog.Logger) Option {
 // WithDMIdleTimeout sets how long an inbound DM stream may stay silent
 // before it is reset (default 1 minute).
 func WithDMIdleTimeout(d time.Duration) Option {
-	return func(c *config) error { c.dmIdle = d; return nil }
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("dm idle timeout %v: must be positive", d)
+		}
+		c.dmIdle = d
+		return nil
+	}
 }
 
 // WithDMTimeouts sets how long opening a DM stream to a peer (dial
 // included) and waiting for an ack may take.
 func WithDMTimeouts(open, ack time.Duration) Option {
-	return func(c *config) error { c.openTimeout, c.ackTimeout = open, ack; return nil }
+	return func(c *config) error {
+		if open <= 0 || ack <= 0 {
+			return fmt.Errorf("dm timeouts (open %v, ack %v): must be positive", open, ack)
+		}
+		c.openTimeout, c.ackTimeout = open, ack
+		return nil
+	}
 }
 
 // WithPathClassifier sets how a peer's connection path is named, e.g.
@@ -123,41 +140,44 @@ func WithPathClassifier(f func(peer.ID) (path string, relay peer.ID)) Option {
 }
 
 // Service is a chat participant on a libp2p host: rooms over GossipSub,
-// direct messages over their own stream protocol, one event stream out.
+// direct messages over their own stream protocol, and an event bus that
+// any number of front ends subscribe to.
+//
+// Shared state has one owner per concern, each with its own small lock,
+// none of them held while calling into pubsub or the network: rooms
+// (roomTable), nicks (nickBook), the DM outbox (outbox), the event bus.
 type Service struct {
 	h      host.Host
 	ps     *pubsub.PubSub
 	tracer *meshTracer
 	cfg    config
 	log    *slog.Logger
+	bus    *bus
 
-	events chan Event
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // goroutines that may emit events
-	sends  sync.WaitGroup // DM deliveries under way
 
-	mu        sync.Mutex
-	closed    bool
-	nick      string
-	rooms     map[string]*room
-	nicks     map[peer.ID]string
-	ownSent   map[string]chan struct{} // own messages not yet stored, by id
-	dmConns   map[peer.ID]*dmConn
-	paths     map[peer.ID]string
-	store     *store.Store
-	ownStore  bool // store opened by New, closed by Close
+	life   sync.Mutex // guards closed and wg.Add, so Close can wait
+	closed bool
+	wg     sync.WaitGroup // goroutines that may emit events
+
+	rooms    roomTable
+	nicks    *nickBook
+	outbox   *outbox
+	store    *store.Store
+	ownStore bool // store opened by New, closed by Close
+
 	closeOnce sync.Once
+	closeErr  error
 }
 
-// New starts a chat service on h. Events arrive on Events until Close.
+// New starts a chat service on h. Subscribe to see its events.
 func New(h host.Host, opts ...Option) (*Service, error) {
 	cfg := config{
 		logger:      slog.Default(),
 		dmIdle:      time.Minute,
 		ackTimeout:  10 * time.Second,
 		openTimeout: 20 * time.Second,
-		eventBuffer: 256,
 		history:     DefaultHistory,
 		retention:   DefaultRetention,
 	}
@@ -189,20 +209,20 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	}
 	s := &Service{
 		h: h, ps: ps, cfg: cfg, log: cfg.logger, tracer: tracer,
-		events: make(chan Event, cfg.eventBuffer),
-		ctx:    ctx, cancel: cancel,
-		nick:     cfg.nick,
-		rooms:    make(map[string]*room),
-		nicks:    map[peer.ID]string{h.ID(): cfg.nick},
-		ownSent:  make(map[string]chan struct{}),
-		dmConns:  make(map[peer.ID]*dmConn),
-		paths:    make(map[peer.ID]string),
+		bus: newBus(),
+		ctx: ctx, cancel: cancel,
+		rooms:    roomTable{m: make(map[string]*room)},
+		nicks:    newNickBook(h.ID(), cfg.nick),
 		store:    cfg.store,
 		ownStore: ownStore,
 	}
+	s.outbox = newOutbox(s)
 	h.SetStreamHandler(DMProtocol, s.handleDM)
-	h.SetStreamHandler(HistoryProtocol, HistoryServer{Store: s.store, Allowed: s.inRoom}.Handle)
-	s.startOutbox()
+	h.SetStreamHandler(HistoryProtocol, HistoryServer{Store: s.store, Allowed: s.servesHistoryTo}.Handle)
+	if err := s.outbox.start(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.watchConnections()
 	s.wg.Add(1)
 	go s.reportDrops()
@@ -252,30 +272,32 @@ func DefaultNick(id peer.ID) string {
 	return "peer-" + s[max(0, len(s)-6):]
 }
 
-// Events returns the event stream. It is closed by Close.
-func (s *Service) Events() <-chan Event { return s.events }
+// Subscribe returns a new reader of the service's events. Each
+// subscription has its own bounded queue; one that falls behind is closed
+// with ErrFellBehind and never slows the node down.
+func (s *Service) Subscribe(opts ...SubscribeOption) (*Subscription, error) {
+	return s.bus.subscribe(opts...)
+}
+
+// LastSeq is the sequence number of the newest event so far.
+func (s *Service) LastSeq() uint64 { return s.bus.lastSeq() }
+
+// Subscribers counts the open event subscriptions.
+func (s *Service) Subscribers() int { return s.bus.subscribers() }
 
 // ID returns this node's peer ID.
 func (s *Service) ID() peer.ID { return s.h.ID() }
 
 // Nick returns the current nick.
-func (s *Service) Nick() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.nick
-}
+func (s *Service) Nick() string { return s.nicks.own() }
 
 // SetNick changes the nick and announces it in every room.
 func (s *Service) SetNick(nick string) error {
 	if err := ValidateNick(nick); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.nick = nick
-	s.nicks[s.h.ID()] = nick
-	rooms := s.roomsLocked()
-	s.mu.Unlock()
-	for _, r := range rooms {
+	s.nicks.setOwn(nick)
+	for _, r := range s.rooms.list() {
 		r.announceSoon(0)
 	}
 	return nil
@@ -306,10 +328,7 @@ func (s *Service) Peers() []PeerInfo {
 		byID[p] = pi
 		return pi
 	}
-	s.mu.Lock()
-	rooms := s.roomsLocked()
-	s.mu.Unlock()
-	for _, r := range rooms {
+	for _, r := range s.rooms.list() {
 		members := append(r.topic.ListPeers(), r.heardWithin(memberTimeout)...)
 		for _, p := range members {
 			pi := get(p)
@@ -322,12 +341,10 @@ func (s *Service) Peers() []PeerInfo {
 		get(p)
 	}
 	out := make([]PeerInfo, 0, len(byID))
-	s.mu.Lock()
 	for _, pi := range byID {
-		pi.Nick = s.nicks[pi.ID]
+		pi.Nick = s.nicks.get(pi.ID)
 		out = append(out, *pi)
 	}
-	s.mu.Unlock()
 	for i := range out {
 		if connected(s.h, out[i].ID) {
 			out[i].Path, out[i].Relay = s.cfg.pathOf(out[i].ID)
@@ -344,14 +361,7 @@ func (s *Service) ResolvePeer(who string) (peer.ID, error) {
 	if id, err := peer.Decode(who); err == nil {
 		return id, nil
 	}
-	s.mu.Lock()
-	var matches []peer.ID
-	for id, nick := range s.nicks {
-		if nick == who && id != s.h.ID() {
-			matches = append(matches, id)
-		}
-	}
-	s.mu.Unlock()
+	matches := s.nicks.lookup(who)
 	switch len(matches) {
 	case 0:
 		return "", fmt.Errorf("%w %q: no peer with that nick has been seen (give the peer ID instead)", ErrUnknownPeer, who)
@@ -371,67 +381,47 @@ func (s *Service) ResolvePeer(who string) (peer.ID, error) {
 // failed (a failed DM stays queued on disk for a later attempt), or until
 // ctx ends.
 func (s *Service) Drain(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { s.sends.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("drain pending sends: %w", ctx.Err())
+	if err := s.outbox.busy.wait(ctx); err != nil {
+		return fmt.Errorf("drain pending sends: %w", err)
 	}
+	return nil
 }
 
-// Close leaves every room, stops the DM protocol and closes the event
-// stream. It does not close the host.
+// Close leaves every room, stops the DM protocol, ends every event
+// subscription and closes the store if New opened it. It does not close
+// the host.
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
+		s.life.Lock()
 		s.closed = true
-		rooms := s.roomsLocked()
-		conns := s.dmConns
-		s.dmConns = map[peer.ID]*dmConn{}
-		s.mu.Unlock()
+		s.life.Unlock()
 
 		s.h.RemoveStreamHandler(DMProtocol)
 		s.h.RemoveStreamHandler(HistoryProtocol)
 		s.cancel()
-		for _, r := range rooms {
+		for _, r := range s.rooms.takeAll() {
 			r.close()
 		}
-		for _, c := range conns {
-			c.reset()
-		}
+		s.outbox.close()
 		s.wg.Wait()
-		close(s.events)
+		s.bus.close()
 		if s.ownStore {
-			s.store.Close()
+			if err := s.store.Close(); err != nil {
+				s.closeErr = fmt.Errorf("close chat store: %w", err)
+			}
 		}
 	})
-	return nil
+	return s.closeErr
 }
 
 // Notify puts an event from the embedding program (e.g. RelayReservation)
 // into the event stream, so front ends have one stream to render.
-func (s *Service) Notify(ev Event) {
-	if !s.track() {
-		return
-	}
-	defer s.wg.Done()
-	s.emit(ev)
-}
-
-// inRoom reports whether this node is in room (it serves only those).
-func (s *Service) inRoom(room string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.rooms[room]
-	return ok
-}
+func (s *Service) Notify(ev Event) { s.emit(ev) }
 
 // track registers a goroutine that may emit events; it fails once closed.
 func (s *Service) track() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.life.Lock()
+	defer s.life.Unlock()
 	if s.closed {
 		return false
 	}
@@ -439,26 +429,14 @@ func (s *Service) track() bool {
 	return true
 }
 
-// emit delivers ev to the front end, waiting for room in the stream (so a
-// slow front end slows the node down instead of losing events).
-func (s *Service) emit(ev Event) {
-	select {
-	case s.events <- ev:
-	case <-s.ctx.Done():
-	}
+func (s *Service) isClosed() bool {
+	s.life.Lock()
+	defer s.life.Unlock()
+	return s.closed
 }
 
-func (s *Service) learnNick(p peer.ID, nick string) {
-	s.mu.Lock()
-	s.nicks[p] = nick
-	s.mu.Unlock()
-}
-
-func (s *Service) nickOf(p peer.ID) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.nicks[p]
-}
+// emit hands ev to every subscriber; it never blocks.
+func (s *Service) emit(ev Event) { s.bus.publish(ev) }
 
 func newID() string {
 	var b [idLen / 2]byte

@@ -62,16 +62,6 @@ func line(t *testing.T, room string, nicks ...string) []*testutil.Chat {
 	return chats
 }
 
-func messages(c *testutil.Chat, room string) []chat.Message {
-	var out []chat.Message
-	for _, ev := range c.Events() {
-		if m, ok := ev.(chat.Message); ok && m.Room == room {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 func TestRoomReachesEveryMemberExactlyOnce(t *testing.T) {
 	chats := line(t, "lobby", "alice", "bob", "carol", "dave")
 	sent := map[string]peer.ID{}
@@ -99,7 +89,7 @@ func TestRoomReachesEveryMemberExactlyOnce(t *testing.T) {
 	for _, c := range chats {
 		c.WaitMessage(t, "lobby", "bye")
 		seen := map[string]int{}
-		for _, m := range messages(c, "lobby") {
+		for _, m := range c.Messages("lobby") {
 			seen[m.ID]++
 		}
 		for id := range sent {
@@ -133,7 +123,7 @@ func TestLeftMemberStopsReceiving(t *testing.T) {
 		d, ok := ev.(chat.DirectMessage)
 		return ok && d.Text == "marker"
 	})
-	for _, m := range messages(carol, "lobby") {
+	for _, m := range carol.Messages("lobby") {
 		if m.Text == "after carol left" {
 			t.Fatalf("carol received %q after leaving", m.Text)
 		}

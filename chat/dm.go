@@ -41,17 +41,15 @@ func (s *Service) SendDM(to, text string) (string, error) {
 	if pid == s.h.ID() {
 		return "", errors.New("dm: that is you")
 	}
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	if s.isClosed() {
 		return "", ErrClosed
 	}
 	m := store.DM{ID: newID(), Peer: pid.String(), Nick: s.Nick(), Text: text, SentAt: time.Now().UnixMilli()}
 	if err := s.store.QueueDM(m); err != nil {
 		return "", fmt.Errorf("dm: %w", err)
 	}
-	s.flushOutbox(pid, true)
+	s.outbox.queued(pid)
+	s.outbox.flush(pid, true)
 	return m.ID, nil
 }
 
@@ -66,9 +64,9 @@ type dmConn struct {
 	r      pbio.Reader
 	w      pbio.Writer
 
-	flushing bool // a flush goroutine runs (guarded by s.mu)
-	again    bool // another flush was asked for meanwhile (guarded by s.mu)
-	force    bool // ... ignoring the retry schedule (guarded by s.mu)
+	flushing bool // a flush goroutine runs (guarded by outbox.mu)
+	again    bool // another flush was asked for meanwhile (guarded by outbox.mu)
+	force    bool // ... ignoring the retry schedule (guarded by outbox.mu)
 }
 
 func (c *dmConn) send(ctx context.Context, msg *pb.DirectMessage) error {
@@ -105,6 +103,10 @@ func (c *dmConn) exchange(ctx context.Context, msg *pb.DirectMessage) error {
 		st, err := c.s.h.NewStream(network.WithAllowLimitedConn(octx, "dm"), c.peer, DMProtocol)
 		cancel()
 		if err != nil {
+			return &errUnreachable{err}
+		}
+		if err := st.Scope().SetService(DMServiceName); err != nil {
+			st.Reset()
 			return &errUnreachable{err}
 		}
 		c.stream, c.r, c.w = st, pbio.NewDelimitedReader(st, MaxDMFrameBytes), pbio.NewDelimitedWriter(st)
@@ -147,9 +149,21 @@ func (c *dmConn) reset() {
 	}
 }
 
+// DMServiceName names the DM protocol's resource-manager scope.
+const DMServiceName = "parley.dm"
+
 // handleDM serves one inbound DM stream: it resets the stream on any
 // protocol error and closes it when the peer does.
 func (s *Service) handleDM(st network.Stream) {
+	if err := st.Scope().SetService(DMServiceName); err != nil {
+		st.Reset()
+		return
+	}
+	if err := st.Scope().ReserveMemory(2*MaxDMFrameBytes, network.ReservationPriorityAlways); err != nil {
+		st.Reset()
+		return
+	}
+	defer st.Scope().ReleaseMemory(2 * MaxDMFrameBytes)
 	if !s.track() {
 		st.Reset()
 		return
@@ -194,8 +208,11 @@ func (s *Service) serveDM(st network.Stream) error {
 			s.emit(Error{Err: fmt.Errorf("dm from %s not stored, not acknowledged: %w", from, err)})
 			return err
 		}
+		st.SetWriteDeadline(time.Now().Add(dmWriteTimeout))
+		ackErr := w.WriteMsg(&pb.DMFrame{Body: &pb.DMFrame_Ack{Ack: &pb.DMAck{Id: m.GetId()}}})
 		if added {
-			s.learnNick(from, m.GetNick())
+			// Shown whether or not the ack got out: it is stored.
+			s.nicks.set(from, m.GetNick())
 			s.emit(DirectMessage{
 				ID:     m.GetId(),
 				From:   from,
@@ -204,9 +221,8 @@ func (s *Service) serveDM(st network.Stream) error {
 				SentAt: time.UnixMilli(m.GetSentAtMs()).UTC(),
 			})
 		}
-		st.SetWriteDeadline(time.Now().Add(dmWriteTimeout))
-		if err := w.WriteMsg(&pb.DMFrame{Body: &pb.DMFrame_Ack{Ack: &pb.DMAck{Id: m.GetId()}}}); err != nil {
-			return fmt.Errorf("write ack: %w", err)
+		if ackErr != nil {
+			return fmt.Errorf("write ack: %w", ackErr)
 		}
 	}
 }

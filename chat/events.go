@@ -7,7 +7,8 @@ import (
 )
 
 // Event is one thing a front end shows. The concrete types are Message,
-// DirectMessage, Delivered, PeerJoined, PeerLeft, Connection and Error.
+// DirectMessage, Queued, Delivered, PeerJoined, PeerLeft, Connection,
+// RelayReservation, Notice and Error.
 type Event interface{ isEvent() }
 
 // Message is a chat line in a room, including this node's own lines.
@@ -85,6 +86,13 @@ type Error struct {
 	Err error
 }
 
+// Notice is a plain message for the user from the node or the program
+// embedding it (e.g. what stays queued at exit).
+type Notice struct {
+	Text string
+}
+
+func (Notice) isEvent()           {}
 func (Message) isEvent()          {}
 func (DirectMessage) isEvent()    {}
 func (Delivered) isEvent()        {}

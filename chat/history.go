@@ -121,15 +121,23 @@ func verifySignature(m *pubsubpb.Message) (peer.ID, error) {
 	return author, nil
 }
 
-// HistoryServer answers history requests from a store, for the rooms that
-// allowed says this node has.
+// HistoryServiceName names the history protocol's resource-manager scope.
+const HistoryServiceName = "parley.history"
+
+// HistoryServer answers history requests from a store. Allowed says
+// whether the requester may read a room here: both this node and the
+// requester must be in it.
 type HistoryServer struct {
 	Store   *store.Store
-	Allowed func(room string) bool
+	Allowed func(ctx context.Context, room string, requester peer.ID) bool
 }
 
 // Handle serves one history stream.
 func (hs HistoryServer) Handle(st network.Stream) {
+	if err := st.Scope().SetService(HistoryServiceName); err != nil {
+		st.Reset()
+		return
+	}
 	if err := hs.serve(st); err != nil {
 		st.Reset()
 		return
@@ -143,8 +151,10 @@ func (hs HistoryServer) serve(st network.Stream) error {
 	if err := pbio.NewDelimitedReader(st, maxHistoryRequestBytes).ReadMsg(&req); err != nil {
 		return fmt.Errorf("read history request: %w", err)
 	}
-	if ValidateRoomName(req.GetRoom()) != nil || !hs.Allowed(req.GetRoom()) {
-		return errors.New("history request for a room not kept here")
+	ctx, cancel := context.WithTimeout(context.Background(), historyTimeout)
+	defer cancel()
+	if ValidateRoomName(req.GetRoom()) != nil || !hs.Allowed(ctx, req.GetRoom(), st.Conn().RemotePeer()) {
+		return errors.New("history request for a room the requester or this node is not in")
 	}
 	limit := int(min(max(req.GetLimit(), 1), HistoryPageSize))
 	msgs, err := hs.Store.RoomMessagesAfter(req.GetRoom(),
@@ -162,6 +172,11 @@ func (hs HistoryServer) serve(st network.Stream) error {
 		resp.Messages = append(resp.Messages, m.Raw)
 		size += len(m.Raw) + 16
 	}
+	// The reply is held in memory while it is written: account for it.
+	if err := st.Scope().ReserveMemory(size+16, network.ReservationPriorityMedium); err != nil {
+		return fmt.Errorf("reserve memory for a history reply: %w", err)
+	}
+	defer st.Scope().ReleaseMemory(size + 16)
 	return pbio.NewDelimitedWriter(st).WriteMsg(resp)
 }
 
@@ -174,6 +189,17 @@ func fetchHistory(ctx context.Context, h host.Host, p peer.ID, room string, cur 
 		return nil, err
 	}
 	defer st.Close()
+	if err := st.Scope().SetService(HistoryServiceName); err != nil {
+		st.Reset()
+		return nil, err
+	}
+	// A reply may be up to MaxHistoryResponseBytes: reserve that before
+	// reading it, as go-libp2p's own protocols do.
+	if err := st.Scope().ReserveMemory(MaxHistoryResponseBytes, network.ReservationPriorityAlways); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("reserve memory for a history reply: %w", err)
+	}
+	defer st.Scope().ReleaseMemory(MaxHistoryResponseBytes)
 	st.SetDeadline(time.Now().Add(historyTimeout))
 	req := &pb.HistoryRequest{Room: room, AfterSentAtMs: cur.SentAt, AfterLamport: cur.Lamport, AfterId: cur.ID, Limit: HistoryPageSize}
 	if err := pbio.NewDelimitedWriter(st).WriteMsg(req); err != nil {

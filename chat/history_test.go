@@ -62,16 +62,6 @@ func (m *member) start(t *testing.T, opts ...node.Option) (*testutil.Chat, *stor
 	return c, st, stop
 }
 
-func roomMessages(c *testutil.Chat, room string) []chat.Message {
-	var out []chat.Message
-	for _, ev := range c.Events() {
-		if m, ok := ev.(chat.Message); ok && m.Room == room {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // A member offline while 20 messages were sent gets all 20 when it comes
 // back, once each, marked as backfill, in the order every node stores them.
 func TestOfflineMemberCatchesUp(t *testing.T) {
@@ -108,11 +98,11 @@ func TestOfflineMemberCatchesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.WaitMessage(t, "lobby", "missed 19")
-	testutil.Eventually(t, "all 20 backfilled", func() bool { return len(roomMessages(c, "lobby")) >= 21 })
+	testutil.Eventually(t, "all 20 backfilled", func() bool { return len(c.Messages("lobby")) >= 21 })
 	// Catch-up asked both alice and bob: each message still shows once.
 	seen := map[string]int{}
 	var missed []string
-	for _, m := range roomMessages(c, "lobby") {
+	for _, m := range c.Messages("lobby") {
 		seen[m.ID]++
 		if !m.Backfill {
 			t.Errorf("%q shown as live, want backfill", m.Text)
@@ -317,14 +307,14 @@ func TestForgedBackfillIsIgnored(t *testing.T) {
 	forged.Data = envelope("lobby", "forged history", time.Now())
 	raw, _ := proto.Marshal(forged)
 	rogueStore.AddRoomMessage(store.RoomMessage{ID: "0123456789abcdef0123456789abcdef", Room: "lobby", Author: "x", SentAt: time.Now().UnixMilli(), Raw: raw})
-	rogue.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: rogueStore, Allowed: func(string) bool { return true }}.Handle)
+	rogue.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: rogueStore, Allowed: func(context.Context, string, peer.ID) bool { return true }}.Handle)
 	rogueChat := testutil.NewChat(t, rogue, chat.WithNick("rogue"))
 	if err := rogue.Host().Connect(context.Background(), testutil.Info(victim.Node)); err != nil {
 		t.Fatal(err)
 	}
 	// Joining makes the victim ask the rogue for history (the rogue's chat
 	// service took over the protocol handler: put the forger back).
-	rogue.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: rogueStore, Allowed: func(string) bool { return true }}.Handle)
+	rogue.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: rogueStore, Allowed: func(context.Context, string, peer.ID) bool { return true }}.Handle)
 	if err := rogueChat.Join("lobby"); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +324,7 @@ func TestForgedBackfillIsIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim.WaitMessage(t, "lobby", "still fine")
-	for _, m := range roomMessages(victim, "lobby") {
+	for _, m := range victim.Messages("lobby") {
 		if strings.Contains(m.Text, "forged") || strings.Contains(m.Text, "original") {
 			t.Errorf("forged history shown: %+v", m)
 		}

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -64,18 +65,58 @@ func (s *Service) Outbox() ([]PendingDM, error) {
 	return out, nil
 }
 
-// startOutbox retries what the outbox holds: now (DMs left from before a
-// restart), whenever a peer with pending DMs connects, and when a retry is
-// due.
-func (s *Service) startOutbox() {
-	connected := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
-		s.flushOutbox(c.RemotePeer(), true)
-	}}
-	s.h.Network().Notify(connected)
+// outbox owns the delivery state of queued DMs: how many each peer has
+// pending, and the DM stream of each peer being delivered to. It keeps
+// state only for peers with pending DMs or an open DM stream, and forgets
+// a peer when it disconnects with nothing pending, so the thousands of
+// peers a node meets (DHT servers, relays) cost nothing here.
+type outbox struct {
+	s    *Service
+	busy activity // deliveries under way, for Drain
+
+	mu      sync.Mutex
+	closed  bool
+	pending map[peer.ID]int // undelivered DMs per peer
+	conns   map[peer.ID]*dmConn
+}
+
+func newOutbox(s *Service) *outbox {
+	return &outbox{s: s, pending: make(map[peer.ID]int), conns: make(map[peer.ID]*dmConn)}
+}
+
+// start loads what the outbox holds and retries it: now (DMs left from
+// before a restart), whenever a peer with pending DMs connects, and when
+// a retry is due.
+func (o *outbox) start() error {
+	s := o.s
+	pending, err := s.store.PendingDMs("")
+	if err != nil {
+		return fmt.Errorf("read dm outbox: %w", err)
+	}
+	o.mu.Lock()
+	for _, m := range pending {
+		if p, err := peer.Decode(m.Peer); err == nil {
+			o.pending[p]++
+		}
+	}
+	o.mu.Unlock()
+	nb := &network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			if o.hasPending(c.RemotePeer()) {
+				o.flush(c.RemotePeer(), true)
+			}
+		},
+		DisconnectedF: func(n network.Network, c network.Conn) {
+			if n.Connectedness(c.RemotePeer()) != network.Connected && n.Connectedness(c.RemotePeer()) != network.Limited {
+				o.forget(c.RemotePeer())
+			}
+		},
+	}
+	s.h.Network().Notify(nb)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		defer s.h.Network().StopNotify(connected)
+		defer s.h.Network().StopNotify(nb)
 		tick := time.NewTicker(outboxCheck)
 		defer tick.Stop()
 		for first := true; ; first = false {
@@ -86,71 +127,137 @@ func (s *Service) startOutbox() {
 				case <-tick.C:
 				}
 			}
-			pending, err := s.store.PendingDMs("")
-			if err != nil {
-				s.log.Warn("read dm outbox", "err", err)
-				continue
-			}
-			now := time.Now()
-			due := make(map[peer.ID]bool)
-			for _, m := range pending {
-				if !m.Next.After(now) {
-					if p, err := peer.Decode(m.Peer); err == nil {
-						due[p] = true
-					}
-				}
-			}
-			for p := range due {
-				s.flushOutbox(p, false)
+			for _, p := range o.due(time.Now()) {
+				o.flush(p, false)
 			}
 		}
 	}()
+	return nil
 }
 
-// flushOutbox delivers p's pending DMs in the background, one goroutine
-// per peer; force ignores the retry schedule (the peer just connected, or
-// the user just sent).
-func (s *Service) flushOutbox(p peer.ID, force bool) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+// due lists the peers with a DM whose retry is due.
+func (o *outbox) due(now time.Time) []peer.ID {
+	o.mu.Lock()
+	empty := len(o.pending) == 0
+	o.mu.Unlock()
+	if empty {
+		return nil
+	}
+	pending, err := o.s.store.PendingDMs("")
+	if err != nil {
+		o.s.log.Warn("read dm outbox", "err", err)
+		return nil
+	}
+	seen := make(map[peer.ID]bool)
+	var out []peer.ID
+	for _, m := range pending {
+		p, err := peer.Decode(m.Peer)
+		if err == nil && !m.Next.After(now) && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (o *outbox) hasPending(p peer.ID) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.pending[p] > 0
+}
+
+// queued notes a DM just written to the outbox for p.
+func (o *outbox) queued(p peer.ID) {
+	o.mu.Lock()
+	o.pending[p]++
+	o.mu.Unlock()
+}
+
+// settled notes that one of p's DMs left the outbox (delivered or given up).
+func (o *outbox) settled(p peer.ID) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pending[p]--; o.pending[p] <= 0 {
+		delete(o.pending, p)
+	}
+}
+
+// forget drops p's DM stream once p is gone and nothing is pending for it.
+func (o *outbox) forget(p peer.ID) {
+	o.mu.Lock()
+	c := o.conns[p]
+	if c == nil || c.flushing || o.pending[p] > 0 {
+		o.mu.Unlock()
 		return
 	}
-	c := s.dmConns[p]
+	delete(o.conns, p)
+	o.mu.Unlock()
+	c.reset()
+}
+
+// tracked counts the peers the outbox keeps state for (for tests).
+func (o *outbox) tracked() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.conns) + len(o.pending)
+}
+
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed = true
+	conns := o.conns
+	o.conns = make(map[peer.ID]*dmConn)
+	o.mu.Unlock()
+	for _, c := range conns {
+		c.reset()
+	}
+}
+
+// flush delivers p's pending DMs in the background, one goroutine per
+// peer; force ignores the retry schedule (the peer just connected, or the
+// user just sent).
+func (o *outbox) flush(p peer.ID, force bool) {
+	s := o.s
+	o.mu.Lock()
+	if o.closed || !s.track() {
+		o.mu.Unlock()
+		return
+	}
+	c := o.conns[p]
 	if c == nil {
 		c = &dmConn{s: s, peer: p}
-		s.dmConns[p] = c
+		o.conns[p] = c
 	}
 	if c.flushing {
 		c.again, c.force = true, c.force || force
-		s.mu.Unlock()
+		o.mu.Unlock()
+		s.wg.Done()
 		return
 	}
 	c.flushing = true
-	s.wg.Add(1)
-	s.sends.Add(1)
-	s.mu.Unlock()
+	o.busy.add()
+	o.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		defer s.sends.Done()
+		defer o.busy.done()
 		for {
-			c.flush(force)
-			s.mu.Lock()
-			if !c.again || s.closed {
+			o.deliver(c, force)
+			o.mu.Lock()
+			if !c.again || o.closed {
 				c.flushing = false
-				s.mu.Unlock()
+				o.mu.Unlock()
 				return
 			}
 			force = c.force
 			c.again, c.force = false, false
-			s.mu.Unlock()
+			o.mu.Unlock()
 		}
 	}()
 }
 
-// flush sends the peer's due DMs in order until one fails.
-func (c *dmConn) flush(force bool) {
-	s := c.s
+// deliver sends c's peer its due DMs in order until one fails.
+func (o *outbox) deliver(c *dmConn, force bool) {
+	s := o.s
 	pending, err := s.store.PendingDMs(c.peer.String())
 	if err != nil {
 		s.emit(Error{Err: fmt.Errorf("read dm outbox: %w", err)})
@@ -164,6 +271,7 @@ func (c *dmConn) flush(force bool) {
 		if now.Sub(time.UnixMilli(m.SentAt)) > OutboxExpiry {
 			err := fmt.Errorf("dm %s to %s not delivered within %v; giving up", m.ID, c.peer, OutboxExpiry)
 			if s.store.GiveUp(m.ID, err.Error()) == nil {
+				o.settled(c.peer)
 				s.emit(Error{ID: m.ID, Err: err})
 			}
 			continue
@@ -187,7 +295,9 @@ func (c *dmConn) flush(force bool) {
 		}
 		if err := s.store.MarkDelivered(m.ID); err != nil {
 			s.emit(Error{ID: m.ID, Err: err})
+		} else {
+			o.settled(c.peer)
 		}
-		s.emit(Delivered{ID: m.ID, To: c.peer, Nick: s.nickOf(c.peer)})
+		s.emit(Delivered{ID: m.ID, To: c.peer, Nick: s.nicks.get(c.peer)})
 	}
 }

@@ -42,30 +42,29 @@ func (s *Service) watchConnections() {
 	go func() {
 		defer s.wg.Done()
 		defer s.h.Network().StopNotify(nb)
+		paths := make(map[peer.ID]string) // owned by this goroutine
 		for {
 			select {
 			case <-s.ctx.Done():
 				return
 			case p := <-changed:
-				s.refreshPath(p)
+				s.refreshPath(paths, p)
 			}
 		}
 	}()
 }
 
-func (s *Service) refreshPath(p peer.ID) {
+func (s *Service) refreshPath(paths map[peer.ID]string, p peer.ID) {
 	path, relay := "", peer.ID("")
 	if connected(s.h, p) {
 		path, relay = s.cfg.pathOf(p)
 	}
-	s.mu.Lock()
-	old := s.paths[p]
+	old := paths[p]
 	if path == "" {
-		delete(s.paths, p)
+		delete(paths, p)
 	} else {
-		s.paths[p] = path
+		paths[p] = path
 	}
-	s.mu.Unlock()
 	if path != "" && path != old {
 		s.emit(Connection{Peer: p, Path: path, Relay: relay})
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -42,9 +41,10 @@ type room struct {
 	announce  *time.Timer
 	heard     map[peer.ID]time.Time // authors seen in the room, also through a bridge
 	joined    time.Time
-	pruned    time.Time             // last retention run
-	asked     map[peer.ID]time.Time // last catch-up per peer
-	left      map[peer.ID]time.Time // members who left (or lost touch), and when
+	pruned    time.Time                // last retention run
+	asked     map[peer.ID]time.Time    // last catch-up per peer
+	left      map[peer.ID]time.Time    // members who left (or lost touch), and when
+	ownSent   map[string]chan struct{} // own messages not yet stored, by id
 	closeOnce sync.Once
 }
 
@@ -92,12 +92,11 @@ func (s *Service) Join(name string) error {
 	if err := ValidateRoomName(name); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if !s.track() {
 		return ErrClosed
 	}
-	if _, ok := s.rooms[name]; ok {
+	defer s.wg.Done()
+	if s.rooms.has(name) {
 		return fmt.Errorf("join room %q: %w", name, ErrAlreadyInRoom)
 	}
 	topicName := TopicPrefix + name
@@ -125,8 +124,16 @@ func (s *Service) Join(name string) error {
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &room{s: s, name: name, topic: topic, sub: sub, events: evh, ctx: ctx, cancel: cancel,
 		heard: make(map[peer.ID]time.Time), asked: make(map[peer.ID]time.Time), left: make(map[peer.ID]time.Time),
-		joined: time.Now(), pruned: time.Now()}
-	s.rooms[name] = r
+		ownSent: make(map[string]chan struct{}), joined: time.Now(), pruned: time.Now()}
+	if !s.rooms.add(r) {
+		r.close()
+		return fmt.Errorf("join room %q: %w", name, ErrAlreadyInRoom)
+	}
+	if s.ctx.Err() != nil { // Close ran meanwhile
+		s.rooms.remove(name)
+		r.close()
+		return ErrClosed
+	}
 	s.wg.Add(2)
 	go r.readLoop()
 	go r.peerLoop()
@@ -139,10 +146,7 @@ func (s *Service) Join(name string) error {
 
 // Leave unsubscribes from a room.
 func (s *Service) Leave(name string) error {
-	s.mu.Lock()
-	r, ok := s.rooms[name]
-	delete(s.rooms, name)
-	s.mu.Unlock()
+	r, ok := s.rooms.remove(name)
 	if !ok {
 		return fmt.Errorf("leave room %q: %w", name, ErrNotInRoom)
 	}
@@ -151,18 +155,40 @@ func (s *Service) Leave(name string) error {
 }
 
 // Rooms lists the joined rooms, sorted.
-func (s *Service) Rooms() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Sorted(maps.Keys(s.rooms))
+func (s *Service) Rooms() []string { return s.rooms.names() }
+
+// MaxHistoryPage bounds one History call.
+const MaxHistoryPage = 500
+
+// History returns up to limit stored messages of a joined or earlier
+// joined room that come before the message with ID before ("" for the
+// newest), oldest first, marked Backfill: the pages a front end shows when
+// scrolling back.
+func (s *Service) History(room, before string, limit int) ([]Message, error) {
+	if err := ValidateRoomName(room); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > MaxHistoryPage {
+		return nil, fmt.Errorf("history of room %q: limit %d: want 1 to %d", room, limit, MaxHistoryPage)
+	}
+	msgs, err := s.store.RoomMessagesBefore(room, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("history of room %q: %w", room, err)
+	}
+	out := make([]Message, len(msgs))
+	for i, m := range msgs {
+		out[i] = messageEvent(m, true)
+	}
+	return out, nil
 }
 
-func (s *Service) roomsLocked() []*room {
-	rs := make([]*room, 0, len(s.rooms))
-	for _, r := range s.rooms {
-		rs = append(rs, r)
-	}
-	return rs
+// servesHistoryTo reports whether p may read room's history from this
+// node: both must be in the room. A requester's subscription can reach
+// this node a moment after the requester saw ours, so it is awaited
+// briefly.
+func (s *Service) servesHistoryTo(ctx context.Context, room string, p peer.ID) bool {
+	r, ok := s.rooms.get(room)
+	return ok && waitMember(ctx, r.topic, p)
 }
 
 // sendTimeout bounds how long Send waits for its own message to come back
@@ -176,22 +202,19 @@ func (s *Service) Send(ctx context.Context, roomName, text string) (string, erro
 	if err := ValidateText(text); err != nil {
 		return "", fmt.Errorf("send to room %q: %w", roomName, err)
 	}
-	s.mu.Lock()
-	r, ok := s.rooms[roomName]
-	nick := s.nick
-	s.mu.Unlock()
+	r, ok := s.rooms.get(roomName)
 	if !ok {
 		return "", fmt.Errorf("send to room %q: %w", roomName, ErrNotInRoom)
 	}
-	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: newID(), Room: roomName, Nick: nick, Text: text}
+	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: newID(), Room: roomName, Nick: s.Nick(), Text: text}
 	stored := make(chan struct{})
-	s.mu.Lock()
-	s.ownSent[env.Id] = stored
-	s.mu.Unlock()
+	r.mu.Lock()
+	r.ownSent[env.Id] = stored
+	r.mu.Unlock()
 	defer func() {
-		s.mu.Lock()
-		delete(s.ownSent, env.Id)
-		s.mu.Unlock()
+		r.mu.Lock()
+		delete(r.ownSent, env.Id)
+		r.mu.Unlock()
 	}()
 	if err := r.publish(ctx, env); err != nil {
 		return "", fmt.Errorf("send to room %q: %w", roomName, err)
@@ -298,7 +321,7 @@ func (r *room) readLoop() {
 			continue
 		}
 		from := msg.GetFrom()
-		r.s.learnNick(from, env.GetNick())
+		r.s.nicks.set(from, env.GetNick())
 		if env.GetKind() != pb.Envelope_MESSAGE {
 			continue
 		}
@@ -348,15 +371,11 @@ func (r *room) deliver(msgs []store.RoomMessage, backfill bool) int {
 		if prune {
 			r.pruned = time.Now()
 		}
-		r.mu.Unlock()
-		if author == r.s.h.ID() {
-			r.s.mu.Lock()
-			if done, ok := r.s.ownSent[m.ID]; ok {
-				close(done)
-				delete(r.s.ownSent, m.ID)
-			}
-			r.s.mu.Unlock()
+		if done, ok := r.ownSent[m.ID]; ok && author == r.s.h.ID() {
+			close(done)
+			delete(r.ownSent, m.ID)
 		}
+		r.mu.Unlock()
 		if prune {
 			if _, err := r.s.store.Prune(r.name, r.s.cfg.retention); err != nil {
 				r.s.log.Warn("prune room history", "room", r.name, "err", err)
@@ -370,10 +389,12 @@ func (r *room) deliver(msgs []store.RoomMessage, backfill bool) int {
 	return shown
 }
 
-func (r *room) event(m store.RoomMessage, backfill bool) Message {
+func (r *room) event(m store.RoomMessage, backfill bool) Message { return messageEvent(m, backfill) }
+
+func messageEvent(m store.RoomMessage, backfill bool) Message {
 	author, _ := peer.Decode(m.Author)
 	return Message{
-		Room:     r.name,
+		Room:     m.Room,
 		ID:       m.ID,
 		From:     author,
 		Nick:     m.Nick,
@@ -393,7 +414,7 @@ func (r *room) peerLoop() {
 		}
 		switch ev.Type {
 		case pubsub.PeerJoin:
-			r.s.emit(PeerJoined{Room: r.name, Peer: ev.Peer, Nick: r.s.nickOf(ev.Peer)})
+			r.s.emit(PeerJoined{Room: r.name, Peer: ev.Peer, Nick: r.s.nicks.get(ev.Peer)})
 			// Tell the newcomer who we are, so /dm by nick works before we
 			// say anything.
 			r.announceSoon(presenceDelay)
@@ -407,7 +428,7 @@ func (r *room) peerLoop() {
 			}
 			r.left[ev.Peer] = time.Now()
 			r.mu.Unlock()
-			r.s.emit(PeerLeft{Room: r.name, Peer: ev.Peer, Nick: r.s.nickOf(ev.Peer)})
+			r.s.emit(PeerLeft{Room: r.name, Peer: ev.Peer, Nick: r.s.nicks.get(ev.Peer)})
 		}
 	}
 }
@@ -466,3 +487,26 @@ func (r *room) heardWithin(d time.Duration) []peer.ID {
 	}
 	return out
 }
+
+// waitMember reports whether p is a known member of topic, waiting up to
+// memberWait for its subscription to arrive.
+func waitMember(ctx context.Context, topic *pubsub.Topic, p peer.ID) bool {
+	ctx, cancel := context.WithTimeout(ctx, memberWait)
+	defer cancel()
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if slices.Contains(topic.ListPeers(), p) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// memberWait bounds how long a history request waits for its requester's
+// room subscription to be known.
+const memberWait = 2 * time.Second

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/app"
 	"github.com/parley-chat/parley/internal/datadir"
 	"github.com/parley-chat/parley/internal/ui"
 	"github.com/parley-chat/parley/node"
@@ -107,8 +109,7 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	for _, r := range rooms {
 		if err := svc.Join(r); err != nil {
-			svc.Close()
-			return err
+			return errors.Join(err, svc.Close())
 		}
 	}
 
@@ -136,7 +137,26 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		cfg.Out = tty
 		cfg.SetPrompt = func(room string) { tty.SetPrompt("#" + room + "> ") }
 	}
-	return ui.Run(ctx, svc, cfg)
+	return serve(ctx, app.New(svc), func(a *app.App) error { return ui.Run(ctx, a, cfg) })
+}
+
+// serve lends a to its front ends until one of them quits or ctx ends,
+// then shuts the node's chat down (pending DMs get their chance first) and
+// waits for every front end to finish rendering.
+func serve(ctx context.Context, a *app.App, frontEnds ...func(*app.App) error) error {
+	errs := make(chan error, len(frontEnds))
+	for _, fe := range frontEnds {
+		go func() { errs <- fe(a) }()
+	}
+	select {
+	case <-a.Quitting():
+	case <-ctx.Done():
+	}
+	err := a.Shutdown(context.Background())
+	for range frontEnds {
+		err = errors.Join(err, <-errs)
+	}
+	return err
 }
 
 func multiaddrStrings(n *node.Node) []string { return multiaddrs(n.Addrs()) }

@@ -110,9 +110,14 @@ func newDMPeer(drain bool) (*dmPeer, error) {
 	}
 	p := &dmPeer{n: n, svc: svc, received: make(chan dmArrival, 4096)}
 	if drain {
+		sub, err := svc.Subscribe(chat.WithBuffer(eventBuffer))
+		if err != nil {
+			p.close()
+			return nil, err
+		}
 		go func() {
-			for ev := range svc.Events() {
-				if dm, ok := ev.(chat.DirectMessage); ok {
+			for st := range sub.C() {
+				if dm, ok := st.Event.(chat.DirectMessage); ok {
 					select {
 					case p.received <- dmArrival{dm.ID, time.Now()}:
 					default:
@@ -130,16 +135,20 @@ func (p *dmPeer) close() {
 }
 
 // awaitDelivered reads events until the Delivered event of id.
-func awaitDelivered(ctx context.Context, events <-chan chat.Event, id string, timeout time.Duration) error {
+// eventBuffer is each benchmark reader's event queue: deeper than any
+// burst the suite sends, so a reader never falls behind and loses events.
+const eventBuffer = 1 << 16
+
+func awaitDelivered(ctx context.Context, events <-chan chat.Stamped, id string, timeout time.Duration) error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
 		select {
-		case ev, ok := <-events:
+		case st, ok := <-events:
 			if !ok {
 				return errors.New("event stream closed")
 			}
-			switch ev := ev.(type) {
+			switch ev := st.Event.(type) {
 			case chat.Delivered:
 				if ev.ID == id {
 					return nil
@@ -201,7 +210,12 @@ func RunDM(ctx context.Context, cfg DMConfig) (DMResult, error) {
 
 	// DM round trips, one at a time; the first opens the stream.
 	to := b.n.ID().String()
-	events := a.svc.Events()
+	sub, err := a.svc.Subscribe(chat.WithBuffer(eventBuffer))
+	if err != nil {
+		return res, err
+	}
+	defer sub.Close()
+	events := sub.C()
 	samples := make([]time.Duration, 0, cfg.RoundTrips)
 	var call, oneWay, back []time.Duration
 	if cfg.Window != nil {
@@ -250,7 +264,7 @@ func RunDM(ctx context.Context, cfg DMConfig) (DMResult, error) {
 		go func() {
 			defer close(done)
 			for ev := range events {
-				if _, ok := ev.(chat.Delivered); ok && got.Add(1) == want {
+				if _, ok := ev.Event.(chat.Delivered); ok && got.Add(1) == want {
 					return
 				}
 			}

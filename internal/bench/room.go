@@ -16,6 +16,7 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat"
 )
@@ -102,8 +103,12 @@ func newRoom(ctx context.Context, cfg roomConfig) (_ *room, err error) {
 				return nil, fmt.Errorf("start chat: %w", err)
 			}
 			r.chats = append(r.chats, svc)
+			sub, err := svc.Subscribe(chat.WithBuffer(eventBuffer))
+			if err != nil {
+				return nil, err
+			}
 			r.wg.Add(1)
-			go r.readChat(i, svc)
+			go r.readChat(i, sub, svc.ID())
 			if err := svc.Join(roomName); err != nil {
 				return nil, err
 			}
@@ -177,11 +182,10 @@ func (r *room) readSub(node int, sub *pubsub.Subscription) {
 	}
 }
 
-func (r *room) readChat(node int, svc *chat.Service) {
+func (r *room) readChat(node int, sub *chat.Subscription, self peer.ID) {
 	defer r.wg.Done()
-	self := svc.ID()
-	for ev := range svc.Events() {
-		switch ev := ev.(type) {
+	for st := range sub.C() {
+		switch ev := st.Event.(type) {
 		case chat.Message:
 			if ev.From == self || len(ev.Text) < 8 {
 				continue

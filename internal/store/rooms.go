@@ -118,6 +118,36 @@ func (s *Store) RecentRoomMessages(room string, limit int) ([]RoomMessage, error
 	return scanRoomMessages(rows)
 }
 
+// RoomMessagesBefore returns the last limit messages of room that come
+// before the message with ID before in history order ("" for the newest),
+// oldest first. An ID not stored in room is an error.
+func (s *Store) RoomMessagesBefore(room, before string, limit int) ([]RoomMessage, error) {
+	if before == "" {
+		return s.RecentRoomMessages(room, limit)
+	}
+	var c Cursor
+	var lamport int64
+	err := s.db.QueryRow(`SELECT sent_at_ms, lamport, id FROM room_messages WHERE room = ? AND id = ?`,
+		room, before).Scan(&c.SentAt, &lamport, &c.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("message %q: %w in room %q", before, ErrNotFound, room)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read room history: %w", err)
+	}
+	rows, err := s.db.Query(`SELECT * FROM (SELECT `+roomColumns+` FROM room_messages
+		WHERE room = ? AND (sent_at_ms, lamport, id) < (?, ?, ?)
+		ORDER BY sent_at_ms DESC, lamport DESC, id DESC LIMIT ?)
+		ORDER BY sent_at_ms, lamport, id`, room, c.SentAt, lamport, c.ID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read room history: %w", err)
+	}
+	return scanRoomMessages(rows)
+}
+
+// ErrNotFound means a message asked for is not stored.
+var ErrNotFound = errors.New("not stored")
+
 // CountRoomMessages returns how many messages of room are stored.
 func (s *Store) CountRoomMessages(room string) (int, error) {
 	var n int

@@ -80,10 +80,17 @@ func NewChat(t testing.TB, n *node.Node, opts ...chat.Option) *Chat {
 	if err != nil {
 		t.Fatalf("start chat: %v", err)
 	}
+	// A buffer that no test fills: a recorder that fell behind would
+	// silently miss events the test waits for.
+	sub, err := s.Subscribe(chat.WithBuffer(1 << 16))
+	if err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
 	c := &Chat{Service: s, Node: n, added: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
-		for ev := range s.Events() {
+		for st := range sub.C() {
+			ev := st.Event
 			c.mu.Lock()
 			c.events = append(c.events, ev)
 			close(c.added)
@@ -91,7 +98,13 @@ func NewChat(t testing.TB, n *node.Node, opts ...chat.Option) *Chat {
 			c.mu.Unlock()
 		}
 	}()
-	t.Cleanup(func() { s.Close(); <-c.done })
+	t.Cleanup(func() {
+		s.Close()
+		<-c.done
+		if err := sub.Err(); err != nil {
+			t.Errorf("%s: event recorder: %v", c.Nick(), err)
+		}
+	})
 	return c
 }
 
@@ -100,6 +113,18 @@ func (c *Chat) Events() []chat.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]chat.Event(nil), c.events...)
+}
+
+// Messages returns the room messages of room recorded so far, in the
+// order they were shown.
+func (c *Chat) Messages(room string) []chat.Message {
+	var out []chat.Message
+	for _, ev := range c.Events() {
+		if m, ok := ev.(chat.Message); ok && m.Room == room {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // WaitFor waits until an event matching f has been recorded (at any time,

@@ -9,19 +9,45 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/app"
 )
 
 // Renderer turns what happens into output: JSON objects or text lines.
 type Renderer interface {
 	Event(ev chat.Event) string
 	Ready(r Ready) string
+	Result(res app.Result) string
+	Error(err error) string
+}
+
+// result renders a command's result with r's parts.
+func result(r interface {
 	Sent(id, room string, to peer.ID) string
 	Peers(self peer.ID, ps []chat.PeerInfo) string
 	Rooms(current string, rooms []string) string
 	Outbox(pending []chat.PendingDM) string
 	Info(msg string) string
-	Error(err error) string
+}, res app.Result) string {
+	switch res := res.(type) {
+	case app.Sent:
+		return r.Sent(res.ID, res.Room, res.To)
+	case app.RoomList:
+		return r.Rooms(res.Current, res.Rooms)
+	case app.PeerList:
+		return r.Peers(res.Self, res.Peers)
+	case app.OutboxList:
+		return r.Outbox(res.Pending)
+	case app.Info:
+		return r.Info(res.Text)
+	}
+	return ""
 }
+
+// Result renders a command's result.
+func (j JSON) Result(res app.Result) string { return result(j, res) }
+
+// Result renders a command's result.
+func (t Text) Result(res app.Result) string { return result(t, res) }
 
 // Ready describes a node that listens and has joined its rooms.
 type Ready struct {
@@ -68,7 +94,7 @@ func idOrEmpty(p peer.ID) string {
 	return p.String()
 }
 
-func (JSON) Event(ev chat.Event) string {
+func (j JSON) Event(ev chat.Event) string {
 	switch e := ev.(type) {
 	case chat.Message:
 		return encode(jsonMessage{"message", e.Room, e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano), e.Backfill})
@@ -113,6 +139,8 @@ func (JSON) Event(ev chat.Event) string {
 			Event string   `json:"event"`
 			Addrs []string `json:"addrs"`
 		}{"relay-reservation", nonNil(e.Addrs)})
+	case chat.Notice:
+		return j.Info(e.Text)
 	case chat.Error:
 		return encode(struct {
 			Event string `json:"event"`
@@ -269,6 +297,8 @@ func (t Text) Event(ev chat.Event) string {
 		return fmt.Sprintf("* %s reached: %s", Who("", e.Peer), e.Path)
 	case chat.RelayReservation:
 		return "* reachable through a relay: " + strings.Join(e.Addrs, " ")
+	case chat.Notice:
+		return e.Text
 	case chat.Error:
 		return "! " + e.Err.Error()
 	}

@@ -1,6 +1,7 @@
-// Package ui holds Parley's front ends for a terminal or a pipe: typed
-// commands in, rendered events out, as text lines or as JSON objects. It
-// sees chat's events and peer IDs, never libp2p itself.
+// Package ui holds Parley's front ends for a terminal or a pipe: lines
+// typed (or JSON commands) in, the node's events out as text lines or
+// JSON objects. It is a thin adapter over internal/app: commands are
+// parsed and executed there, and ui only renders.
 package ui
 
 import (
@@ -11,40 +12,18 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/app"
 )
-
-// Chat is what a front end needs of chat.Service.
-type Chat interface {
-	ID() peer.ID
-	Events() <-chan chat.Event
-	Send(ctx context.Context, room, text string) (string, error)
-	SendDM(to, text string) (string, error)
-	ResolvePeer(who string) (peer.ID, error)
-	Join(room string) error
-	Leave(room string) error
-	Rooms() []string
-	Nick() string
-	SetNick(nick string) error
-	Peers() []chat.PeerInfo
-	Outbox() ([]chat.PendingDM, error)
-	Drain(ctx context.Context) error
-	Close() error
-}
-
-var _ Chat = (*chat.Service)(nil)
-
-var errEmpty = errors.New("empty line")
 
 // MaxLineBytes bounds one input line; longer lines are refused whole.
 const MaxLineBytes = 64 << 10
 
-// DrainTimeout bounds how long the end of input waits for pending sends.
-const DrainTimeout = 15 * time.Second
+// eventBuffer is the line and JSON front ends' queue: deep enough that a
+// terminal or a pipe read at human or script speed never falls behind a
+// burst; if one does, it resumes from the bus's replay buffer.
+const eventBuffer = 1 << 15
 
 // Config describes one front-end session.
 type Config struct {
@@ -60,41 +39,47 @@ type Config struct {
 	Ready Ready
 }
 
-// Session runs one front end over a chat service.
-type Session struct {
-	c   Chat
+type session struct {
+	a   *app.App
+	s   *app.Session
 	cfg Config
 	r   Renderer
 
-	mu      sync.Mutex
-	current string
-	outMu   sync.Mutex // one line at a time on Out
+	outMu sync.Mutex // one line at a time on Out
 }
 
-// Run prints the ready line, renders events as they come, executes input
-// lines until end of input, /quit or ctx ends, waits for pending sends,
-// closes c and returns once every event has been printed.
-func Run(ctx context.Context, c Chat, cfg Config) error {
-	s := &Session{c: c, cfg: cfg}
+// Run prints the ready line, renders the node's events as they come (those
+// since the node started included) and executes input lines until end of
+// input, /quit, ctx's end or another front end's quit; it then asks the
+// program to end (a.Quit) and returns once the program has shut the node
+// down and every event has been printed.
+func Run(ctx context.Context, a *app.App, cfg Config) error {
+	current := ""
 	if len(cfg.Ready.Rooms) > 0 {
-		s.current = cfg.Ready.Rooms[0]
+		current = cfg.Ready.Rooms[0]
 	}
+	s := &session{a: a, s: a.NewSession(current), cfg: cfg}
 	if cfg.JSON {
 		s.r = JSON{}
 	} else {
-		s.r = Text{Current: s.currentRoom}
+		s.r = Text{Current: s.s.Current}
 	}
-	if cfg.SetPrompt != nil {
-		cfg.SetPrompt(s.current)
-	}
+	s.setPrompt()
 	s.print(s.r.Ready(cfg.Ready))
 
+	// From the first event on: what the node did before this front end
+	// started (history replayed at join) is shown too.
+	sub, err := a.Subscribe(chat.WithBuffer(eventBuffer), chat.After(0))
+	if errors.Is(err, chat.ErrGap) {
+		sub, err = a.Subscribe(chat.WithBuffer(eventBuffer))
+	}
+	if err != nil {
+		return fmt.Errorf("subscribe to events: %w", err)
+	}
 	rendered := make(chan struct{})
 	go func() {
 		defer close(rendered)
-		for ev := range c.Events() {
-			s.print(s.r.Event(ev))
-		}
+		s.render(sub)
 	}()
 
 	type result struct {
@@ -123,6 +108,8 @@ loop:
 		select {
 		case <-ctx.Done():
 			break loop
+		case <-a.Quitting():
+			break loop
 		case in := <-lines:
 			if errors.Is(in.err, errLineTooLong) {
 				s.print(s.r.Error(in.err))
@@ -134,42 +121,46 @@ loop:
 				}
 				break loop
 			}
-			if quit := s.execute(ctx, in.line); quit {
-				break loop
-			}
+			s.execute(ctx, in.line)
 		}
 	}
-
-	dctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
-	err := c.Drain(dctx)
-	cancel()
-	if err != nil {
-		s.print(s.r.Error(fmt.Errorf("some DMs are still being delivered: %w", err)))
-	}
-	if pending, err := c.Outbox(); err == nil && len(pending) > 0 {
-		s.print(s.r.Info(fmt.Sprintf("%d DMs not delivered yet stay queued; they are sent when you run parley again and the peer is reachable", len(pending))))
-	}
-	c.Close()
+	a.Quit()
 	<-rendered
 	return nil
 }
 
-func (s *Session) currentRoom() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.current
-}
-
-func (s *Session) setCurrent(room string) {
-	s.mu.Lock()
-	s.current = room
-	s.mu.Unlock()
-	if s.cfg.SetPrompt != nil {
-		s.cfg.SetPrompt(room)
+// render prints events until the node shuts down. A subscription that
+// fell behind resumes after its last event from the replay buffer; only if
+// that is gone too are events lost, and then it says so.
+func (s *session) render(sub *chat.Subscription) {
+	var last uint64
+	for {
+		for st := range sub.C() {
+			last = st.Seq
+			s.print(s.r.Event(st.Event))
+		}
+		if !errors.Is(sub.Err(), chat.ErrFellBehind) {
+			return
+		}
+		next, err := s.a.Subscribe(chat.WithBuffer(eventBuffer), chat.After(last))
+		if errors.Is(err, chat.ErrGap) {
+			s.print(s.r.Error(errors.New("this window fell behind and some events were not shown; /peers and a restart show the current state")))
+			next, err = s.a.Subscribe(chat.WithBuffer(eventBuffer))
+		}
+		if err != nil {
+			return
+		}
+		sub = next
 	}
 }
 
-func (s *Session) print(line string) {
+func (s *session) setPrompt() {
+	if s.cfg.SetPrompt != nil {
+		s.cfg.SetPrompt(s.s.Current())
+	}
+}
+
+func (s *session) print(line string) {
 	if line == "" {
 		return
 	}
@@ -178,113 +169,29 @@ func (s *Session) print(line string) {
 	io.WriteString(s.cfg.Out, line+"\n")
 }
 
-// execute runs one input line; it reports whether to quit.
-func (s *Session) execute(ctx context.Context, line string) bool {
-	var cmd Command
+// execute runs one input line.
+func (s *session) execute(ctx context.Context, line string) {
+	var cmd app.Command
 	var err error
 	if s.cfg.JSON && strings.HasPrefix(strings.TrimSpace(line), "{") {
-		cmd, err = ParseJSON(line)
+		cmd, err = app.ParseJSON(line)
 	} else {
-		cmd, err = ParseLine(line)
+		cmd, err = app.ParseLine(line)
 	}
-	if errors.Is(err, errEmpty) {
-		return false
+	if app.IsEmpty(err) {
+		return
 	}
 	if err != nil {
 		s.print(s.r.Error(err))
-		return false
+		return
 	}
-	if err := s.run(ctx, cmd); err != nil {
+	res, err := s.s.Execute(ctx, cmd)
+	if err != nil {
 		s.print(s.r.Error(err))
+		return
 	}
-	return cmd.Kind == "quit"
-}
-
-func (s *Session) run(ctx context.Context, cmd Command) error {
-	switch cmd.Kind {
-	case "say":
-		room := cmd.Room
-		if room == "" {
-			room = s.currentRoom()
-		}
-		if room == "" {
-			return errors.New("not in a room: /join ROOM first")
-		}
-		id, err := s.c.Send(ctx, room, cmd.Text)
-		if err != nil {
-			return err
-		}
-		s.print(s.r.Sent(id, room, ""))
-	case "dm":
-		to, err := s.c.ResolvePeer(cmd.To)
-		if err != nil {
-			return fmt.Errorf("dm: %w", err)
-		}
-		id, err := s.c.SendDM(to.String(), cmd.Text)
-		if err != nil {
-			return err
-		}
-		s.print(s.r.Sent(id, "", to))
-	case "join":
-		if err := s.c.Join(cmd.Room); err != nil {
-			return err
-		}
-		s.setCurrent(cmd.Room)
-		s.print(s.r.Rooms(cmd.Room, s.c.Rooms()))
-	case "leave":
-		room := cmd.Room
-		if room == "" {
-			room = s.currentRoom()
-		}
-		if room == "" {
-			return errors.New("not in a room")
-		}
-		if err := s.c.Leave(room); err != nil {
-			return err
-		}
-		rooms := s.c.Rooms()
-		if s.currentRoom() == room {
-			next := ""
-			if len(rooms) > 0 {
-				next = rooms[0]
-			}
-			s.setCurrent(next)
-		}
-		s.print(s.r.Rooms(s.currentRoom(), rooms))
-	case "room":
-		if cmd.Room != "" {
-			if !contains(s.c.Rooms(), cmd.Room) {
-				return fmt.Errorf("not in room %q: /join %s first", cmd.Room, cmd.Room)
-			}
-			s.setCurrent(cmd.Room)
-		}
-		s.print(s.r.Rooms(s.currentRoom(), s.c.Rooms()))
-	case "peers":
-		s.print(s.r.Peers(s.c.ID(), s.c.Peers()))
-	case "outbox":
-		pending, err := s.c.Outbox()
-		if err != nil {
-			return err
-		}
-		s.print(s.r.Outbox(pending))
-	case "nick":
-		if err := s.c.SetNick(cmd.Text); err != nil {
-			return err
-		}
-		s.print(s.r.Info("you are now " + cmd.Text))
-	case "help":
-		s.print(s.r.Info(Help))
-	}
-	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	s.setPrompt()
+	s.print(s.r.Result(res))
 }
 
 var errLineTooLong = fmt.Errorf("input line longer than %d bytes ignored", MaxLineBytes)

@@ -12,57 +12,6 @@ import (
 	"github.com/parley-chat/parley/internal/ui"
 )
 
-func TestParseLine(t *testing.T) {
-	tests := []struct {
-		line    string
-		want    ui.Command
-		wantErr string
-	}{
-		{"hello there", ui.Command{Kind: "say", Text: "hello there"}, ""},
-		{"//etc/passwd is a path", ui.Command{Kind: "say", Text: "/etc/passwd is a path"}, ""},
-		{"/dm alice hi there", ui.Command{Kind: "dm", To: "alice", Text: "hi there"}, ""},
-		{"/dm alice", ui.Command{}, "usage: /dm"},
-		{"/join dev", ui.Command{Kind: "join", Room: "dev"}, ""},
-		{"/join", ui.Command{}, "usage: /join ROOM"},
-		{"/join a b", ui.Command{}, "usage"},
-		{"/leave", ui.Command{Kind: "leave"}, ""},
-		{"/leave dev", ui.Command{Kind: "leave", Room: "dev"}, ""},
-		{"/room", ui.Command{Kind: "room"}, ""},
-		{"/room dev", ui.Command{Kind: "room", Room: "dev"}, ""},
-		{"/nick bob", ui.Command{Kind: "nick", Text: "bob"}, ""},
-		{"/nick", ui.Command{}, "usage: /nick NAME"},
-		{"/peers", ui.Command{Kind: "peers"}, ""},
-		{"/quit", ui.Command{Kind: "quit"}, ""},
-		{"/frob", ui.Command{}, "unknown command /frob"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.line, func(t *testing.T) {
-			got, err := ui.ParseLine(tt.line)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got %v, %v; want error %q", got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestParseJSON(t *testing.T) {
-	got, err := ui.ParseJSON(`{"cmd":"dm","to":"bob","text":"/not a command"}`)
-	if err != nil || got != (ui.Command{Kind: "dm", To: "bob", Text: "/not a command"}) {
-		t.Errorf("got %+v, %v", got, err)
-	}
-	for _, bad := range []string{`{"cmd":"dm","text":"x"}`, `{"cmd":"launch"}`, `{"cmd":"send","txt":"typo"}`, `{not json`} {
-		if _, err := ui.ParseJSON(bad); err == nil {
-			t.Errorf("ParseJSON(%s) succeeded, want an error", bad)
-		}
-	}
-}
-
 // The JSON events are a contract with scripts: field for field.
 func TestJSONEvents(t *testing.T) {
 	alice, _ := peer.Decode("12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y")

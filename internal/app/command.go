@@ -1,21 +1,44 @@
-package ui
+package app
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 )
 
+// Kind names a command.
+type Kind string
+
+// The commands every front end offers.
+const (
+	Say    Kind = "say"    // Text to Room (default: the session's current room)
+	DM     Kind = "dm"     // Text to peer To (peer ID or nick)
+	Join   Kind = "join"   // join Room and make it current
+	Leave  Kind = "leave"  // leave Room (default: the current one)
+	Switch Kind = "room"   // make Room current, or list the rooms
+	Peers  Kind = "peers"  // list peers
+	Nick   Kind = "nick"   // change the nick to Text
+	Outbox Kind = "outbox" // DMs not delivered yet
+	Help   Kind = "help"
+	Quit   Kind = "quit"
+)
+
 // Command is one user action parsed from a typed line or a JSON object.
 type Command struct {
-	Kind string // say, dm, join, leave, room, peers, nick, quit, help
+	Kind Kind
 	Room string
 	To   string
 	Text string
 }
 
-// Help lists the typed commands.
-const Help = `commands:
+var errEmpty = errors.New("empty line")
+
+// IsEmpty reports whether err means the line held nothing to do.
+func IsEmpty(err error) bool { return errors.Is(err, errEmpty) }
+
+// HelpText lists the typed commands.
+const HelpText = `commands:
   TEXT               send TEXT to the current room
   /dm PEER TEXT      direct message to a peer ID or nick
   /join ROOM         join a room and make it current
@@ -35,10 +58,10 @@ func ParseLine(line string) (Command, error) {
 		return Command{}, errEmpty
 	}
 	if !strings.HasPrefix(line, "/") {
-		return Command{Kind: "say", Text: line}, nil
+		return Command{Kind: Say, Text: line}, nil
 	}
 	if strings.HasPrefix(line, "//") {
-		return Command{Kind: "say", Text: line[1:]}, nil
+		return Command{Kind: Say, Text: line[1:]}, nil
 	}
 	name, rest, _ := strings.Cut(line[1:], " ")
 	rest = strings.TrimSpace(rest)
@@ -55,30 +78,30 @@ func ParseLine(line string) (Command, error) {
 		if to == "" || text == "" {
 			return Command{}, fmt.Errorf("usage: /dm PEER TEXT")
 		}
-		return Command{Kind: "dm", To: to, Text: text}, nil
+		return Command{Kind: DM, To: to, Text: text}, nil
 	case "join":
 		room, err := arg()
-		return Command{Kind: "join", Room: room}, err
+		return Command{Kind: Join, Room: room}, err
 	case "leave", "part":
 		if rest == "" {
-			return Command{Kind: "leave"}, nil
+			return Command{Kind: Leave}, nil
 		}
 		room, err := arg()
-		return Command{Kind: "leave", Room: room}, err
+		return Command{Kind: Leave, Room: room}, err
 	case "room":
 		if rest == "" {
-			return Command{Kind: "room"}, nil
+			return Command{Kind: Switch}, nil
 		}
 		room, err := arg()
-		return Command{Kind: "room", Room: room}, err
+		return Command{Kind: Switch, Room: room}, err
 	case "nick":
 		nick, err := arg()
-		return Command{Kind: "nick", Text: nick}, err
+		return Command{Kind: Nick, Text: nick}, err
 	case "peers", "quit", "help", "outbox":
 		if rest != "" {
 			return Command{}, fmt.Errorf("usage: /%s", name)
 		}
-		return Command{Kind: name}, nil
+		return Command{Kind: Kind(name)}, nil
 	default:
 		return Command{}, fmt.Errorf("unknown command /%s (try /help)", name)
 	}
@@ -113,21 +136,21 @@ func ParseJSON(line string) (Command, error) {
 	}
 	switch c.Cmd {
 	case "send", "say":
-		return Command{Kind: "say", Room: c.Room, Text: c.Text}, nil
+		return Command{Kind: Say, Room: c.Room, Text: c.Text}, nil
 	case "dm":
 		if c.To == "" {
 			return Command{}, fmt.Errorf(`dm: "to" is missing`)
 		}
-		return Command{Kind: "dm", To: c.To, Text: c.Text}, nil
+		return Command{Kind: DM, To: c.To, Text: c.Text}, nil
 	case "join", "leave", "room":
 		if c.Room == "" && c.Cmd == "join" {
 			return Command{}, fmt.Errorf(`join: "room" is missing`)
 		}
-		return Command{Kind: c.Cmd, Room: c.Room}, nil
+		return Command{Kind: Kind(c.Cmd), Room: c.Room}, nil
 	case "nick":
-		return Command{Kind: "nick", Text: c.Nick}, nil
+		return Command{Kind: Nick, Text: c.Nick}, nil
 	case "peers", "quit", "help", "outbox":
-		return Command{Kind: c.Cmd}, nil
+		return Command{Kind: Kind(c.Cmd)}, nil
 	default:
 		return Command{}, fmt.Errorf("unknown JSON command %q", c.Cmd)
 	}

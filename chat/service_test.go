@@ -225,4 +225,3 @@ func TestHistoryPages(t *testing.T) {
 		t.Error("a zero limit was accepted")
 	}
 }
-

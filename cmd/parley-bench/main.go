@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/internal/bench"
+	"github.com/parley-chat/parley/internal/proctest"
 )
 
 func main() {
@@ -142,7 +143,7 @@ func run() error {
 	if *out == "" {
 		return nil
 	}
-	root, err := bench.ModuleRoot()
+	root, err := proctest.ModuleRoot()
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/parley-chat/parley/internal/netlab"
+	"github.com/parley-chat/parley/internal/proctest"
 )
 
 // These tests run the real binary on hosts of a network-namespace test bed
@@ -27,7 +27,7 @@ func startIn(t *testing.T, h *netlab.Host, name string, args ...string) *proc {
 	// Debug logs (ours and go-libp2p's hole punching) are shown when a
 	// test fails.
 	cmd.Env = append(os.Environ(), "GOLOG_LOG_LEVEL=error,p2p-holepunch=debug")
-	return startCmd(t, name, cmd)
+	return proctest.StartTest(t, name, cmd)
 }
 
 // startRelay runs `parley relay` on the lab's relay host with data dir
@@ -37,15 +37,12 @@ func startRelay(t *testing.T, lab *netlab.Lab, data string) (*proc, string) {
 	ip := lab.Relay.IP.String()
 	r := startIn(t, lab.Relay, "relay", "relay", "--json", "--data", data,
 		"--listen", "/ip4/"+ip+"/tcp/"+relayPort, "--listen", "/ip4/"+ip+"/udp/"+relayPort+"/quic-v1")
-	r.ready()
-	ev := r.event("ready")
-	for _, a := range ev["addrs"].([]any) {
-		if s := a.(string); strings.Contains(s, "/tcp/") {
-			return r, s
-		}
+	r.Ready()
+	addr, err := proctest.AddrOf(r.Event("ready"), "/tcp/")
+	if err != nil {
+		t.Fatalf("relay: %v", err)
 	}
-	t.Fatalf("relay has no TCP address: %v", ev)
-	return nil, ""
+	return r, addr
 }
 
 // joinIn starts a chat node on a lab host, behind its NAT, bootstrapped
@@ -65,28 +62,28 @@ func TestLabMDNSFindsPeersOnTheLANOnly(t *testing.T) {
 	a1 := joinIn(t, lab.A1, "a1", "")
 	a2 := joinIn(t, lab.A2, "a2", "")
 	b1 := joinIn(t, lab.B1, "b1", "")
-	a1ID, _ := a1.ready()
-	a2ID, _ := a2.ready()
-	b1.ready()
+	a1ID, _ := a1.Ready()
+	a2ID, _ := a2.Ready()
+	b1.Ready()
 
-	_, found := a1.eventAt("peer-joined", "peer", a2ID)
-	a2.event("peer-joined", "peer", a1ID)
+	_, found := a1.EventAt("peer-joined", "peer", a2ID)
+	a2.Event("peer-joined", "peer", a1ID)
 	t.Logf("mDNS: a1 saw a2 in the room %v after a1 started", found.Round(time.Millisecond))
-	if c := a1.event("connection", "peer", a2ID); c["path"] != "lan" {
+	if c := a1.Event("connection", "peer", a2ID); c["path"] != "lan" {
 		t.Errorf("a1 reaches a2 via %v, want lan", c["path"])
 	}
-	a1.send("hello LAN")
-	a2.event("message", "text", "hello LAN", "from", a1ID)
-	a2.send("hello back")
-	a1.event("message", "text", "hello back", "from", a2ID)
+	a1.Send("hello LAN")
+	a2.Event("message", "text", "hello LAN", "from", a1ID)
+	a2.Send("hello back")
+	a1.Event("message", "text", "hello back", "from", a2ID)
 
-	for _, ev := range b1.snapshot() {
-		if ev["event"] == "peer-joined" || ev["event"] == "message" && ev["from"] != b1.event("ready")["peer"] {
+	for _, ev := range b1.Snapshot() {
+		if ev["event"] == "peer-joined" || ev["event"] == "message" && ev["from"] != b1.Event("ready")["peer"] {
 			t.Errorf("b1 on LAN B saw LAN A: %v", ev)
 		}
 	}
 	for _, p := range []*proc{a1, a2, b1} {
-		p.closeAndWait()
+		p.CloseAndWait()
 	}
 }
 
@@ -96,29 +93,29 @@ func TestLabMDNSFindsPeersOnTheLANOnly(t *testing.T) {
 func crossNAT(t *testing.T, lab *netlab.Lab, relayData string) (relay, a1, b1 *proc, relayID, a1ID, b1ID string) {
 	t.Helper()
 	relay, relayAddr := startRelay(t, lab, relayData)
-	relayID = relay.event("ready")["peer"].(string)
+	relayID = relay.Event("ready")["peer"].(string)
 	a1 = joinIn(t, lab.A1, "alice", relayAddr)
 	b1 = joinIn(t, lab.B1, "bob", relayAddr)
-	a1ID, _ = a1.ready()
-	b1ID, _ = b1.ready()
+	a1ID, _ = a1.Ready()
+	b1ID, _ = b1.Ready()
 	for _, p := range []*proc{a1, b1} {
-		_, at := p.eventAt("relay-reservation")
-		t.Logf("%s: start → relay reservation %v", p.name, at.Round(time.Millisecond))
-		p.event("peer-joined", "peer", relayID) // the bridge carries the room
+		_, at := p.EventAt("relay-reservation")
+		t.Logf("%s: start → relay reservation %v", p.Name(), at.Round(time.Millisecond))
+		p.Event("peer-joined", "peer", relayID) // the bridge carries the room
 	}
 	// ... and knows both members are in it.
-	relay.event("peer-joined", "room", "lobby", "peer", a1ID)
-	relay.event("peer-joined", "room", "lobby", "peer", b1ID)
-	a1.send("hello from LAN A")
-	_, at := b1.eventAt("message", "text", "hello from LAN A", "from", a1ID)
+	relay.Event("peer-joined", "room", "lobby", "peer", a1ID)
+	relay.Event("peer-joined", "room", "lobby", "peer", b1ID)
+	a1.Send("hello from LAN A")
+	_, at := b1.EventAt("message", "text", "hello from LAN A", "from", a1ID)
 	t.Logf("bob: start → first room message across the NATs %v", at.Round(time.Millisecond))
-	b1.send("hello from LAN B")
-	a1.event("message", "text", "hello from LAN B", "from", b1ID)
+	b1.Send("hello from LAN B")
+	a1.Event("message", "text", "hello from LAN B", "from", b1ID)
 
-	a1.send("/dm " + b1ID + " first dm")
-	id := a1.event("sent", "to", b1ID)["id"].(string)
-	b1.event("dm", "id", id, "from", a1ID)
-	a1.event("delivered", "id", id)
+	a1.Send("/dm " + b1ID + " first dm")
+	id := a1.Event("sent", "to", b1ID)["id"].(string)
+	b1.Event("dm", "id", id, "from", a1ID)
+	a1.Event("delivered", "id", id)
 	return relay, a1, b1, relayID, a1ID, b1ID
 }
 
@@ -127,25 +124,25 @@ func TestLabPortPreservingNATsGoDirect(t *testing.T) {
 	_, a1, b1, _, a1ID, b1ID := crossNAT(t, lab, t.TempDir())
 
 	// The relayed connection is upgraded by DCUtR.
-	relayed, relayedAt := a1.eventAt("connection", "peer", b1ID, "path", "relayed")
-	_, punchedAt := a1.eventAt("connection", "peer", b1ID, "path", "hole-punched")
+	relayed, relayedAt := a1.EventAt("connection", "peer", b1ID, "path", "relayed")
+	_, punchedAt := a1.EventAt("connection", "peer", b1ID, "path", "hole-punched")
 	t.Logf("alice: relayed (via %v) → hole-punched in %v", relayed["relay"], (punchedAt - relayedAt).Round(time.Millisecond))
 	// Once direct, the two see each other in the room, and DMs go direct.
-	a1.event("peer-joined", "peer", b1ID)
-	b1.send("/dm " + a1ID + " direct dm")
-	id := b1.event("sent", "to", a1ID)["id"].(string)
-	a1.event("dm", "id", id)
-	b1.event("delivered", "id", id)
-	a1.closeAndWait()
-	b1.closeAndWait()
+	a1.Event("peer-joined", "peer", b1ID)
+	b1.Send("/dm " + a1ID + " direct dm")
+	id := b1.Event("sent", "to", a1ID)["id"].(string)
+	a1.Event("dm", "id", id)
+	b1.Event("delivered", "id", id)
+	a1.CloseAndWait()
+	b1.CloseAndWait()
 }
 
 func TestLabFullyRandomNATsStayRelayed(t *testing.T) {
 	lab := netlab.Setup(t, netlab.Config{NATA: netlab.FullyRandom, NATB: netlab.FullyRandom})
 	_, a1, b1, relayID, _, b1ID := crossNAT(t, lab, t.TempDir())
-	a1.send("/peers")
+	a1.Send("/peers")
 	listed := false
-	for _, p := range a1.event("peers")["peers"].([]any) {
+	for _, p := range a1.Event("peers")["peers"].([]any) {
 		p := p.(map[string]any)
 		if p["peer"] == b1ID {
 			listed = true
@@ -160,13 +157,13 @@ func TestLabFullyRandomNATsStayRelayed(t *testing.T) {
 	if !listed {
 		t.Errorf("/peers does not list bob, who is connected through the relay")
 	}
-	for _, ev := range a1.snapshot() {
+	for _, ev := range a1.Snapshot() {
 		if ev["event"] == "connection" && ev["path"] == "hole-punched" {
 			t.Errorf("hole punching through symmetric NATs cannot work, yet: %v", ev)
 		}
 	}
-	a1.closeAndWait()
-	b1.closeAndWait()
+	a1.CloseAndWait()
+	b1.CloseAndWait()
 }
 
 func TestLabRelayRestart(t *testing.T) {
@@ -174,26 +171,26 @@ func TestLabRelayRestart(t *testing.T) {
 	relayData := t.TempDir()
 	relay, a1, b1, relayID, a1ID, b1ID := crossNAT(t, lab, relayData)
 
-	relay.cmd.Process.Signal(os.Interrupt)
-	<-relay.exited
+	relay.Signal(os.Interrupt)
+	<-relay.P.Exited()
 	for _, p := range []*proc{a1, b1} {
-		p.event("peer-left", "peer", relayID)
+		p.Event("peer-left", "peer", relayID)
 	}
 	restarted, _ := startRelay(t, lab, relayData)
-	if id := restarted.event("ready")["peer"]; id != relayID {
+	if id := restarted.Event("ready")["peer"]; id != relayID {
 		t.Fatalf("relay came back as %v, want the same identity %s", id, relayID)
 	}
 	// Both sides reconnect on their own and the bridge carries the room again.
 	for _, p := range []*proc{a1, b1} {
-		p.waitNth("relay back in the room", 2, func(ev map[string]any) bool {
+		p.WaitNth("relay back in the room", 2, func(ev map[string]any) bool {
 			return ev["event"] == "peer-joined" && ev["peer"] == relayID
 		})
-		restarted.event("peer-joined", "room", "lobby", "peer", p.event("ready")["peer"].(string))
+		restarted.Event("peer-joined", "room", "lobby", "peer", p.Event("ready")["peer"].(string))
 	}
-	a1.send("after the restart")
-	b1.event("message", "text", "after the restart", "from", a1ID)
-	b1.send("still here")
-	a1.event("message", "text", "still here", "from", b1ID)
-	a1.closeAndWait()
-	b1.closeAndWait()
+	a1.Send("after the restart")
+	b1.Event("message", "text", "after the restart", "from", a1ID)
+	b1.Send("still here")
+	a1.Event("message", "text", "still here", "from", b1ID)
+	a1.CloseAndWait()
+	b1.CloseAndWait()
 }

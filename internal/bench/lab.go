@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/internal/netlab"
+	"github.com/parley-chat/parley/internal/proctest"
 )
 
 // LabConfig bounds the test-bed benchmarks.
@@ -70,11 +71,11 @@ func RunLab(ctx context.Context, cfg LabConfig) (LabResult, error) {
 	var found, conn []time.Duration
 	for run := range cfg.Runs {
 		dir := filepath.Join(tmp, "mdns"+strconv.Itoa(run))
-		a1, err := StartProc("a1", labCmd(pctx, lab.A1, cfg.Binary, "join", "lobby", "--json", "--data", dir+"-a1"))
+		a1, err := startProc("a1", labCmd(pctx, lab.A1, cfg.Binary, "join", "lobby", "--json", "--data", dir+"-a1"), cfg.Timeout)
 		if err != nil {
 			return res, err
 		}
-		a2, err := StartProc("a2", labCmd(pctx, lab.A2, cfg.Binary, "join", "lobby", "--json", "--data", dir+"-a2"))
+		a2, err := startProc("a2", labCmd(pctx, lab.A2, cfg.Binary, "join", "lobby", "--json", "--data", dir+"-a2"), cfg.Timeout)
 		if err != nil {
 			a1.Stop(5 * time.Second)
 			return res, err
@@ -83,21 +84,21 @@ func RunLab(ctx context.Context, cfg LabConfig) (LabResult, error) {
 			defer a1.Stop(10 * time.Second)
 			defer a2.Stop(10 * time.Second)
 			ids := make([]string, 2)
-			for i, p := range []*Proc{a1, a2} {
-				ev, _, err := p.Ready(cfg.Timeout)
+			for i, p := range []*proctest.Proc{a1, a2} {
+				ev, _, err := p.Ready(pctx)
 				if err != nil {
 					return err
 				}
 				ids[i] = fmt.Sprint(ev["peer"])
 			}
-			for i, p := range []*Proc{a1, a2} {
+			for i, p := range []*proctest.Proc{a1, a2} {
 				other := ids[1-i]
-				_, at, err := p.Wait(cfg.Timeout, "connection to the other", Match("connection", "peer", other))
+				_, at, err := p.Wait(pctx, "connection to the other", proctest.Match("connection", "peer", other))
 				if err != nil {
 					return err
 				}
 				conn = append(conn, at)
-				if _, at, err = p.Wait(cfg.Timeout, "peer-joined of the other", Match("peer-joined", "peer", other)); err != nil {
+				if _, at, err = p.Wait(pctx, "peer-joined of the other", proctest.Match("peer-joined", "peer", other)); err != nil {
 					return err
 				}
 				found = append(found, at)
@@ -112,17 +113,17 @@ func RunLab(ctx context.Context, cfg LabConfig) (LabResult, error) {
 
 	// Bridge: relay on the public segment, a1 and b1 behind their NATs.
 	ip := lab.Relay.IP.String()
-	relay, err := StartProc("relay", labCmd(pctx, lab.Relay, cfg.Binary, "relay", "--json", "--data", filepath.Join(tmp, "relay"),
-		"--listen", "/ip4/"+ip+"/tcp/4001", "--listen", "/ip4/"+ip+"/udp/4001/quic-v1"))
+	relay, err := startProc("relay", labCmd(pctx, lab.Relay, cfg.Binary, "relay", "--json", "--data", filepath.Join(tmp, "relay"),
+		"--listen", "/ip4/"+ip+"/tcp/4001", "--listen", "/ip4/"+ip+"/udp/4001/quic-v1"), cfg.Timeout)
 	if err != nil {
 		return res, err
 	}
 	defer relay.Stop(10 * time.Second)
-	rReady, _, err := relay.Ready(cfg.Timeout)
+	rReady, _, err := relay.Ready(pctx)
 	if err != nil {
 		return res, err
 	}
-	relayAddr, err := addrOf(rReady, "/tcp/")
+	relayAddr, err := proctest.AddrOf(rReady, "/tcp/")
 	if err != nil {
 		return res, err
 	}
@@ -133,11 +134,11 @@ func RunLab(ctx context.Context, cfg LabConfig) (LabResult, error) {
 			return []string{"join", "lobby", "--json", "--data", d, "--bootstrap", relayAddr,
 				"--listen", "/ip4/0.0.0.0/tcp/4001", "--listen", "/ip4/0.0.0.0/udp/4001/quic-v1"}
 		}
-		a1, err := StartProc("a1", labCmd(pctx, lab.A1, cfg.Binary, args(dir+"-a1")...))
+		a1, err := startProc("a1", labCmd(pctx, lab.A1, cfg.Binary, args(dir+"-a1")...), cfg.Timeout)
 		if err != nil {
 			return res, err
 		}
-		b1, err := StartProc("b1", labCmd(pctx, lab.B1, cfg.Binary, args(dir+"-b1")...))
+		b1, err := startProc("b1", labCmd(pctx, lab.B1, cfg.Binary, args(dir+"-b1")...), cfg.Timeout)
 		if err != nil {
 			a1.Stop(5 * time.Second)
 			return res, err
@@ -145,7 +146,7 @@ func RunLab(ctx context.Context, cfg LabConfig) (LabResult, error) {
 		at, err := func() (time.Duration, error) {
 			defer a1.Stop(10 * time.Second)
 			defer b1.Stop(10 * time.Second)
-			aReady, _, err := a1.Ready(cfg.Timeout)
+			aReady, _, err := a1.Ready(pctx)
 			if err != nil {
 				return 0, err
 			}
@@ -166,7 +167,7 @@ func RunLab(ctx context.Context, cfg LabConfig) (LabResult, error) {
 					}
 				}
 			}()
-			_, at, err := b1.Wait(cfg.Timeout, "a message from a1", Match("message", "from", aID))
+			_, at, err := b1.Wait(pctx, "a message from a1", proctest.Match("message", "from", aID))
 			return at, err
 		}()
 		if err != nil {

@@ -2,10 +2,12 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,11 +15,12 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/proctest"
 )
 
 // NodeConfig bounds the benchmarks of the parley binary.
 type NodeConfig struct {
-	Binary       string        // built by BuildParley
+	Binary       string        // built by proctest.Build
 	Runs         int           // starts timed (the first creates the identity)
 	Idle         time.Duration // wait before reading RSS
 	Peers        int           // in-process peers connected for the second RSS figure
@@ -53,7 +56,17 @@ type NodeResult struct {
 
 // joinArgs are the arguments of a loopback-only node.
 func joinArgs(data string, extra ...string) []string {
-	return append([]string{"join", roomName, "--json", "--data", data, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"}, extra...)
+	return append(append([]string{"join", roomName}, proctest.LoopbackFlags(data)...), extra...)
+}
+
+// startProc starts cmd, each of its waits bounded by timeout.
+func startProc(name string, cmd *exec.Cmd, timeout time.Duration) (*proctest.Proc, error) {
+	p, err := proctest.Start(name, cmd)
+	if err != nil {
+		return nil, err
+	}
+	p.Timeout = timeout
+	return p, nil
 }
 
 func quietCmd(ctx context.Context, bin string, args ...string) *exec.Cmd {
@@ -74,14 +87,14 @@ func RunNode(ctx context.Context, cfg NodeConfig) (NodeResult, error) {
 	data := filepath.Join(tmp, "a")
 
 	var ready []time.Duration
-	var p *Proc
-	var readyEv map[string]any
+	var p *proctest.Proc
+	var readyEv proctest.Event
 	for run := range max(cfg.Runs, 1) {
-		p, err = StartProc("parley", quietCmd(ctx, cfg.Binary, joinArgs(data)...))
+		p, err = startProc("parley", quietCmd(ctx, cfg.Binary, joinArgs(data)...), cfg.Timeout)
 		if err != nil {
 			return res, err
 		}
-		ev, at, err := p.Ready(cfg.Timeout)
+		ev, at, err := p.Ready(ctx)
 		if err != nil {
 			p.Stop(5 * time.Second)
 			return res, err
@@ -107,7 +120,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) (NodeResult, error) {
 	}
 
 	if cfg.Peers > 0 {
-		addr, err := addrOf(readyEv, "/ip4/127.0.0.1/tcp/")
+		addr, err := proctest.AddrOf(readyEv, "/ip4/127.0.0.1/tcp/")
 		if err != nil {
 			return res, err
 		}
@@ -144,7 +157,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) (NodeResult, error) {
 			}
 		}
 		joined := func() int {
-			return p.CountMatching(func(ev map[string]any) bool { return ev["event"] == "peer-joined" && ev["room"] == roomName })
+			return p.CountMatching(proctest.Match("peer-joined", "room", roomName))
 		}
 		waitUntil(ctx, cfg.Timeout, func() bool { return joined() >= cfg.Peers })
 		res.PeersConnected = joined()
@@ -169,26 +182,26 @@ func RunNode(ctx context.Context, cfg NodeConfig) (NodeResult, error) {
 // binaryPair starts two binaries, the sender bootstrapped from the
 // receiver, and times DMs, then room messages, one at a time.
 func binaryPair(ctx context.Context, cfg NodeConfig, tmp string) (dm, room Dist, err error) {
-	b, err := StartProc("receiver", quietCmd(ctx, cfg.Binary, joinArgs(filepath.Join(tmp, "dm-b"))...))
+	b, err := startProc("receiver", quietCmd(ctx, cfg.Binary, joinArgs(filepath.Join(tmp, "dm-b"))...), cfg.Timeout)
 	if err != nil {
 		return Dist{}, Dist{}, err
 	}
 	defer b.Stop(10 * time.Second)
-	bReady, _, err := b.Ready(cfg.Timeout)
+	bReady, _, err := b.Ready(ctx)
 	if err != nil {
 		return Dist{}, Dist{}, err
 	}
-	bAddr, err := addrOf(bReady, "/ip4/127.0.0.1/tcp/")
+	bAddr, err := proctest.AddrOf(bReady, "/ip4/127.0.0.1/tcp/")
 	if err != nil {
 		return Dist{}, Dist{}, err
 	}
 	bID := fmt.Sprint(bReady["peer"])
-	a, err := StartProc("sender", quietCmd(ctx, cfg.Binary, joinArgs(filepath.Join(tmp, "dm-a"), "--bootstrap", bAddr)...))
+	a, err := startProc("sender", quietCmd(ctx, cfg.Binary, joinArgs(filepath.Join(tmp, "dm-a"), "--bootstrap", bAddr)...), cfg.Timeout)
 	if err != nil {
 		return Dist{}, Dist{}, err
 	}
 	defer a.Stop(10 * time.Second)
-	if _, _, err := a.Wait(cfg.Timeout, "peer-joined of the receiver", Match("peer-joined", "peer", bID)); err != nil {
+	if _, _, err := a.Wait(ctx, "peer-joined of the receiver", proctest.Match("peer-joined", "peer", bID)); err != nil {
 		return Dist{}, Dist{}, err
 	}
 	text := strings.Repeat("x", 100)
@@ -196,11 +209,11 @@ func binaryPair(ctx context.Context, cfg NodeConfig, tmp string) (dm, room Dist,
 	warmup := 5
 	for i := range warmup + cfg.DMRoundTrips {
 		from := a.Count()
-		t0 := time.Since(a.Started)
+		t0 := time.Since(a.Started())
 		if err := a.SendJSON(map[string]string{"cmd": "dm", "to": bID, "text": text}); err != nil {
 			return Dist{}, Dist{}, err
 		}
-		_, _, at, err := a.WaitFrom(from, cfg.Timeout, "delivered", func(ev map[string]any) bool {
+		_, _, at, err := a.WaitFrom(ctx, from, "delivered", func(ev proctest.Event) bool {
 			return ev["event"] == "delivered" || ev["event"] == "error"
 		})
 		if err != nil {
@@ -221,13 +234,32 @@ func binaryPair(ctx context.Context, cfg NodeConfig, tmp string) (dm, room Dist,
 		if err := a.SendJSON(map[string]string{"cmd": "send", "text": msg}); err != nil {
 			return Dist{}, Dist{}, err
 		}
-		_, _, at, err := b.WaitFrom(from, cfg.Timeout, "room message", Match("message", "text", msg))
+		_, _, at, err := b.WaitFrom(ctx, from, "room message", proctest.Match("message", "text", msg))
 		if err != nil {
 			return Dist{}, Dist{}, err
 		}
 		if i >= warmup {
-			samples = append(samples, b.Started.Add(at).Sub(t0))
+			samples = append(samples, b.Started().Add(at).Sub(t0))
 		}
 	}
 	return dm, NewDist(samples), nil
+}
+
+// RSS returns the resident set size of process pid (VmRSS), in bytes.
+func RSS(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) < 1 {
+				break
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc/PID/status")
 }

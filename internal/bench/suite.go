@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/parley-chat/parley/internal/proctest"
 )
 
 // Sections of the suite, in the order they run.
@@ -161,9 +163,9 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 		if err == nil {
 			defer os.RemoveAll(tmp)
 			var root string
-			if root, err = ModuleRoot(); err == nil {
+			if root, err = proctest.ModuleRoot(); err == nil {
 				logf("building cmd/parley")
-				bin, err = BuildParley(ctx, root, tmp)
+				bin, err = proctest.Build(ctx, root, tmp)
 			}
 		}
 		if err != nil {

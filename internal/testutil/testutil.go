@@ -3,8 +3,8 @@
 package testutil
 
 import (
+	"context"
 	"crypto/rand"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +15,7 @@ import (
 
 	"github.com/parley-chat/parley/bridge"
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/eventlog"
 	"github.com/parley-chat/parley/node"
 )
 
@@ -67,10 +68,8 @@ type Chat struct {
 	*chat.Service
 	Node *node.Node
 
-	mu     sync.Mutex
-	events []chat.Event
-	added  chan struct{} // closed and replaced on every new event
-	done   chan struct{}
+	log  *eventlog.Log[chat.Event]
+	done chan struct{}
 }
 
 // NewChat starts a chat service on n, closed when the test ends.
@@ -86,16 +85,11 @@ func NewChat(t testing.TB, n *node.Node, opts ...chat.Option) *Chat {
 	if err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
-	c := &Chat{Service: s, Node: n, added: make(chan struct{}), done: make(chan struct{})}
+	c := &Chat{Service: s, Node: n, log: eventlog.New[chat.Event](time.Now()), done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		for st := range sub.C() {
-			ev := st.Event
-			c.mu.Lock()
-			c.events = append(c.events, ev)
-			close(c.added)
-			c.added = make(chan struct{})
-			c.mu.Unlock()
+			c.log.Add(time.Now(), st.Event)
 		}
 	}()
 	t.Cleanup(func() {
@@ -109,11 +103,7 @@ func NewChat(t testing.TB, n *node.Node, opts ...chat.Option) *Chat {
 }
 
 // Events returns a copy of every event so far.
-func (c *Chat) Events() []chat.Event {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]chat.Event(nil), c.events...)
-}
+func (c *Chat) Events() []chat.Event { return c.log.Events() }
 
 // Messages returns the room messages of room recorded so far, in the
 // order they were shown.
@@ -131,24 +121,13 @@ func (c *Chat) Messages(room string) []chat.Message {
 // earlier ones included) and returns it.
 func (c *Chat) WaitFor(t testing.TB, what string, f func(chat.Event) bool) chat.Event {
 	t.Helper()
-	deadline := time.NewTimer(Timeout)
-	defer deadline.Stop()
-	for {
-		c.mu.Lock()
-		for _, ev := range c.events {
-			if f(ev) {
-				c.mu.Unlock()
-				return ev
-			}
-		}
-		added := c.added
-		c.mu.Unlock()
-		select {
-		case <-added:
-		case <-deadline.C:
-			t.Fatalf("%s: timed out after %v waiting for %s; events: %+v", c.Nick(), Timeout, what, c.Events())
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	ev, _, _, err := c.log.Wait(ctx, 0, 1, f)
+	if err != nil {
+		t.Fatalf("%s: timed out after %v waiting for %s; events: %+v", c.Nick(), Timeout, what, c.Events())
 	}
+	return ev
 }
 
 // WaitMessage waits for a room message with the given text.

@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 	"log/slog"
+	"time"
 
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 
@@ -27,6 +28,11 @@ type config struct {
 	observer        func(chat.Event)
 	store           *store.Store
 	retention       store.Retention
+
+	// Idle sweep: every sweepEvery, rooms with no member connected for
+	// idleAfter stop being carried. Only tests change them (export_test.go).
+	sweepEvery time.Duration
+	idleAfter  time.Duration
 }
 
 func defaults() config {
@@ -38,6 +44,8 @@ func defaults() config {
 		burst:           DefaultBurst,
 		maxMessageBytes: chat.MaxEnvelopeBytes,
 		retention:       DefaultRetention,
+		sweepEvery:      time.Minute,
+		idleAfter:       idleRoomAfter,
 	}
 }
 

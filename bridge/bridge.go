@@ -61,8 +61,10 @@ type Bridge struct {
 	// every carried room, in a map loop publishes and never changes again.
 	view atomic.Pointer[map[string]*pubsub.Topic]
 
-	ownStore  bool
-	closeOnce sync.Once
+	// closeStore closes the store when the bridge opened it (nil when the
+	// caller passed WithStore); a field so that a test can make it fail.
+	closeStore func() error
+	closeOnce  sync.Once
 }
 
 type carried struct {
@@ -103,12 +105,16 @@ func New(opts ...Option) (*Bridge, error) {
 	var ownStore bool
 	var err error
 	if cfg.store, ownStore, err = store.OrMemory(cfg.store); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start bridge: %w", err)
+	}
+	var closeStore func() error
+	if ownStore {
+		closeStore = cfg.store.Close
 	}
 	n, err := node.New(append(cfg.nodeOpts, node.WithRelayService(cfg.resources))...)
 	if err != nil {
-		if ownStore {
-			cfg.store.Close()
+		if closeStore != nil {
+			closeStore()
 		}
 		return nil, fmt.Errorf("start bridge: %w", err)
 	}
@@ -116,11 +122,11 @@ func New(opts ...Option) (*Bridge, error) {
 	b := &Bridge{
 		cfg: cfg, node: n, log: cfg.logger,
 		ctx: ctx, cancel: cancel,
-		wake:     make(chan struct{}, 1),
-		seen:     make(map[string]struct{}),
-		rooms:    make(map[string]*carried),
-		refused:  make(map[string]bool),
-		ownStore: ownStore,
+		wake:       make(chan struct{}, 1),
+		seen:       make(map[string]struct{}),
+		rooms:      make(map[string]*carried),
+		refused:    make(map[string]bool),
+		closeStore: closeStore,
 	}
 	b.publish()
 	b.ps, err = pubsub.NewFloodSub(ctx, n.Host(),
@@ -131,6 +137,9 @@ func New(opts ...Option) (*Bridge, error) {
 	if err != nil {
 		cancel()
 		n.Close()
+		if closeStore != nil {
+			closeStore()
+		}
 		return nil, fmt.Errorf("start bridge pubsub: %w", err)
 	}
 	n.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: cfg.store, Allowed: b.carries}.Handle)
@@ -180,19 +189,24 @@ func (b *Bridge) Stored(room string) int {
 	return n
 }
 
-// Close stops carrying rooms and the node.
+// Close stops carrying rooms and the node, and closes the store if the
+// bridge opened it. It reports what failed to close.
 func (b *Bridge) Close() error {
-	var err error
+	var errs []error
 	b.closeOnce.Do(func() {
 		b.node.Host().RemoveStreamHandler(chat.HistoryProtocol)
 		b.cancel()
 		b.wg.Wait() // loop closes the rooms on its way out
-		err = b.node.Close()
-		if b.ownStore {
-			b.cfg.store.Close()
+		if err := b.node.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close bridge node: %w", err))
+		}
+		if b.closeStore != nil {
+			if err := b.closeStore(); err != nil {
+				errs = append(errs, fmt.Errorf("close bridge store: %w", err))
+			}
 		}
 	})
-	return err
+	return errors.Join(errs...)
 }
 
 // inspect runs inside pubsub's event loop for every incoming RPC: it only

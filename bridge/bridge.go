@@ -99,9 +99,6 @@ func New(opts ...Option) (*Bridge, error) {
 			return nil, err
 		}
 	}
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
 	var ownStore bool
 	var err error
 	if cfg.store, ownStore, err = store.OrMemory(cfg.store); err != nil {

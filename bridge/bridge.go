@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -25,6 +26,13 @@ import (
 // the bridge is kept before the bridge stops carrying it.
 const idleRoomAfter = 10 * time.Minute
 
+// maxSeen bounds the room names noted by inspect and not yet handled by
+// loop; maxRefused bounds the refused rooms remembered (to log them once).
+const (
+	maxSeen    = 1024
+	maxRefused = 4096
+)
+
 // Bridge is a running relay/bridge node.
 type Bridge struct {
 	cfg  config
@@ -35,22 +43,38 @@ type Bridge struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	wake   chan struct{}
 
-	mu      sync.Mutex
-	seen    map[string]bool // room topics announced by peers, not yet handled
+	// The hand-off from inspect, which runs inside pubsub's event loop, to
+	// loop: room names peers subscribed to, not yet handled. seenMu guards
+	// only seen and dropped and is never held while calling pubsub.
+	seenMu  sync.Mutex
+	seen    map[string]struct{}
+	dropped int           // names not noted because seen was full
+	wake    chan struct{} // a pending "seen has names"
+
+	// Owned by loop: no other goroutine reads or writes them, so loop may
+	// call into pubsub at any time (as pubsub's processLoop owns its state).
 	rooms   map[string]*carried
 	refused map[string]bool // rooms refused (logged once)
 
-	ownStore  bool
-	closeOnce sync.Once
+	// view is what the other goroutines know of the table: the topic of
+	// every carried room, in a map loop publishes and never changes again.
+	view atomic.Pointer[map[string]*pubsub.Topic]
+
+	// closeStore closes the store when the bridge opened it (nil when the
+	// caller passed WithStore); a field so that a test can make it fail.
+	closeStore func() error
+	closeOnce  sync.Once
 }
 
 type carried struct {
-	topic    *pubsub.Topic
-	events   *pubsub.TopicEventHandler // nil without an observer
-	sub      *pubsub.Subscription
-	idleFrom time.Time // zero while members are connected
+	topic  *pubsub.Topic
+	events *pubsub.TopicEventHandler // nil without an observer
+	sub    *pubsub.Subscription
+	// stop ends the room's goroutines (history, member events) when the
+	// bridge stops carrying it.
+	stop     context.CancelFunc
+	idleFrom time.Time // zero while members are connected; owned by loop
 
 	mu       sync.Mutex
 	limiters map[peer.ID]*rate.Limiter
@@ -75,18 +99,19 @@ func New(opts ...Option) (*Bridge, error) {
 			return nil, err
 		}
 	}
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
 	var ownStore bool
 	var err error
 	if cfg.store, ownStore, err = store.OrMemory(cfg.store); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start bridge: %w", err)
+	}
+	var closeStore func() error
+	if ownStore {
+		closeStore = cfg.store.Close
 	}
 	n, err := node.New(append(cfg.nodeOpts, node.WithRelayService(cfg.resources))...)
 	if err != nil {
-		if ownStore {
-			cfg.store.Close()
+		if closeStore != nil {
+			closeStore()
 		}
 		return nil, fmt.Errorf("start bridge: %w", err)
 	}
@@ -94,12 +119,13 @@ func New(opts ...Option) (*Bridge, error) {
 	b := &Bridge{
 		cfg: cfg, node: n, log: cfg.logger,
 		ctx: ctx, cancel: cancel,
-		wake:     make(chan struct{}, 1),
-		seen:     make(map[string]bool),
-		rooms:    make(map[string]*carried),
-		refused:  make(map[string]bool),
-		ownStore: ownStore,
+		wake:       make(chan struct{}, 1),
+		seen:       make(map[string]struct{}),
+		rooms:      make(map[string]*carried),
+		refused:    make(map[string]bool),
+		closeStore: closeStore,
 	}
+	b.publish()
 	b.ps, err = pubsub.NewFloodSub(ctx, n.Host(),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithAppSpecificRpcInspector(b.inspect),
@@ -108,6 +134,9 @@ func New(opts ...Option) (*Bridge, error) {
 	if err != nil {
 		cancel()
 		n.Close()
+		if closeStore != nil {
+			closeStore()
+		}
 		return nil, fmt.Errorf("start bridge pubsub: %w", err)
 	}
 	n.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: cfg.store, Allowed: func(_ context.Context, room string, _ peer.ID) bool { return b.carries(room) }}.Handle)
@@ -121,20 +150,31 @@ func (b *Bridge) Node() *node.Node { return b.node }
 
 // Rooms lists the rooms being carried.
 func (b *Bridge) Rooms() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Sorted(maps.Keys(b.rooms))
+	return slices.Sorted(maps.Keys(*b.view.Load()))
 }
 
 // Members lists the peers connected to the bridge that are in room.
 func (b *Bridge) Members(room string) []peer.ID {
-	b.mu.Lock()
-	c := b.rooms[room]
-	b.mu.Unlock()
-	if c == nil {
+	t := (*b.view.Load())[room]
+	if t == nil {
 		return nil
 	}
-	return c.topic.ListPeers()
+	return t.ListPeers()
+}
+
+// carries reports whether the bridge carries room (it serves only those).
+func (b *Bridge) carries(room string) bool {
+	return (*b.view.Load())[room] != nil
+}
+
+// publish lets the other goroutines see the rooms carried now. Only loop
+// (and New, before it starts loop) calls it.
+func (b *Bridge) publish() {
+	view := make(map[string]*pubsub.Topic, len(b.rooms))
+	for name, c := range b.rooms {
+		view[name] = c.topic
+	}
+	b.view.Store(&view)
 }
 
 // Stored counts the messages of room the bridge keeps.
@@ -146,28 +186,32 @@ func (b *Bridge) Stored(room string) int {
 	return n
 }
 
-// Close stops carrying rooms and the node.
+// Close stops carrying rooms and the node, and closes the store if the
+// bridge opened it. It reports what failed to close.
 func (b *Bridge) Close() error {
-	var err error
+	var errs []error
 	b.closeOnce.Do(func() {
 		b.node.Host().RemoveStreamHandler(chat.HistoryProtocol)
 		b.cancel()
-		b.mu.Lock()
-		for name, r := range b.rooms {
-			r.close(b.ps, name)
+		b.wg.Wait() // loop closes the rooms on its way out
+		if err := b.node.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close bridge node: %w", err))
 		}
-		b.mu.Unlock()
-		b.wg.Wait()
-		err = b.node.Close()
-		if b.ownStore {
-			b.cfg.store.Close()
+		if b.closeStore != nil {
+			if err := b.closeStore(); err != nil {
+				errs = append(errs, fmt.Errorf("close bridge store: %w", err))
+			}
 		}
 	})
-	return err
+	return errors.Join(errs...)
 }
 
 // inspect runs inside pubsub's event loop for every incoming RPC: it only
-// notes the room topics peers subscribe to, for loop to join.
+// notes the room topics peers subscribe to, for loop to carry. It must
+// never wait for anything that waits for pubsub, so it neither reads the
+// room table nor blocks: loop sorts out what it already carries. (Noting
+// carried rooms too means a subscription that arrives while the sweep
+// drops its room gets the room carried again.)
 func (b *Bridge) inspect(_ peer.ID, rpc *pubsub.RPC) error {
 	added := false
 	for _, sub := range rpc.GetSubscriptions() {
@@ -176,40 +220,58 @@ func (b *Bridge) inspect(_ peer.ID, rpc *pubsub.RPC) error {
 			continue
 		}
 		room := strings.TrimPrefix(topic, chat.TopicPrefix)
-		b.mu.Lock()
-		if b.rooms[room] == nil && !b.refused[room] && !b.seen[room] {
-			b.seen[room] = true
+		b.seenMu.Lock()
+		switch _, ok := b.seen[room]; {
+		case ok:
+		case len(b.seen) >= maxSeen:
+			b.dropped++
+		default:
+			b.seen[room] = struct{}{}
 			added = true
 		}
-		b.mu.Unlock()
+		b.seenMu.Unlock()
 	}
 	if added {
 		select {
 		case b.wake <- struct{}{}:
-		default:
+		default: // a wake is pending: loop will take this name too
 		}
 	}
 	return nil
 }
 
+// takeSeen hands the names noted by inspect over to loop.
+func (b *Bridge) takeSeen() (rooms []string, dropped int) {
+	b.seenMu.Lock()
+	defer b.seenMu.Unlock()
+	rooms = slices.Collect(maps.Keys(b.seen))
+	clear(b.seen)
+	dropped, b.dropped = b.dropped, 0
+	return rooms, dropped
+}
+
+// loop owns the room table: it carries the rooms inspect notes, drops idle
+// ones and, when the bridge closes, closes them all.
 func (b *Bridge) loop() {
 	defer b.wg.Done()
-	sweep := time.NewTicker(time.Minute)
+	defer b.closeRooms()
+	sweep := time.NewTicker(b.cfg.sweepEvery)
 	defer sweep.Stop()
 	for {
 		select {
 		case <-b.ctx.Done():
 			return
 		case <-b.wake:
-			b.mu.Lock()
-			rooms := make([]string, 0, len(b.seen))
-			for r := range b.seen {
-				rooms = append(rooms, r)
+			rooms, dropped := b.takeSeen()
+			if dropped > 0 {
+				b.log.Warn("room subscriptions came too fast; some rooms are not carried until a member subscribes again", "dropped", dropped)
 			}
-			clear(b.seen)
-			b.mu.Unlock()
 			for _, r := range rooms {
-				if err := b.carry(r); err != nil {
+				err := b.carry(r)
+				if b.ctx.Err() != nil {
+					return // closing: pubsub refused because it stopped
+				}
+				if err != nil {
 					b.log.Info("not carrying room", "room", r, "reason", err)
 				}
 			}
@@ -219,17 +281,32 @@ func (b *Bridge) loop() {
 	}
 }
 
+// closeRooms stops carrying every room, when the bridge closes.
+func (b *Bridge) closeRooms() {
+	rooms := b.rooms
+	b.rooms = make(map[string]*carried)
+	b.publish()
+	for name, c := range rooms {
+		c.close(b.ps, name) // errors only say that pubsub stopped first
+	}
+}
+
 var (
 	errNotAllowed = errors.New("not in --rooms")
 	errTooMany    = errors.New("--max-rooms reached")
 )
 
-// carry starts relaying a room.
+// carry starts relaying a room, unless it is carried or refused already.
+// Only loop calls it.
 func (b *Bridge) carry(room string) error {
+	if b.rooms[room] != nil || b.refused[room] {
+		return nil
+	}
 	refuse := func(err error) error {
-		b.mu.Lock()
+		if len(b.refused) >= maxRefused {
+			clear(b.refused) // forgetting only means logging a refusal again
+		}
 		b.refused[room] = true
-		b.mu.Unlock()
 		return err
 	}
 	if err := chat.ValidateRoomName(room); err != nil {
@@ -238,10 +315,7 @@ func (b *Bridge) carry(room string) error {
 	if b.cfg.rooms != nil && !b.cfg.rooms[room] {
 		return refuse(errNotAllowed)
 	}
-	b.mu.Lock()
-	n := len(b.rooms)
-	b.mu.Unlock()
-	if n >= b.cfg.maxRooms {
+	if len(b.rooms) >= b.cfg.maxRooms {
 		return errTooMany // not remembered: a slot may free up
 	}
 	c := &carried{limiters: make(map[peer.ID]*rate.Limiter)}
@@ -262,27 +336,31 @@ func (b *Bridge) carry(room string) error {
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	c.topic, c.sub = topic, sub
+	ctx, stop := context.WithCancel(b.ctx)
+	c.stop = stop
 	b.wg.Add(1)
-	go b.keepHistory(room, sub)
+	go b.keepHistory(ctx, room, sub)
 	if b.cfg.observer != nil {
 		if evh, err := topic.EventHandler(); err == nil {
 			c.events = evh
 			b.wg.Add(1)
-			go b.watchMembers(room, evh)
+			go b.watchMembers(ctx, room, evh)
+		} else {
+			b.log.Warn("not reporting members of carried room", "room", room, "err", err)
 		}
 	}
-	b.mu.Lock()
 	b.rooms[room] = c
-	b.mu.Unlock()
+	b.publish()
 	b.log.Info("carrying room", "room", room)
 	return nil
 }
 
-// watchMembers reports members joining and leaving a carried room.
-func (b *Bridge) watchMembers(room string, evh *pubsub.TopicEventHandler) {
+// watchMembers reports members joining and leaving a carried room, until
+// ctx ends (the room is dropped or the bridge closes).
+func (b *Bridge) watchMembers(ctx context.Context, room string, evh *pubsub.TopicEventHandler) {
 	defer b.wg.Done()
 	for {
-		ev, err := evh.NextPeerEvent(b.ctx)
+		ev, err := evh.NextPeerEvent(ctx)
 		if err != nil {
 			return // bridge closed or room dropped
 		}
@@ -314,22 +392,33 @@ func (b *Bridge) validator(room string, c *carried) pubsub.ValidatorEx {
 	}
 }
 
-func (c *carried) close(ps *pubsub.PubSub, room string) {
+// close stops carrying the room. Subscription.Cancel hands the
+// subscription to pubsub's event loop before it returns, so the topic has
+// none left when Topic.Close reaches that loop, and the room can be
+// joined again later.
+func (c *carried) close(ps *pubsub.PubSub, room string) error {
+	c.stop()
 	if c.events != nil {
 		c.events.Cancel()
 	}
 	c.sub.Cancel()
-	c.topic.Close()
-	ps.UnregisterTopicValidator(chat.TopicPrefix + room)
+	var errs []error
+	if err := c.topic.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close topic: %w", err))
+	}
+	if err := ps.UnregisterTopicValidator(chat.TopicPrefix + room); err != nil {
+		errs = append(errs, fmt.Errorf("unregister validator: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // keepHistory stores the chat messages of a carried room, so that members
 // who were offline can catch up from the bridge.
-func (b *Bridge) keepHistory(room string, sub *pubsub.Subscription) {
+func (b *Bridge) keepHistory(ctx context.Context, room string, sub *pubsub.Subscription) {
 	defer b.wg.Done()
 	pruned := time.Now()
 	for {
-		msg, err := sub.Next(b.ctx)
+		msg, err := sub.Next(ctx)
 		if err != nil {
 			return
 		}
@@ -354,13 +443,6 @@ func (b *Bridge) keepHistory(room string, sub *pubsub.Subscription) {
 	}
 }
 
-// carries reports whether the bridge carries room (it serves only those).
-func (b *Bridge) carries(room string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.rooms[room] != nil
-}
-
 // maxLimiters bounds the per-author state of one room.
 const maxLimiters = 4096
 
@@ -379,23 +461,40 @@ func (c *carried) allow(author peer.ID, r float64, burst int) bool {
 }
 
 // dropIdle stops carrying rooms that had no member connected for
-// idleRoomAfter.
+// idleAfter (idleRoomAfter unless a test says otherwise). Only loop calls
+// it, and it holds no lock while it asks pubsub.
 func (b *Bridge) dropIdle(now time.Time) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for name, r := range b.rooms {
-		if len(r.topic.ListPeers()) > 0 {
-			r.idleFrom = time.Time{}
+	var idle []string
+	for name, c := range b.rooms {
+		if b.ctx.Err() != nil {
+			return
+		}
+		if len(c.topic.ListPeers()) > 0 {
+			c.idleFrom = time.Time{}
 			continue
 		}
-		if r.idleFrom.IsZero() {
-			r.idleFrom = now
+		if c.idleFrom.IsZero() {
+			c.idleFrom = now
 			continue
 		}
-		if now.Sub(r.idleFrom) >= idleRoomAfter {
-			r.close(b.ps, name)
-			delete(b.rooms, name)
-			b.log.Info("stopped carrying idle room", "room", name)
+		if now.Sub(c.idleFrom) >= b.cfg.idleAfter {
+			idle = append(idle, name)
 		}
+	}
+	if len(idle) == 0 {
+		return
+	}
+	closing := make([]*carried, len(idle))
+	for i, name := range idle {
+		closing[i] = b.rooms[name]
+		delete(b.rooms, name)
+	}
+	b.publish() // no longer served before it is closed
+	for i, name := range idle {
+		if err := closing[i].close(b.ps, name); err != nil {
+			b.log.Warn("stop carrying idle room", "room", name, "err", err)
+			continue
+		}
+		b.log.Info("stopped carrying idle room", "room", name)
 	}
 }

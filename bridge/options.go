@@ -1,8 +1,9 @@
 package bridge
 
 import (
-	"errors"
+	"fmt"
 	"log/slog"
+	"time"
 
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 
@@ -27,6 +28,11 @@ type config struct {
 	observer        func(chat.Event)
 	store           *store.Store
 	retention       store.Retention
+
+	// Idle sweep: every sweepEvery, rooms with no member connected for
+	// idleAfter stop being carried. Only tests change them (export_test.go).
+	sweepEvery time.Duration
+	idleAfter  time.Duration
 }
 
 func defaults() config {
@@ -38,19 +44,9 @@ func defaults() config {
 		burst:           DefaultBurst,
 		maxMessageBytes: chat.MaxEnvelopeBytes,
 		retention:       DefaultRetention,
+		sweepEvery:      time.Minute,
+		idleAfter:       idleRoomAfter,
 	}
-}
-
-func (c *config) validate() error {
-	switch {
-	case c.maxRooms <= 0:
-		return errors.New("bridge: max rooms must be positive")
-	case c.rate <= 0 || c.burst <= 0:
-		return errors.New("bridge: rate and burst must be positive")
-	case c.maxMessageBytes <= 0:
-		return errors.New("bridge: max message size must be positive")
-	}
-	return nil
 }
 
 // WithResources sets the circuit relay limits (default DefaultResources).
@@ -78,7 +74,7 @@ func WithRooms(names ...string) Option {
 		}
 		for _, n := range names {
 			if err := chat.ValidateRoomName(n); err != nil {
-				return err
+				return fmt.Errorf("bridge.WithRooms: %w", err)
 			}
 			c.rooms[n] = true
 		}
@@ -86,21 +82,43 @@ func WithRooms(names ...string) Option {
 	}
 }
 
-// WithMaxRooms bounds how many rooms the bridge carries at once.
+// WithMaxRooms bounds how many rooms the bridge carries at once (positive).
 func WithMaxRooms(n int) Option {
-	return func(c *config) error { c.maxRooms = n; return nil }
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("bridge.WithMaxRooms(%d): the number of rooms must be positive", n)
+		}
+		c.maxRooms = n
+		return nil
+	}
 }
 
 // WithRateLimit bounds the messages one author may send through the bridge
-// in one room: rate per second on average, burst at once.
+// in one room: rate per second on average, burst at once (both positive;
+// a rate of +Inf does not limit).
 func WithRateLimit(rate float64, burst int) Option {
-	return func(c *config) error { c.rate, c.burst = rate, burst; return nil }
+	return func(c *config) error {
+		if !(rate > 0) { // NaN too
+			return fmt.Errorf("bridge.WithRateLimit(%v, %d): the rate must be positive", rate, burst)
+		}
+		if burst <= 0 {
+			return fmt.Errorf("bridge.WithRateLimit(%v, %d): the burst must be positive", rate, burst)
+		}
+		c.rate, c.burst = rate, burst
+		return nil
+	}
 }
 
-// WithMaxMessageBytes bounds the size of one carried room message (at
-// most chat.MaxEnvelopeBytes, which every node enforces anyway).
+// WithMaxMessageBytes bounds the size of one carried room message: from 1
+// to chat.MaxEnvelopeBytes, the most that any node accepts.
 func WithMaxMessageBytes(n int) Option {
-	return func(c *config) error { c.maxMessageBytes = min(n, chat.MaxEnvelopeBytes); return nil }
+	return func(c *config) error {
+		if n <= 0 || n > chat.MaxEnvelopeBytes {
+			return fmt.Errorf("bridge.WithMaxMessageBytes(%d): want 1 to %d bytes (chat.MaxEnvelopeBytes, the most any node accepts)", n, chat.MaxEnvelopeBytes)
+		}
+		c.maxMessageBytes = n
+		return nil
+	}
 }
 
 // WithObserver calls f with a chat.PeerJoined or chat.PeerLeft event when a
@@ -116,7 +134,14 @@ func WithStore(st *store.Store) Option {
 	return func(c *config) error { c.store = st; return nil }
 }
 
-// WithRetention bounds the history kept per carried room.
+// WithRetention bounds the history kept per carried room (a zero field
+// does not limit; negative ones are an error).
 func WithRetention(r store.Retention) Option {
-	return func(c *config) error { c.retention = r; return nil }
+	return func(c *config) error {
+		if r.MaxMessages < 0 || r.MaxAge < 0 {
+			return fmt.Errorf("bridge.WithRetention(%d messages, %v): limits must not be negative", r.MaxMessages, r.MaxAge)
+		}
+		c.retention = r
+		return nil
+	}
 }

@@ -2,12 +2,15 @@ package node_test
 
 import (
 	"context"
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
+	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 
 	"github.com/parley-chat/parley/internal/testutil"
@@ -132,5 +135,50 @@ func TestAddrsEndInPeerID(t *testing.T) {
 		if !strings.HasSuffix(a.String(), "/p2p/"+n.ID().String()) {
 			t.Errorf("address %s does not end in /p2p/<id>", a)
 		}
+	}
+}
+
+// Connection limits that cannot work stop the node from starting, with an
+// error naming the option; limits that can work start it.
+func TestConnLimits(t *testing.T) {
+	tests := []struct {
+		name           string
+		low, high, max int
+		want           string // "" for a node that starts
+	}{
+		{"the defaults", 96, 192, 512, ""},
+		{"all equal", 4, 4, 4, ""},
+		{"zero low", 0, 10, 20, "low water mark must be positive"},
+		{"negative low", -1, 10, 20, "low water mark must be positive"},
+		{"high below low", 10, 5, 20, "high water mark must not be below the low one"},
+		{"cap below high", 10, 20, 15, "hard cap must not be below the high water mark"},
+		{"zero cap", 1, 1, 0, "hard cap must not be below the high water mark"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := node.New(node.WithIdentity(key),
+				node.WithListenAddrs(ma.StringCast("/ip4/127.0.0.1/tcp/0")),
+				node.WithConnLimits(tt.low, tt.high, tt.max))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				if err := n.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				n.Close()
+				t.Fatal("New accepted the limits")
+			}
+			if !strings.Contains(err.Error(), "WithConnLimits") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("New: %v; want an error from WithConnLimits saying %q", err, tt.want)
+			}
+		})
 	}
 }

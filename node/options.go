@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -63,9 +64,6 @@ func (c *config) validate() error {
 	if c.key == nil {
 		return errors.New("no identity: use WithIdentity")
 	}
-	if c.connLow <= 0 || c.connHigh < c.connLow {
-		return errors.New("connection manager: need 0 < low <= high")
-	}
 	return nil
 }
 
@@ -126,9 +124,25 @@ func WithHolePunchTracer(t holepunch.EventTracer) Option {
 }
 
 // WithConnLimits sets the connection manager's low and high water marks and
-// the resource manager's hard cap on connections.
+// the resource manager's hard cap on connections: 0 < low <= high <= max.
+// Above high connections, the connection manager closes the least useful
+// ones down to low; the resource manager refuses any past max.
 func WithConnLimits(low, high, max int) Option {
-	return func(c *config) error { c.connLow, c.connHigh, c.maxConns = low, high, max; return nil }
+	return func(c *config) error {
+		var reason string
+		switch {
+		case low <= 0:
+			reason = "the low water mark must be positive"
+		case high < low:
+			reason = "the high water mark must not be below the low one"
+		case max < high:
+			reason = "the hard cap must not be below the high water mark, or connections are refused before the connection manager trims any"
+		default:
+			c.connLow, c.connHigh, c.maxConns = low, high, max
+			return nil
+		}
+		return fmt.Errorf("node.WithConnLimits(%d, %d, %d): %s", low, high, max, reason)
+	}
 }
 
 // WithRelayHook calls f once the node has its first relay reservation

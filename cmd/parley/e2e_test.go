@@ -118,6 +118,9 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"join", "lobby", "--nick", strings.Repeat("n", 40)}, "nick"},
 		{[]string{"join", "lobby", "--log-level", "loud"}, "log-level"},
 		{[]string{"relay", "--max-circuits", "0"}, "positive"},
+		{[]string{"relay", "--max-message-bytes", "0"}, "positive"},
+		{[]string{"relay", "--max-message-bytes", "9000"}, "--max-message-bytes must be at most 8192"},
+		{[]string{"relay", "--rate", "NaN"}, "positive"},
 		{[]string{"id", "extra"}, "unexpected"},
 	}
 	for _, tt := range tests {

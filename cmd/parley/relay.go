@@ -54,9 +54,13 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkRelayLimits(fs, res.MaxReservations, res.MaxCircuits, res.Limit.Duration, res.Limit.Data); err != nil {
 		return err
 	}
-	if *maxRooms <= 0 || *rate <= 0 || *burst <= 0 || *maxMsg <= 0 {
+	if *maxRooms <= 0 || !(*rate > 0) || *burst <= 0 || *maxMsg <= 0 { // !(>): NaN too
 		fs.Usage()
 		return fmt.Errorf("%w: --max-rooms, --rate, --burst and --max-message-bytes must be positive", errUsage)
+	}
+	if *maxMsg > chat.MaxEnvelopeBytes {
+		fs.Usage()
+		return fmt.Errorf("%w: --max-message-bytes must be at most %d, the largest room message any node accepts", errUsage, chat.MaxEnvelopeBytes)
 	}
 	if keep.MaxMessages < 0 || keep.MaxAge < 0 {
 		fs.Usage()

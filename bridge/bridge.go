@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +17,9 @@ import (
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/chat/protocol/history"
+	roomproto "github.com/parley-chat/parley/chat/protocol/room"
+	"github.com/parley-chat/parley/chat/storage"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/node"
 )
@@ -57,9 +59,9 @@ type Bridge struct {
 	rooms   map[string]*carried
 	refused map[string]bool // rooms refused (logged once)
 
-	// view is what the other goroutines know of the table: the topic of
-	// every carried room, in a map loop publishes and never changes again.
-	view atomic.Pointer[map[string]*pubsub.Topic]
+	// view is what the other goroutines know of the table: every carried
+	// room, in a map loop publishes and never changes again.
+	view atomic.Pointer[map[string]*roomproto.Joined]
 
 	// closeStore closes the store when the bridge opened it (nil when the
 	// caller passed WithStore); a field so that a test can make it fail.
@@ -68,9 +70,7 @@ type Bridge struct {
 }
 
 type carried struct {
-	topic  *pubsub.Topic
-	events *pubsub.TopicEventHandler // nil without an observer
-	sub    *pubsub.Subscription
+	joined *roomproto.Joined
 	// stop ends the room's goroutines (history, member events) when the
 	// bridge stops carrying it.
 	stop     context.CancelFunc
@@ -99,14 +99,13 @@ func New(opts ...Option) (*Bridge, error) {
 			return nil, err
 		}
 	}
-	var ownStore bool
-	var err error
-	if cfg.store, ownStore, err = store.OrMemory(cfg.store); err != nil {
-		return nil, fmt.Errorf("start bridge: %w", err)
-	}
 	var closeStore func() error
-	if ownStore {
-		closeStore = cfg.store.Close
+	if cfg.store == nil {
+		mem, err := store.OpenMemory()
+		if err != nil {
+			return nil, fmt.Errorf("start bridge: %w", err)
+		}
+		cfg.store, closeStore = mem, mem.Close
 	}
 	n, err := node.New(append(cfg.nodeOpts, node.WithRelayService(cfg.resources))...)
 	if err != nil {
@@ -139,7 +138,7 @@ func New(opts ...Option) (*Bridge, error) {
 		}
 		return nil, fmt.Errorf("start bridge pubsub: %w", err)
 	}
-	n.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: cfg.store, Allowed: func(_ context.Context, room string, _ peer.ID) bool { return b.carries(room) }}.Handle)
+	n.Host().SetStreamHandler(history.ID, history.Server{Store: cfg.store, Allowed: b.servesHistoryTo}.Handle)
 	b.wg.Add(1)
 	go b.loop()
 	return b, nil
@@ -155,24 +154,26 @@ func (b *Bridge) Rooms() []string {
 
 // Members lists the peers connected to the bridge that are in room.
 func (b *Bridge) Members(room string) []peer.ID {
-	t := (*b.view.Load())[room]
-	if t == nil {
+	j := (*b.view.Load())[room]
+	if j == nil {
 		return nil
 	}
-	return t.ListPeers()
+	return j.Topic.ListPeers()
 }
 
-// carries reports whether the bridge carries room (it serves only those).
-func (b *Bridge) carries(room string) bool {
-	return (*b.view.Load())[room] != nil
+// servesHistoryTo reports whether p may read room's history here: the
+// bridge must carry the room and p must be a member connected to it.
+func (b *Bridge) servesHistoryTo(ctx context.Context, room string, p peer.ID) bool {
+	j := (*b.view.Load())[room]
+	return j != nil && j.WaitMember(ctx, p)
 }
 
 // publish lets the other goroutines see the rooms carried now. Only loop
 // (and New, before it starts loop) calls it.
 func (b *Bridge) publish() {
-	view := make(map[string]*pubsub.Topic, len(b.rooms))
+	view := make(map[string]*roomproto.Joined, len(b.rooms))
 	for name, c := range b.rooms {
-		view[name] = c.topic
+		view[name] = c.joined
 	}
 	b.view.Store(&view)
 }
@@ -191,7 +192,7 @@ func (b *Bridge) Stored(room string) int {
 func (b *Bridge) Close() error {
 	var errs []error
 	b.closeOnce.Do(func() {
-		b.node.Host().RemoveStreamHandler(chat.HistoryProtocol)
+		b.node.Host().RemoveStreamHandler(history.ID)
 		b.cancel()
 		b.wg.Wait() // loop closes the rooms on its way out
 		if err := b.node.Close(); err != nil {
@@ -216,10 +217,10 @@ func (b *Bridge) inspect(_ peer.ID, rpc *pubsub.RPC) error {
 	added := false
 	for _, sub := range rpc.GetSubscriptions() {
 		topic := sub.GetTopicid()
-		if !sub.GetSubscribe() || !strings.HasPrefix(topic, chat.TopicPrefix) {
+		room, ok := roomproto.NameOf(topic)
+		if !sub.GetSubscribe() || !ok {
 			continue
 		}
-		room := strings.TrimPrefix(topic, chat.TopicPrefix)
 		b.seenMu.Lock()
 		switch _, ok := b.seen[room]; {
 		case ok:
@@ -286,8 +287,8 @@ func (b *Bridge) closeRooms() {
 	rooms := b.rooms
 	b.rooms = make(map[string]*carried)
 	b.publish()
-	for name, c := range rooms {
-		c.close(b.ps, name) // errors only say that pubsub stopped first
+	for _, c := range rooms {
+		c.close() // errors only say that pubsub stopped first
 	}
 }
 
@@ -319,35 +320,22 @@ func (b *Bridge) carry(room string) error {
 		return errTooMany // not remembered: a slot may free up
 	}
 	c := &carried{limiters: make(map[peer.ID]*rate.Limiter)}
-	topicName := chat.TopicPrefix + room
-	if err := b.ps.RegisterTopicValidator(topicName, b.validator(room, c)); err != nil {
-		return fmt.Errorf("register validator: %w", err)
-	}
-	topic, err := b.ps.Join(topicName)
+	// The same join/validate/subscribe sequence as a member's, with a
+	// validator that checks the envelope's header and leaves the body
+	// unread. Subscribing relays the topic and lets the bridge keep its
+	// history.
+	j, err := roomproto.Join(b.ps, room, roomproto.Validator(room, false, b.check(c)), chat.PeerQueueSize)
 	if err != nil {
-		b.ps.UnregisterTopicValidator(topicName)
-		return fmt.Errorf("join: %w", err)
+		return err
 	}
-	// Subscribing relays the topic and lets the bridge keep its history.
-	sub, err := topic.Subscribe(pubsub.WithBufferSize(chat.PeerQueueSize))
-	if err != nil {
-		topic.Close()
-		b.ps.UnregisterTopicValidator(topicName)
-		return fmt.Errorf("subscribe: %w", err)
-	}
-	c.topic, c.sub = topic, sub
+	c.joined = j
 	ctx, stop := context.WithCancel(b.ctx)
 	c.stop = stop
 	b.wg.Add(1)
-	go b.keepHistory(ctx, room, sub)
+	go b.keepHistory(ctx, room, j.Sub)
 	if b.cfg.observer != nil {
-		if evh, err := topic.EventHandler(); err == nil {
-			c.events = evh
-			b.wg.Add(1)
-			go b.watchMembers(ctx, room, evh)
-		} else {
-			b.log.Warn("not reporting members of carried room", "room", room, "err", err)
-		}
+		b.wg.Add(1)
+		go b.watchMembers(ctx, room, j.Events)
 	}
 	b.rooms[room] = c
 	b.publish()
@@ -373,21 +361,17 @@ func (b *Bridge) watchMembers(ctx context.Context, room string, evh *pubsub.Topi
 	}
 }
 
-// validator accepts what every Parley node accepts, within the operator's
-// size limit, and ignores (drops without penalty) an author over its rate.
-func (b *Bridge) validator(room string, c *carried) pubsub.ValidatorEx {
-	return func(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+// check adds the operator's limits to a valid envelope: it rejects one
+// over the size limit and ignores (drops without penalty) an author over
+// its rate.
+func (b *Bridge) check(c *carried) func(*pubsub.Message, *pb.Envelope) pubsub.ValidationResult {
+	return func(msg *pubsub.Message, _ *pb.Envelope) pubsub.ValidationResult {
 		if len(msg.Data) > b.cfg.maxMessageBytes {
-			return pubsub.ValidationReject
-		}
-		env, err := chat.DecodeEnvelope(msg.Data, room, time.Now())
-		if err != nil {
 			return pubsub.ValidationReject
 		}
 		if !c.allow(msg.GetFrom(), b.cfg.rate, b.cfg.burst) {
 			return pubsub.ValidationIgnore
 		}
-		msg.ValidatorData = env
 		return pubsub.ValidationAccept
 	}
 }
@@ -396,20 +380,9 @@ func (b *Bridge) validator(room string, c *carried) pubsub.ValidatorEx {
 // subscription to pubsub's event loop before it returns, so the topic has
 // none left when Topic.Close reaches that loop, and the room can be
 // joined again later.
-func (c *carried) close(ps *pubsub.PubSub, room string) error {
+func (c *carried) close() error {
 	c.stop()
-	if c.events != nil {
-		c.events.Cancel()
-	}
-	c.sub.Cancel()
-	var errs []error
-	if err := c.topic.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close topic: %w", err))
-	}
-	if err := ps.UnregisterTopicValidator(chat.TopicPrefix + room); err != nil {
-		errs = append(errs, fmt.Errorf("unregister validator: %w", err))
-	}
-	return errors.Join(errs...)
+	return c.joined.Close()
 }
 
 // keepHistory stores the chat messages of a carried room, so that members
@@ -422,13 +395,15 @@ func (b *Bridge) keepHistory(ctx context.Context, room string, sub *pubsub.Subsc
 		if err != nil {
 			return
 		}
-		env, ok := msg.ValidatorData.(*pb.Envelope)
-		if !ok || env.GetKind() != pb.Envelope_MESSAGE {
+		opened, ok := msg.ValidatorData.(*roomproto.Opened)
+		if !ok || opened.Envelope.GetKind() != pb.Envelope_MESSAGE {
 			continue
 		}
-		m, err := chat.StoredMessage(msg, env)
+		// Kept as the author signed it, body unread (no nick, no text):
+		// members verify and open it when they catch up.
+		m, err := history.Record(msg, opened.Envelope, nil)
 		if err == nil {
-			_, err = b.cfg.store.AddRoomMessage(m)
+			_, err = b.cfg.store.AddRoomMessages([]storage.RoomMessage{m})
 		}
 		if err != nil {
 			b.log.Warn("store carried message", "room", room, "err", err)
@@ -469,7 +444,7 @@ func (b *Bridge) dropIdle(now time.Time) {
 		if b.ctx.Err() != nil {
 			return
 		}
-		if len(c.topic.ListPeers()) > 0 {
+		if len(c.joined.Topic.ListPeers()) > 0 {
 			c.idleFrom = time.Time{}
 			continue
 		}
@@ -491,7 +466,7 @@ func (b *Bridge) dropIdle(now time.Time) {
 	}
 	b.publish() // no longer served before it is closed
 	for i, name := range idle {
-		if err := closing[i].close(b.ps, name); err != nil {
+		if err := closing[i].close(); err != nil {
 			b.log.Warn("stop carrying idle room", "room", name, "err", err)
 			continue
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley-chat/parley/bridge"
 	"github.com/parley-chat/parley/chat"
+	roomproto "github.com/parley-chat/parley/chat/protocol/room"
 	"github.com/parley-chat/parley/internal/testutil"
 	"github.com/parley-chat/parley/node"
 )
@@ -117,7 +118,7 @@ func TestRelayKeepsCarryingThroughSubscriptionChurn(t *testing.T) {
 		}
 		ps[i], ids[i] = p, n.ID()
 		home := fmt.Sprintf("home-%d", i)
-		topic, err := p.Join(chat.TopicPrefix + home)
+		topic, err := p.Join(roomproto.Topic(home))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +145,7 @@ func TestRelayKeepsCarryingThroughSubscriptionChurn(t *testing.T) {
 	}
 	wg.Wait()
 
-	topic, err := ps[0].Join(chat.TopicPrefix + "fresh")
+	topic, err := ps[0].Join(roomproto.Topic("fresh"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +168,7 @@ func TestRelayKeepsCarryingThroughSubscriptionChurn(t *testing.T) {
 
 // joinAndLeave subscribes to a room and leaves it at once.
 func joinAndLeave(p *pubsub.PubSub, room string) error {
-	topic, err := p.Join(chat.TopicPrefix + room)
+	topic, err := p.Join(roomproto.Topic(room))
 	if err != nil {
 		return fmt.Errorf("join %s: %w", room, err)
 	}

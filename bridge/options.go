@@ -8,7 +8,7 @@ import (
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 
 	"github.com/parley-chat/parley/chat"
-	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/chat/storage"
 	"github.com/parley-chat/parley/node"
 )
 
@@ -26,8 +26,8 @@ type config struct {
 	burst           int
 	maxMessageBytes int
 	observer        func(chat.Event)
-	store           *store.Store
-	retention       store.Retention
+	store           storage.History
+	retention       storage.Retention
 
 	// Idle sweep: every sweepEvery, rooms with no member connected for
 	// idleAfter stop being carried. Only tests change them (export_test.go).
@@ -130,13 +130,13 @@ func WithObserver(f func(chat.Event)) Option {
 
 // WithStore keeps the history of carried rooms in st, to serve members
 // catching up (default: in memory). The bridge does not close it.
-func WithStore(st *store.Store) Option {
+func WithStore(st storage.History) Option {
 	return func(c *config) error { c.store = st; return nil }
 }
 
 // WithRetention bounds the history kept per carried room (a zero field
 // does not limit; negative ones are an error).
-func WithRetention(r store.Retention) Option {
+func WithRetention(r storage.Retention) Option {
 	return func(c *config) error {
 		if r.MaxMessages < 0 || r.MaxAge < 0 {
 			return fmt.Errorf("bridge.WithRetention(%d messages, %v): limits must not be negative", r.MaxMessages, r.MaxAge)

@@ -5,7 +5,7 @@ import (
 
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 
-	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/chat/storage"
 )
 
 // Defaults of `parley relay`, in one place.
@@ -19,7 +19,7 @@ const (
 )
 
 // DefaultRetention is the history a bridge keeps per carried room.
-var DefaultRetention = store.Retention{MaxMessages: 1000, MaxAge: 7 * 24 * time.Hour}
+var DefaultRetention = storage.Retention{MaxMessages: 1000, MaxAge: 7 * 24 * time.Hour}
 
 // DefaultResources are the circuit relay limits. They start from
 // go-libp2p's defaults and give each relayed connection more time and

@@ -2,8 +2,6 @@ package chat
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parley-chat/parley/chat/protocol/history"
+	"github.com/parley-chat/parley/chat/storage"
 	"github.com/parley-chat/parley/internal/store"
 )
 
@@ -46,9 +46,9 @@ type config struct {
 	ackTimeout  time.Duration
 	openTimeout time.Duration
 	pathOf      func(peer.ID) (string, peer.ID)
-	store       *store.Store
+	store       storage.Store
 	history     int
-	retention   store.Retention
+	retention   storage.Retention
 }
 
 // Defaults for history.
@@ -57,11 +57,12 @@ const (
 )
 
 // DefaultRetention bounds each room's stored history on a user's node.
-var DefaultRetention = store.Retention{MaxMessages: 10000, MaxAge: 30 * 24 * time.Hour}
+var DefaultRetention = storage.Retention{MaxMessages: 10000, MaxAge: 30 * 24 * time.Hour}
 
-// WithStore keeps room history, received DMs and the DM outbox in st
-// (default: a store in memory, lost at exit). The Service does not close it.
-func WithStore(st *store.Store) Option {
+// WithStore keeps room history, received DMs and the DM outbox in st, e.g.
+// Parley's SQLite store (default: one in memory, lost at exit). The
+// Service does not close it.
+func WithStore(st storage.Store) Option {
 	return func(c *config) error { c.store = st; return nil }
 }
 
@@ -77,7 +78,7 @@ func WithHistory(n int) Option {
 }
 
 // WithRetention bounds each room's stored history.
-func WithRetention(r store.Retention) Option {
+func WithRetention(r storage.Retention) Option {
 	return func(c *config) error {
 		if r.MaxMessages < 0 || r.MaxAge < 0 {
 			return errors.New("retention: negative bound")
@@ -164,8 +165,8 @@ type Service struct {
 	rooms    roomTable
 	nicks    *nickBook
 	outbox   *outbox
-	store    *store.Store
-	ownStore bool // store opened by New, closed by Close
+	store    storage.Store
+	memStore *store.Store // the in-memory store New opened, closed by Close
 
 	closeOnce sync.Once
 	closeErr  error
@@ -192,18 +193,21 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	if cfg.pathOf == nil {
 		cfg.pathOf = func(p peer.ID) (string, peer.ID) { return simplePath(h, p) }
 	}
-	var ownStore bool
-	var err error
-	if cfg.store, ownStore, err = store.OrMemory(cfg.store); err != nil {
-		return nil, err
+	var mem *store.Store // opened here, closed by Close
+	if cfg.store == nil {
+		var err error
+		if mem, err = store.OpenMemory(); err != nil {
+			return nil, err
+		}
+		cfg.store = mem
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tracer := newMeshTracer()
 	ps, err := newPubSub(ctx, h, tracer)
 	if err != nil {
 		cancel()
-		if ownStore {
-			cfg.store.Close()
+		if mem != nil {
+			mem.Close()
 		}
 		return nil, fmt.Errorf("start gossipsub: %w", err)
 	}
@@ -214,11 +218,11 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 		rooms:    roomTable{m: make(map[string]*room)},
 		nicks:    newNickBook(h.ID(), cfg.nick),
 		store:    cfg.store,
-		ownStore: ownStore,
+		memStore: mem,
 	}
 	s.outbox = newOutbox(s)
 	h.SetStreamHandler(DMProtocol, s.handleDM)
-	h.SetStreamHandler(HistoryProtocol, HistoryServer{Store: s.store, Allowed: s.servesHistoryTo}.Handle)
+	h.SetStreamHandler(history.ID, history.Server{Store: s.store, Allowed: s.servesHistoryTo}.Handle)
 	if err := s.outbox.start(); err != nil {
 		s.Close()
 		return nil, err
@@ -243,7 +247,13 @@ func MeshParams() pubsub.GossipSubParams {
 }
 
 func newPubSub(ctx context.Context, h host.Host, tracer pubsub.RawTracer) (*pubsub.PubSub, error) {
-	return pubsub.NewGossipSub(ctx, h,
+	return pubsub.NewGossipSub(ctx, h, PubSubOptions(tracer)...)
+}
+
+// PubSubOptions are the GossipSub options of chat rooms (the benchmarks
+// measure GossipSub with exactly these).
+func PubSubOptions(tracer pubsub.RawTracer) []pubsub.Option {
+	return []pubsub.Option{
 		pubsub.WithGossipSubParams(MeshParams()),
 		pubsub.WithRawTracer(tracer),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
@@ -252,13 +262,13 @@ func newPubSub(ctx context.Context, h host.Host, tracer pubsub.RawTracer) (*pubs
 		// to every known member of the topic instead.
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerExchange(true),
-		pubsub.WithMaxMessageSize(64<<10),
+		pubsub.WithMaxMessageSize(64 << 10),
 		// Per-peer send queue (pubsub's default is 32 RPCs): room for a
 		// burst of chat messages before pubsub starts dropping, which
 		// reportDrops then surfaces.
 		pubsub.WithPeerOutboundQueueSize(PeerQueueSize),
 		pubsub.WithValidateQueueSize(PeerQueueSize),
-	)
+	}
 }
 
 // PeerQueueSize is the size of GossipSub's per-peer outbound queue (in
@@ -397,7 +407,7 @@ func (s *Service) Close() error {
 		s.life.Unlock()
 
 		s.h.RemoveStreamHandler(DMProtocol)
-		s.h.RemoveStreamHandler(HistoryProtocol)
+		s.h.RemoveStreamHandler(history.ID)
 		s.cancel()
 		for _, r := range s.rooms.takeAll() {
 			r.close()
@@ -405,8 +415,8 @@ func (s *Service) Close() error {
 		s.outbox.close()
 		s.wg.Wait()
 		s.bus.close()
-		if s.ownStore {
-			if err := s.store.Close(); err != nil {
+		if s.memStore != nil {
+			if err := s.memStore.Close(); err != nil {
 				s.closeErr = fmt.Errorf("close chat store: %w", err)
 			}
 		}
@@ -437,11 +447,3 @@ func (s *Service) isClosed() bool {
 
 // emit hands ev to every subscriber; it never blocks.
 func (s *Service) emit(ev Event) { s.bus.publish(ev) }
-
-func newID() string {
-	var b [idLen / 2]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return hex.EncodeToString(b[:])
-}

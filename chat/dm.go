@@ -4,26 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-msgio/pbio"
 
+	"github.com/parley-chat/parley/chat/content"
 	"github.com/parley-chat/parley/chat/pb"
-	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/chat/protocol/dm"
+	"github.com/parley-chat/parley/chat/storage"
 )
 
-// DMProtocol is the stream protocol for direct messages.
-const DMProtocol protocol.ID = "/parley/dm/1.0.0"
-
-// MaxDMFrameBytes bounds one DM frame on the wire.
-const MaxDMFrameBytes = 8 << 10
-
-const dmWriteTimeout = 10 * time.Second
+// DMProtocol is the stream protocol for direct messages (package dm).
+const DMProtocol = dm.ID
 
 // SendDM queues text for a peer (peer ID or nick) on disk and returns the
 // message ID at once. Delivery happens in the background: a Delivered
@@ -44,7 +38,7 @@ func (s *Service) SendDM(to, text string) (string, error) {
 	if s.isClosed() {
 		return "", ErrClosed
 	}
-	m := store.DM{ID: newID(), Peer: pid.String(), Nick: s.Nick(), Text: text, SentAt: time.Now().UnixMilli()}
+	m := storage.DM{ID: content.NewID(), Peer: pid.String(), Nick: s.Nick(), Text: text, SentAt: time.Now().UnixMilli()}
 	if err := s.store.QueueDM(m); err != nil {
 		return "", fmt.Errorf("dm: %w", err)
 	}
@@ -60,9 +54,7 @@ type dmConn struct {
 	peer peer.ID
 
 	mu     sync.Mutex // held while sending
-	stream network.Stream
-	r      pbio.Reader
-	w      pbio.Writer
+	stream *dm.Stream
 
 	flushing bool // a flush goroutine runs (guarded by outbox.mu)
 	again    bool // another flush was asked for meanwhile (guarded by outbox.mu)
@@ -72,7 +64,7 @@ type dmConn struct {
 func (c *dmConn) send(ctx context.Context, msg *pb.DirectMessage) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stream != nil && c.stream.Conn().Stat().Limited && c.hasDirectConn() {
+	if c.stream != nil && c.stream.Limited() && c.hasDirectConn() {
 		// Hole punching made a direct connection since the stream was
 		// opened over the relay: move to it.
 		c.stream.Close()
@@ -99,34 +91,16 @@ func (e *errUnreachable) Unwrap() error { return e.err }
 func (c *dmConn) exchange(ctx context.Context, msg *pb.DirectMessage) error {
 	if c.stream == nil {
 		octx, cancel := context.WithTimeout(ctx, c.s.cfg.openTimeout)
-		// A relayed (limited) connection is fine for DMs: they are small.
-		st, err := c.s.h.NewStream(network.WithAllowLimitedConn(octx, "dm"), c.peer, DMProtocol)
+		st, err := dm.Open(octx, c.s.h, c.peer)
 		cancel()
 		if err != nil {
 			return &errUnreachable{err}
 		}
-		if err := st.Scope().SetService(DMServiceName); err != nil {
-			st.Reset()
-			return &errUnreachable{err}
-		}
-		c.stream, c.r, c.w = st, pbio.NewDelimitedReader(st, MaxDMFrameBytes), pbio.NewDelimitedWriter(st)
+		c.stream = st
 	}
-	fail := func(err error) error {
-		c.stream.Reset()
+	if err := c.stream.Send(msg, c.s.cfg.ackTimeout); err != nil {
 		c.stream = nil
 		return err
-	}
-	c.stream.SetWriteDeadline(time.Now().Add(dmWriteTimeout))
-	if err := c.w.WriteMsg(&pb.DMFrame{Body: &pb.DMFrame_Message{Message: msg}}); err != nil {
-		return fail(fmt.Errorf("write: %w", err))
-	}
-	c.stream.SetReadDeadline(time.Now().Add(c.s.cfg.ackTimeout))
-	var f pb.DMFrame
-	if err := c.r.ReadMsg(&f); err != nil {
-		return fail(fmt.Errorf("no ack: %w", err))
-	}
-	if ack := f.GetAck(); ack == nil || ack.GetId() != msg.Id {
-		return fail(errors.New("peer answered with something other than the ack"))
 	}
 	return nil
 }
@@ -149,69 +123,19 @@ func (c *dmConn) reset() {
 	}
 }
 
-// DMServiceName names the DM protocol's resource-manager scope.
-const DMServiceName = "parley.dm"
-
-// handleDM serves one inbound DM stream: it resets the stream on any
-// protocol error and closes it when the peer does.
-func (s *Service) handleDM(st network.Stream) {
-	if err := st.Scope().SetService(DMServiceName); err != nil {
-		st.Reset()
-		return
-	}
-	if err := st.Scope().ReserveMemory(2*MaxDMFrameBytes, network.ReservationPriorityAlways); err != nil {
-		st.Reset()
-		return
-	}
-	defer st.Scope().ReleaseMemory(2 * MaxDMFrameBytes)
-	if !s.track() {
-		st.Reset()
-		return
-	}
-	defer s.wg.Done()
-	// Stop reading when the service closes, not only at the deadline.
-	stop := context.AfterFunc(s.ctx, func() { st.Reset() })
-	defer stop()
-	if err := s.serveDM(st); err != nil {
-		s.log.Debug("dm stream reset", "peer", st.Conn().RemotePeer(), "err", err)
-		st.Reset()
-		return
-	}
-	st.Close()
-}
-
-func (s *Service) serveDM(st network.Stream) error {
-	from := st.Conn().RemotePeer()
-	r := pbio.NewDelimitedReader(st, MaxDMFrameBytes)
-	w := pbio.NewDelimitedWriter(st)
-	for {
-		// A stream held open in silence is dropped after the idle timeout.
-		st.SetReadDeadline(time.Now().Add(s.cfg.dmIdle))
-		var f pb.DMFrame
-		if err := r.ReadMsg(&f); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
+// dmHandler receives DMs: stored (durably) before the ack, so an
+// acknowledged DM is never lost, and shown after it.
+func (s *Service) dmHandler() dm.Handler {
+	return dm.Handler{
+		Idle: s.cfg.dmIdle,
+		Store: func(from peer.ID, m *pb.DirectMessage) (bool, error) {
+			added, err := s.store.AddReceivedDM(storage.DM{ID: m.GetId(), Peer: from.String(), Nick: m.GetNick(), Text: m.GetText(), SentAt: m.GetSentAtMs()})
+			if err != nil {
+				s.emit(Error{Err: fmt.Errorf("dm from %s not stored, not acknowledged: %w", from, err)})
 			}
-			return fmt.Errorf("read frame: %w", err)
-		}
-		m := f.GetMessage()
-		if m == nil {
-			return errors.New("frame is not a message")
-		}
-		if err := validateDM(m, time.Now()); err != nil {
-			return fmt.Errorf("invalid message: %w", err)
-		}
-		// Stored (durably) before the ack: an acknowledged DM is never
-		// lost, and one that arrives again is acked but shown once.
-		added, err := s.store.AddReceivedDM(store.DM{ID: m.GetId(), Peer: from.String(), Nick: m.GetNick(), Text: m.GetText(), SentAt: m.GetSentAtMs()})
-		if err != nil {
-			s.emit(Error{Err: fmt.Errorf("dm from %s not stored, not acknowledged: %w", from, err)})
-			return err
-		}
-		st.SetWriteDeadline(time.Now().Add(dmWriteTimeout))
-		ackErr := w.WriteMsg(&pb.DMFrame{Body: &pb.DMFrame_Ack{Ack: &pb.DMAck{Id: m.GetId()}}})
-		if added {
-			// Shown whether or not the ack got out: it is stored.
+			return added, err
+		},
+		Show: func(from peer.ID, m *pb.DirectMessage) {
 			s.nicks.set(from, m.GetNick())
 			s.emit(DirectMessage{
 				ID:     m.GetId(),
@@ -220,9 +144,19 @@ func (s *Service) serveDM(st network.Stream) error {
 				Text:   m.GetText(),
 				SentAt: time.UnixMilli(m.GetSentAtMs()).UTC(),
 			})
-		}
-		if ackErr != nil {
-			return fmt.Errorf("write ack: %w", ackErr)
-		}
+		},
 	}
+}
+
+// handleDM serves one inbound DM stream for as long as the service runs.
+func (s *Service) handleDM(st network.Stream) {
+	if !s.track() {
+		st.Reset()
+		return
+	}
+	defer s.wg.Done()
+	// Stop reading when the service closes, not only at the deadline.
+	stop := context.AfterFunc(s.ctx, func() { st.Reset() })
+	defer stop()
+	s.dmHandler().Handle(st)
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/chat/protocol/history"
+	roomproto "github.com/parley-chat/parley/chat/protocol/room"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/testutil"
 	"github.com/parley-chat/parley/node"
@@ -223,6 +225,10 @@ func TestDMOutboxSurvivesRestart(t *testing.T) {
 }
 
 // sign makes a signed GossipSub message as libp2p-pubsub does.
+func envelope(room, text string, sentAt time.Time) []byte {
+	return sealed(pb.Envelope_MESSAGE, "0123456789abcdef0123456789abcdef", room, "mallory", text, sentAt.UnixMilli())
+}
+
 func sign(t *testing.T, key crypto.PrivKey, topic string, data []byte) *pubsubpb.Message {
 	t.Helper()
 	id, _ := peer.IDFromPrivateKey(key)
@@ -236,63 +242,6 @@ func sign(t *testing.T, key crypto.PrivKey, topic string, data []byte) *pubsubpb
 	return m
 }
 
-func envelope(room, text string, sentAt time.Time) []byte {
-	b, _ := proto.Marshal(&pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: "0123456789abcdef0123456789abcdef", Room: room,
-		Nick: "mallory", Text: text, SentAtMs: sentAt.UnixMilli(), Lamport: 1})
-	return b
-}
-
-func TestVerifyStoredRejectsForgedHistory(t *testing.T) {
-	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	now := time.Now()
-	enc := func(m *pubsubpb.Message) []byte { b, _ := proto.Marshal(m); return b }
-	tests := []struct {
-		name    string
-		raw     func() []byte
-		wantErr string
-	}{
-		{"valid, a week old", func() []byte {
-			return enc(sign(t, key, "parley/room/lobby", envelope("lobby", "old but fine", now.Add(-7*24*time.Hour))))
-		}, ""},
-		{"text changed after signing", func() []byte {
-			m := sign(t, key, "parley/room/lobby", envelope("lobby", "original", now))
-			m.Data = envelope("lobby", "forged", now)
-			return enc(m)
-		}, "signature"},
-		{"author changed", func() []byte {
-			other, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-			m := sign(t, key, "parley/room/lobby", envelope("lobby", "hi", now))
-			id, _ := peer.IDFromPrivateKey(other)
-			m.From = []byte(id)
-			return enc(m)
-		}, "signature"},
-		{"another room's topic", func() []byte {
-			return enc(sign(t, key, "parley/room/other", envelope("other", "hi", now)))
-		}, "topic"},
-		{"envelope of another room", func() []byte {
-			return enc(sign(t, key, "parley/room/lobby", envelope("other", "hi", now)))
-		}, "room"},
-		{"oversized text", func() []byte {
-			return enc(sign(t, key, "parley/room/lobby", envelope("lobby", strings.Repeat("x", 5000), now)))
-		}, "too long"},
-		{"from the future", func() []byte {
-			return enc(sign(t, key, "parley/room/lobby", envelope("lobby", "hi", now.Add(time.Hour))))
-		}, "future"},
-		{"not a message", func() []byte { return []byte{0xff, 0xff, 0xff} }, "decode"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := chat.VerifyStored(tt.raw(), "lobby", now)
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Errorf("got %v, want no error", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Errorf("got %v, want an error about %q", err, tt.wantErr)
-			}
-		})
-	}
-}
-
 // A member serving forged history is ignored: nothing is shown or
 // stored, and the node goes on working.
 func TestForgedBackfillIsIgnored(t *testing.T) {
@@ -303,18 +252,18 @@ func TestForgedBackfillIsIgnored(t *testing.T) {
 	rogueStore, _ := store.OpenMemory()
 	defer rogueStore.Close()
 	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	forged := sign(t, key, "parley/room/lobby", envelope("lobby", "original", time.Now()))
+	forged := sign(t, key, roomproto.Topic("lobby"), envelope("lobby", "original", time.Now()))
 	forged.Data = envelope("lobby", "forged history", time.Now())
 	raw, _ := proto.Marshal(forged)
 	rogueStore.AddRoomMessage(store.RoomMessage{ID: "0123456789abcdef0123456789abcdef", Room: "lobby", Author: "x", SentAt: time.Now().UnixMilli(), Raw: raw})
-	rogue.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: rogueStore, Allowed: func(context.Context, string, peer.ID) bool { return true }}.Handle)
+	rogue.Host().SetStreamHandler(history.ID, history.Server{Store: rogueStore, Allowed: func(context.Context, string, peer.ID) bool { return true }}.Handle)
 	rogueChat := testutil.NewChat(t, rogue, chat.WithNick("rogue"))
 	if err := rogue.Host().Connect(context.Background(), testutil.Info(victim.Node)); err != nil {
 		t.Fatal(err)
 	}
 	// Joining makes the victim ask the rogue for history (the rogue's chat
 	// service took over the protocol handler: put the forger back).
-	rogue.Host().SetStreamHandler(chat.HistoryProtocol, chat.HistoryServer{Store: rogueStore, Allowed: func(context.Context, string, peer.ID) bool { return true }}.Handle)
+	rogue.Host().SetStreamHandler(history.ID, history.Server{Store: rogueStore, Allowed: func(context.Context, string, peer.ID) bool { return true }}.Handle)
 	if err := rogueChat.Join("lobby"); err != nil {
 		t.Fatal(err)
 	}

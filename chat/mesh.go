@@ -8,6 +8,8 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	roomproto "github.com/parley-chat/parley/chat/protocol/room"
 )
 
 // meshTracer follows GossipSub's mesh per topic and counts rejected
@@ -50,15 +52,9 @@ func (t *meshTracer) Graft(p peer.ID, topic string) {
 	t.mesh[topic][p] = struct{}{}
 }
 
+// Prune is also called by chat when p leaves the topic or disconnects:
+// pubsub traces no prune for that.
 func (t *meshTracer) Prune(p peer.ID, topic string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.mesh[topic], p)
-}
-
-// forget drops p from topic's mesh when it leaves the topic or
-// disconnects: pubsub traces no prune for that.
-func (t *meshTracer) forget(topic string, p peer.ID) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.mesh[topic], p)
@@ -133,7 +129,7 @@ func (t *meshTracer) SendRPC(*pubsub.RPC, peer.ID)             {}
 // mesh for the room). Right after a peer joins, it is a member of the room
 // but not yet of the mesh until the next heartbeat.
 func (s *Service) MeshPeers(room string) []peer.ID {
-	return s.tracer.peers(TopicPrefix + room)
+	return s.tracer.peers(roomproto.Topic(room))
 }
 
 // Dropped counts room messages pubsub dropped because a queue was full: a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -12,16 +11,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/parley-chat/parley/chat/content"
 	"github.com/parley-chat/parley/chat/pb"
-	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/chat/protocol/history"
+	roomproto "github.com/parley-chat/parley/chat/protocol/room"
+	"github.com/parley-chat/parley/chat/storage"
 )
-
-// TopicPrefix is prepended to a room name to form its GossipSub topic.
-const TopicPrefix = "parley/room/"
-
-// RendezvousPrefix is prepended to a room name to form the DHT namespace
-// under which the room's members advertise themselves.
-const RendezvousPrefix = "parley/rendezvous/room/"
 
 // presenceDelay coalesces the presence announcements triggered by peers
 // joining a room in quick succession.
@@ -30,9 +25,8 @@ const presenceDelay = 250 * time.Millisecond
 type room struct {
 	s      *Service
 	name   string
-	topic  *pubsub.Topic
-	sub    *pubsub.Subscription
-	events *pubsub.TopicEventHandler
+	joined *roomproto.Joined
+	topic  *pubsub.Topic // joined.Topic
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -40,7 +34,7 @@ type room struct {
 	lamport   uint64
 	announce  *time.Timer
 	heard     map[peer.ID]time.Time // authors seen in the room, also through a bridge
-	joined    time.Time
+	joinedAt  time.Time
 	pruned    time.Time                // last retention run
 	asked     map[peer.ID]time.Time    // last catch-up per peer
 	left      map[peer.ID]time.Time    // members who left (or lost touch), and when
@@ -68,7 +62,7 @@ func (r *room) catchUpSoon(p peer.ID) {
 	r.mu.Lock()
 	_, returning := r.left[p]
 	delete(r.left, p)
-	if time.Since(r.joined) > catchUpWindow && !returning {
+	if time.Since(r.joinedAt) > catchUpWindow && !returning {
 		r.mu.Unlock()
 		return
 	}
@@ -99,32 +93,14 @@ func (s *Service) Join(name string) error {
 	if s.rooms.has(name) {
 		return fmt.Errorf("join room %q: %w", name, ErrAlreadyInRoom)
 	}
-	topicName := TopicPrefix + name
-	if err := s.ps.RegisterTopicValidator(topicName, roomValidator(name)); err != nil {
-		return fmt.Errorf("join room %q: register validator: %w", name, err)
-	}
-	topic, err := s.ps.Join(topicName)
+	j, err := roomproto.Join(s.ps, name, roomproto.Validator(name, true, nil), PeerQueueSize)
 	if err != nil {
-		s.ps.UnregisterTopicValidator(topicName)
-		return fmt.Errorf("join room %q: %w", name, err)
-	}
-	evh, err := topic.EventHandler()
-	if err != nil {
-		topic.Close()
-		s.ps.UnregisterTopicValidator(topicName)
-		return fmt.Errorf("join room %q: %w", name, err)
-	}
-	sub, err := topic.Subscribe(pubsub.WithBufferSize(PeerQueueSize))
-	if err != nil {
-		evh.Cancel()
-		topic.Close()
-		s.ps.UnregisterTopicValidator(topicName)
 		return fmt.Errorf("join room %q: %w", name, err)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	r := &room{s: s, name: name, topic: topic, sub: sub, events: evh, ctx: ctx, cancel: cancel,
+	r := &room{s: s, name: name, joined: j, topic: j.Topic, ctx: ctx, cancel: cancel,
 		heard: make(map[peer.ID]time.Time), asked: make(map[peer.ID]time.Time), left: make(map[peer.ID]time.Time),
-		ownSent: make(map[string]chan struct{}), joined: time.Now(), pruned: time.Now()}
+		ownSent: make(map[string]chan struct{}), joinedAt: time.Now(), pruned: time.Now()}
 	if !s.rooms.add(r) {
 		r.close()
 		return fmt.Errorf("join room %q: %w", name, ErrAlreadyInRoom)
@@ -138,7 +114,7 @@ func (s *Service) Join(name string) error {
 	go r.readLoop()
 	go r.peerLoop()
 	if s.cfg.discovery != nil {
-		s.cfg.discovery.Discover(ctx, RendezvousPrefix+name)
+		s.cfg.discovery.Discover(ctx, roomproto.Rendezvous(name))
 	}
 	r.announceSoon(0)
 	return nil
@@ -188,7 +164,7 @@ func (s *Service) History(room, before string, limit int) ([]Message, error) {
 // briefly.
 func (s *Service) servesHistoryTo(ctx context.Context, room string, p peer.ID) bool {
 	r, ok := s.rooms.get(room)
-	return ok && waitMember(ctx, r.topic, p)
+	return ok && r.joined.WaitMember(ctx, p)
 }
 
 // sendTimeout bounds how long Send waits for its own message to come back
@@ -206,7 +182,10 @@ func (s *Service) Send(ctx context.Context, roomName, text string) (string, erro
 	if !ok {
 		return "", fmt.Errorf("send to room %q: %w", roomName, ErrNotInRoom)
 	}
-	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: newID(), Room: roomName, Nick: s.Nick(), Text: text}
+	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: content.NewID(), Room: roomName}
+	if err := roomproto.SealBody(env, &pb.Body{Nick: s.Nick(), Text: text}); err != nil {
+		return "", fmt.Errorf("send to room %q: %w", roomName, err)
+	}
 	stored := make(chan struct{})
 	r.mu.Lock()
 	r.ownSent[env.Id] = stored
@@ -248,7 +227,7 @@ func (r *room) publish(ctx context.Context, env *pb.Envelope) error {
 	r.lamport++
 	env.Lamport = r.lamport
 	r.mu.Unlock()
-	if time.Since(r.joined) < joinSettle && len(r.topic.ListPeers()) == 0 && len(r.s.h.Network().Peers()) > 0 {
+	if time.Since(r.joinedAt) < joinSettle && len(r.topic.ListPeers()) == 0 && len(r.s.h.Network().Peers()) > 0 {
 		wctx, cancel := context.WithTimeout(ctx, readyWait)
 		err := r.waitForMember(wctx)
 		cancel()
@@ -279,58 +258,29 @@ func (r *room) waitForMember(ctx context.Context) error {
 	return nil
 }
 
-// DecodeEnvelope decodes and validates the payload of a message on the
-// topic of room.
-func DecodeEnvelope(data []byte, room string, now time.Time) (*pb.Envelope, error) {
-	if len(data) > MaxEnvelopeBytes {
-		return nil, fmt.Errorf("envelope of %d bytes: %w (max %d)", len(data), ErrTooLong, MaxEnvelopeBytes)
-	}
-	var env pb.Envelope
-	if err := proto.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("decode envelope: %w", err)
-	}
-	if err := ValidateEnvelope(&env, room, now); err != nil {
-		return nil, err
-	}
-	return &env, nil
-}
-
-// roomValidator rejects (and so penalises the forwarder of) anything that
-// is not a well-formed envelope for this room.
-func roomValidator(name string) pubsub.ValidatorEx {
-	return func(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-		env, err := DecodeEnvelope(msg.Data, name, time.Now())
-		if err != nil {
-			return pubsub.ValidationReject
-		}
-		msg.ValidatorData = env
-		return pubsub.ValidationAccept
-	}
-}
-
 func (r *room) readLoop() {
 	defer r.s.wg.Done()
 	r.replay()
 	for {
-		msg, err := r.sub.Next(r.ctx)
+		msg, err := r.joined.Sub.Next(r.ctx)
 		if err != nil {
 			return // subscription cancelled or room closed
 		}
-		env, ok := msg.ValidatorData.(*pb.Envelope)
+		opened, ok := msg.ValidatorData.(*roomproto.Opened)
 		if !ok {
 			continue
 		}
-		from := msg.GetFrom()
-		r.s.nicks.set(from, env.GetNick())
+		env, body := opened.Envelope, opened.Body
+		r.s.nicks.set(msg.GetFrom(), body.GetNick())
 		if env.GetKind() != pb.Envelope_MESSAGE {
 			continue
 		}
-		m, err := StoredMessage(msg, env)
+		m, err := history.Record(msg, env, body)
 		if err != nil {
 			r.s.log.Warn("room message", "room", r.name, "err", err)
 			continue
 		}
-		r.deliver([]store.RoomMessage{m}, false)
+		r.deliver([]storage.RoomMessage{m}, false)
 	}
 }
 
@@ -353,7 +303,7 @@ func (r *room) replay() {
 // new ones: the store is the one place where duplicates (live, backfilled
 // and replayed copies of a message) are recognised. It returns how many
 // were new.
-func (r *room) deliver(msgs []store.RoomMessage, backfill bool) int {
+func (r *room) deliver(msgs []storage.RoomMessage, backfill bool) int {
 	added, err := r.s.store.AddRoomMessages(msgs)
 	if err != nil {
 		r.s.emit(Error{Err: fmt.Errorf("room %q: %d messages not stored: %w", r.name, len(msgs), err)})
@@ -389,9 +339,9 @@ func (r *room) deliver(msgs []store.RoomMessage, backfill bool) int {
 	return shown
 }
 
-func (r *room) event(m store.RoomMessage, backfill bool) Message { return messageEvent(m, backfill) }
+func (r *room) event(m storage.RoomMessage, backfill bool) Message { return messageEvent(m, backfill) }
 
-func messageEvent(m store.RoomMessage, backfill bool) Message {
+func messageEvent(m storage.RoomMessage, backfill bool) Message {
 	author, _ := peer.Decode(m.Author)
 	return Message{
 		Room:     m.Room,
@@ -408,7 +358,7 @@ func messageEvent(m store.RoomMessage, backfill bool) Message {
 func (r *room) peerLoop() {
 	defer r.s.wg.Done()
 	for {
-		ev, err := r.events.NextPeerEvent(r.ctx)
+		ev, err := r.joined.Events.NextPeerEvent(r.ctx)
 		if err != nil {
 			return
 		}
@@ -420,7 +370,7 @@ func (r *room) peerLoop() {
 			r.announceSoon(presenceDelay)
 			r.catchUpSoon(ev.Peer)
 		case pubsub.PeerLeave:
-			r.s.tracer.forget(TopicPrefix+r.name, ev.Peer)
+			r.s.tracer.Prune(ev.Peer, roomproto.Topic(r.name))
 			r.mu.Lock()
 			delete(r.heard, ev.Peer)
 			if len(r.left) >= maxRemembered {
@@ -449,8 +399,12 @@ func (r *room) announceSoon(d time.Duration) {
 			return
 		}
 		defer r.s.wg.Done()
-		env := &pb.Envelope{Kind: pb.Envelope_PRESENCE, Id: newID(), Room: r.name, Nick: r.s.Nick()}
-		if err := r.publish(r.ctx, env); err != nil && !errors.Is(err, context.Canceled) && r.ctx.Err() == nil {
+		env := &pb.Envelope{Kind: pb.Envelope_PRESENCE, Id: content.NewID(), Room: r.name}
+		err := roomproto.SealBody(env, &pb.Body{Nick: r.s.Nick()})
+		if err == nil {
+			err = r.publish(r.ctx, env)
+		}
+		if err != nil && !errors.Is(err, context.Canceled) && r.ctx.Err() == nil {
 			r.s.log.Debug("announce presence", "room", r.name, "err", err)
 		}
 	})
@@ -465,12 +419,9 @@ func (r *room) close() {
 		}
 		r.mu.Unlock()
 		r.cancel()
-		r.sub.Cancel()
-		r.events.Cancel()
-		if err := r.topic.Close(); err != nil {
-			r.s.log.Debug("close topic", "room", r.name, "err", err)
+		if err := r.joined.Close(); err != nil {
+			r.s.log.Debug("close room topic", "room", r.name, "err", err)
 		}
-		r.s.ps.UnregisterTopicValidator(TopicPrefix + r.name)
 	})
 }
 
@@ -487,26 +438,3 @@ func (r *room) heardWithin(d time.Duration) []peer.ID {
 	}
 	return out
 }
-
-// waitMember reports whether p is a known member of topic, waiting up to
-// memberWait for its subscription to arrive.
-func waitMember(ctx context.Context, topic *pubsub.Topic, p peer.ID) bool {
-	ctx, cancel := context.WithTimeout(ctx, memberWait)
-	defer cancel()
-	tick := time.NewTicker(25 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if slices.Contains(topic.ListPeers(), p) {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-tick.C:
-		}
-	}
-}
-
-// memberWait bounds how long a history request waits for its requester's
-// room subscription to be known.
-const memberWait = 2 * time.Second

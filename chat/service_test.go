@@ -12,6 +12,7 @@ import (
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/chat/protocol/history"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/testutil"
 )
@@ -153,7 +154,7 @@ func TestHistoryIsServedOnlyToRoomMembers(t *testing.T) {
 	if err := outsider.Host().Connect(context.Background(), testutil.Info(alice.Node)); err != nil {
 		t.Fatal(err)
 	}
-	st, err := outsider.Host().NewStream(context.Background(), alice.ID(), chat.HistoryProtocol)
+	st, err := outsider.Host().NewStream(context.Background(), alice.ID(), history.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestHistoryIsServedOnlyToRoomMembers(t *testing.T) {
 	}
 	st.SetReadDeadline(time.Now().Add(testutil.Timeout))
 	var resp pb.HistoryResponse
-	err = pbio.NewDelimitedReader(st, chat.MaxHistoryResponseBytes).ReadMsg(&resp)
+	err = pbio.NewDelimitedReader(st, history.MaxResponseBytes).ReadMsg(&resp)
 	if err == nil || len(resp.GetMessages()) > 0 {
 		t.Errorf("a peer outside the room read its history: %d messages, err %v", len(resp.GetMessages()), err)
 	}

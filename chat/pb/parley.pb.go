@@ -33,7 +33,7 @@ const (
 	Envelope_KIND_UNSPECIFIED Envelope_Kind = 0
 	// MESSAGE is a chat line shown to the user.
 	Envelope_MESSAGE Envelope_Kind = 1
-	// PRESENCE announces the sender's nick to the room; it carries no text.
+	// PRESENCE announces the sender's nick to the room; its body has no text.
 	Envelope_PRESENCE Envelope_Kind = 2
 )
 
@@ -79,9 +79,13 @@ func (Envelope_Kind) EnumDescriptor() ([]byte, []int) {
 }
 
 // Envelope is the payload of every GossipSub message in a room topic
-// "parley/room/<name>". The GossipSub message around it is signed by the
-// sender (strict signing), so the author's peer ID is authenticated; the nick
-// in here is only a display name.
+// "parley/room/1/<name>". The GossipSub message around it is signed by the
+// sender (strict signing), so the author's peer ID is authenticated.
+//
+// The envelope is an outer header that every node, a bridge included,
+// validates (kind, id, room, time, order, size), around a body that only
+// members need to read: an encoded Body in a public room. A room whose body
+// is sealed (encrypted) travels and is stored the same way.
 type Envelope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Kind  Envelope_Kind          `protobuf:"varint,1,opt,name=kind,proto3,enum=parley.chat.Envelope_Kind" json:"kind,omitempty"`
@@ -89,13 +93,13 @@ type Envelope struct {
 	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
 	// room must equal the topic's room name.
 	Room string `protobuf:"bytes,3,opt,name=room,proto3" json:"room,omitempty"`
-	Nick string `protobuf:"bytes,4,opt,name=nick,proto3" json:"nick,omitempty"`
-	Text string `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`
 	// sent_at_ms is the sender's wall clock in Unix milliseconds.
 	SentAtMs int64 `protobuf:"varint,6,opt,name=sent_at_ms,json=sentAtMs,proto3" json:"sent_at_ms,omitempty"`
 	// lamport is the sender's Lamport clock for this room, so that history can
 	// be put in one order on every node (sent_at, then lamport, then id).
-	Lamport       uint64 `protobuf:"varint,7,opt,name=lamport,proto3" json:"lamport,omitempty"`
+	Lamport uint64 `protobuf:"varint,7,opt,name=lamport,proto3" json:"lamport,omitempty"`
+	// body is an encoded Body.
+	Body          []byte `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -151,20 +155,6 @@ func (x *Envelope) GetRoom() string {
 	return ""
 }
 
-func (x *Envelope) GetNick() string {
-	if x != nil {
-		return x.Nick
-	}
-	return ""
-}
-
-func (x *Envelope) GetText() string {
-	if x != nil {
-		return x.Text
-	}
-	return ""
-}
-
 func (x *Envelope) GetSentAtMs() int64 {
 	if x != nil {
 		return x.SentAtMs
@@ -177,6 +167,67 @@ func (x *Envelope) GetLamport() uint64 {
 		return x.Lamport
 	}
 	return 0
+}
+
+func (x *Envelope) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+// Body is what members read: the sender's display name (the peer ID is the
+// authority) and, for a MESSAGE, the text.
+type Body struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nick          string                 `protobuf:"bytes,1,opt,name=nick,proto3" json:"nick,omitempty"`
+	Text          string                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Body) Reset() {
+	*x = Body{}
+	mi := &file_parley_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Body) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Body) ProtoMessage() {}
+
+func (x *Body) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Body.ProtoReflect.Descriptor instead.
+func (*Body) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Body) GetNick() string {
+	if x != nil {
+		return x.Nick
+	}
+	return ""
+}
+
+func (x *Body) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
 }
 
 // DMFrame is one frame on a /parley/dm/1.0.0 stream. Frames are
@@ -195,7 +246,7 @@ type DMFrame struct {
 
 func (x *DMFrame) Reset() {
 	*x = DMFrame{}
-	mi := &file_parley_proto_msgTypes[1]
+	mi := &file_parley_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -207,7 +258,7 @@ func (x *DMFrame) String() string {
 func (*DMFrame) ProtoMessage() {}
 
 func (x *DMFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[1]
+	mi := &file_parley_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -220,7 +271,7 @@ func (x *DMFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DMFrame.ProtoReflect.Descriptor instead.
 func (*DMFrame) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{1}
+	return file_parley_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *DMFrame) GetBody() isDMFrame_Body {
@@ -276,7 +327,7 @@ type DirectMessage struct {
 
 func (x *DirectMessage) Reset() {
 	*x = DirectMessage{}
-	mi := &file_parley_proto_msgTypes[2]
+	mi := &file_parley_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +339,7 @@ func (x *DirectMessage) String() string {
 func (*DirectMessage) ProtoMessage() {}
 
 func (x *DirectMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[2]
+	mi := &file_parley_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +352,7 @@ func (x *DirectMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectMessage.ProtoReflect.Descriptor instead.
 func (*DirectMessage) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{2}
+	return file_parley_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DirectMessage) GetId() string {
@@ -341,7 +392,7 @@ type DMAck struct {
 
 func (x *DMAck) Reset() {
 	*x = DMAck{}
-	mi := &file_parley_proto_msgTypes[3]
+	mi := &file_parley_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -353,7 +404,7 @@ func (x *DMAck) String() string {
 func (*DMAck) ProtoMessage() {}
 
 func (x *DMAck) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[3]
+	mi := &file_parley_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -366,7 +417,7 @@ func (x *DMAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DMAck.ProtoReflect.Descriptor instead.
 func (*DMAck) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{3}
+	return file_parley_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DMAck) GetId() string {
@@ -395,7 +446,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_parley_proto_msgTypes[4]
+	mi := &file_parley_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +458,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[4]
+	mi := &file_parley_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +471,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{4}
+	return file_parley_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *HistoryRequest) GetRoom() string {
@@ -472,7 +523,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_parley_proto_msgTypes[5]
+	mi := &file_parley_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -484,7 +535,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[5]
+	mi := &file_parley_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -497,7 +548,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{5}
+	return file_parley_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HistoryResponse) GetMessages() [][]byte {
@@ -518,20 +569,22 @@ var File_parley_proto protoreflect.FileDescriptor
 
 const file_parley_proto_rawDesc = "" +
 	"\n" +
-	"\fparley.proto\x12\vparley.chat\"\xf7\x01\n" +
+	"\fparley.proto\x12\vparley.chat\"\xef\x01\n" +
 	"\bEnvelope\x12.\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1a.parley.chat.Envelope.KindR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
-	"\x04room\x18\x03 \x01(\tR\x04room\x12\x12\n" +
-	"\x04nick\x18\x04 \x01(\tR\x04nick\x12\x12\n" +
-	"\x04text\x18\x05 \x01(\tR\x04text\x12\x1c\n" +
+	"\x04room\x18\x03 \x01(\tR\x04room\x12\x1c\n" +
 	"\n" +
 	"sent_at_ms\x18\x06 \x01(\x03R\bsentAtMs\x12\x18\n" +
-	"\alamport\x18\a \x01(\x04R\alamport\"7\n" +
+	"\alamport\x18\a \x01(\x04R\alamport\x12\x12\n" +
+	"\x04body\x18\b \x01(\fR\x04body\"7\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aMESSAGE\x10\x01\x12\f\n" +
-	"\bPRESENCE\x10\x02\"q\n" +
+	"\bPRESENCE\x10\x02J\x04\b\x04\x10\x05J\x04\b\x05\x10\x06\".\n" +
+	"\x04Body\x12\x12\n" +
+	"\x04nick\x18\x01 \x01(\tR\x04nick\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\"q\n" +
 	"\aDMFrame\x126\n" +
 	"\amessage\x18\x01 \x01(\v2\x1a.parley.chat.DirectMessageH\x00R\amessage\x12&\n" +
 	"\x03ack\x18\x02 \x01(\v2\x12.parley.chat.DMAckH\x00R\x03ackB\x06\n" +
@@ -567,20 +620,21 @@ func file_parley_proto_rawDescGZIP() []byte {
 }
 
 var file_parley_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_parley_proto_goTypes = []any{
 	(Envelope_Kind)(0),      // 0: parley.chat.Envelope.Kind
 	(*Envelope)(nil),        // 1: parley.chat.Envelope
-	(*DMFrame)(nil),         // 2: parley.chat.DMFrame
-	(*DirectMessage)(nil),   // 3: parley.chat.DirectMessage
-	(*DMAck)(nil),           // 4: parley.chat.DMAck
-	(*HistoryRequest)(nil),  // 5: parley.chat.HistoryRequest
-	(*HistoryResponse)(nil), // 6: parley.chat.HistoryResponse
+	(*Body)(nil),            // 2: parley.chat.Body
+	(*DMFrame)(nil),         // 3: parley.chat.DMFrame
+	(*DirectMessage)(nil),   // 4: parley.chat.DirectMessage
+	(*DMAck)(nil),           // 5: parley.chat.DMAck
+	(*HistoryRequest)(nil),  // 6: parley.chat.HistoryRequest
+	(*HistoryResponse)(nil), // 7: parley.chat.HistoryResponse
 }
 var file_parley_proto_depIdxs = []int32{
 	0, // 0: parley.chat.Envelope.kind:type_name -> parley.chat.Envelope.Kind
-	3, // 1: parley.chat.DMFrame.message:type_name -> parley.chat.DirectMessage
-	4, // 2: parley.chat.DMFrame.ack:type_name -> parley.chat.DMAck
+	4, // 1: parley.chat.DMFrame.message:type_name -> parley.chat.DirectMessage
+	5, // 2: parley.chat.DMFrame.ack:type_name -> parley.chat.DMAck
 	3, // [3:3] is the sub-list for method output_type
 	3, // [3:3] is the sub-list for method input_type
 	3, // [3:3] is the sub-list for extension type_name
@@ -593,7 +647,7 @@ func file_parley_proto_init() {
 	if File_parley_proto != nil {
 		return
 	}
-	file_parley_proto_msgTypes[1].OneofWrappers = []any{
+	file_parley_proto_msgTypes[2].OneofWrappers = []any{
 		(*DMFrame_Message)(nil),
 		(*DMFrame_Ack)(nil),
 	}
@@ -603,7 +657,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

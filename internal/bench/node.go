@@ -14,7 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/parley-chat/parley/chat"
+	roomproto "github.com/parley-chat/parley/chat/protocol/room"
 	"github.com/parley-chat/parley/internal/proctest"
 )
 
@@ -140,7 +140,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) (NodeResult, error) {
 			if err != nil {
 				return res, err
 			}
-			t, err := ps.Join(chat.TopicPrefix + roomName)
+			t, err := ps.Join(roomproto.Topic(roomName))
 			if err != nil {
 				return res, err
 			}

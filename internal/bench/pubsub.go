@@ -125,24 +125,15 @@ func newPubSub(ctx context.Context, h host.Host, r Router, t *psTracer, tune *Go
 	case PlainGossipSub:
 		return pubsub.NewGossipSub(ctx, h, pubsub.WithRawTracer(t))
 	default:
-		// The options of chat.newPubSub (chat/chat.go).
-		opts := []pubsub.Option{
-			pubsub.WithRawTracer(t),
-			pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-			pubsub.WithFloodPublish(tune == nil || !tune.NoFloodPublish),
-			pubsub.WithPeerExchange(true),
-			pubsub.WithMaxMessageSize(64 << 10),
-			pubsub.WithPeerOutboundQueueSize(chat.PeerQueueSize),
-			pubsub.WithValidateQueueSize(chat.PeerQueueSize),
-		}
-		p := chat.MeshParams()
+		// chat's own options; a tune overrides them (later options win).
+		opts := chat.PubSubOptions(t)
 		if tune != nil {
-			var err error
-			if p, err = tune.params(); err != nil {
+			p, err := tune.params()
+			if err != nil {
 				return nil, err
 			}
+			opts = append(opts, pubsub.WithFloodPublish(!tune.NoFloodPublish), pubsub.WithGossipSubParams(p))
 		}
-		opts = append(opts, pubsub.WithGossipSubParams(p))
 		return pubsub.NewGossipSub(ctx, h, opts...)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat"
+	roomproto "github.com/parley-chat/parley/chat/protocol/room"
 )
 
 // roomName is the room (topic chat.TopicPrefix+roomName) every benchmark uses.
@@ -120,7 +121,7 @@ func newRoom(ctx context.Context, cfg roomConfig) (_ *room, err error) {
 			if err != nil {
 				return nil, fmt.Errorf("start %s: %w", cfg.Router, err)
 			}
-			topic, err := ps.Join(chat.TopicPrefix + roomName)
+			topic, err := ps.Join(roomproto.Topic(roomName))
 			if err != nil {
 				return nil, err
 			}

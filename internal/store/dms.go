@@ -2,19 +2,12 @@ package store
 
 import (
 	"fmt"
+	"github.com/parley-chat/parley/chat/storage"
 	"time"
 )
 
-// DM is a direct message in the inbox or the outbox.
-type DM struct {
-	ID       string
-	Peer     string // sender (inbox) or recipient (outbox)
-	Nick     string // the sender's nick
-	Text     string
-	SentAt   int64 // Unix ms
-	Attempts int
-	Next     time.Time // outbox: next delivery attempt
-}
+// DM is chat/storage's DM.
+type DM = storage.DM
 
 // AddReceivedDM stores a received DM unless the same sender's message with
 // that ID is stored already; it reports whether it was new.

@@ -4,30 +4,17 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/parley-chat/parley/chat/storage"
 	"time"
 )
 
-// RoomMessage is one stored room message.
-type RoomMessage struct {
-	ID      string
-	Room    string
-	Author  string // peer ID
-	Nick    string
-	Text    string
-	SentAt  int64 // Unix ms, from the author
-	Lamport uint64
-	Raw     []byte // the signed GossipSub message
-}
-
-// Cursor is a position in a room's history order (sent-at, Lamport, ID).
-type Cursor struct {
-	SentAt  int64
-	Lamport uint64
-	ID      string
-}
-
-// Cursor returns the position of m.
-func (m RoomMessage) Cursor() Cursor { return Cursor{m.SentAt, m.Lamport, m.ID} }
+// The record types are chat/storage's, so that chat's public API names no
+// internal type.
+type (
+	RoomMessage = storage.RoomMessage
+	Cursor      = storage.Cursor
+	Retention   = storage.Retention
+)
 
 // AddRoomMessage stores m unless a message with its ID is stored already;
 // it reports whether m was new.
@@ -172,12 +159,6 @@ func (s *Store) LatestRoomMessage(room string) (Cursor, bool, error) {
 	}
 	c.Lamport = uint64(lamport)
 	return c, true, nil
-}
-
-// Retention bounds a room's history.
-type Retention struct {
-	MaxMessages int           // newest kept; 0 keeps all
-	MaxAge      time.Duration // by sent-at; 0 keeps all
 }
 
 // Prune applies r to room and reports how many messages it removed.

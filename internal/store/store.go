@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	"github.com/parley-chat/parley/chat/storage"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -200,3 +201,5 @@ func (s *Store) Close() error {
 func (s *Store) Path() string { return s.path }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
+
+var _ storage.Store = (*Store)(nil)

@@ -1,0 +1,237 @@
+// Package history is the protocol by which a member catches up on the
+// room messages it missed: /parley/history/1.0.0.
+//
+// # Wire
+//
+// One request and one response per stream, both unsigned-varint
+// length-prefixed protobuf:
+//
+//	requester → HistoryRequest{room, after (sent_at_ms, lamport, id), limit ≤ 200}
+//	server    → HistoryResponse{messages: signed GossipSub messages, more}
+//
+// Messages come in the room's history order after the given position. The
+// server answers only a requester that is in the room, as it is itself; a
+// reply is at most MaxResponseBytes. Each message is the author's signed
+// GossipSub message, so the requester verifies it against the author's key
+// (Verify) and a server cannot forge history.
+package history
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-msgio/pbio"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/chat/protocol/room"
+	"github.com/parley-chat/parley/chat/storage"
+)
+
+// ID is the history protocol.
+const ID protocol.ID = "/parley/history/1.0.0"
+
+// ServiceName names the protocol's resource-manager scope.
+const ServiceName = "parley.history"
+
+// Bounds of the protocol.
+const (
+	PageSize         = 200     // messages per response at most
+	MaxResponseBytes = 4 << 20 // one response frame
+	maxRequestBytes  = 1 << 10
+	Timeout          = 10 * time.Second
+)
+
+// signPrefix is what libp2p-pubsub prepends to a message before signing.
+const signPrefix = "libp2p-pubsub:"
+
+// Record turns a validated live room message and its opened body into
+// what is stored: the envelope's fields and the signed GossipSub message.
+func Record(msg *pubsub.Message, env *pb.Envelope, body *pb.Body) (storage.RoomMessage, error) {
+	raw, err := proto.Marshal(msg.Message)
+	if err != nil {
+		return storage.RoomMessage{}, fmt.Errorf("encode signed message: %w", err)
+	}
+	return storage.RoomMessage{
+		ID:      env.GetId(),
+		Room:    env.GetRoom(),
+		Author:  msg.GetFrom().String(),
+		Nick:    body.GetNick(),
+		Text:    body.GetText(),
+		SentAt:  env.GetSentAtMs(),
+		Lamport: env.GetLamport(),
+		Raw:     raw,
+	}, nil
+}
+
+// Verify checks a signed GossipSub message received as history of rm:
+// it must be on the room's topic, carry a valid signature of its author
+// (checked as libp2p-pubsub checks it) and a valid chat message. History
+// may be older than room.MaxMessageAge, but not from the future.
+func Verify(raw []byte, rm string, now time.Time) (storage.RoomMessage, error) {
+	var m pubsubpb.Message
+	if err := proto.Unmarshal(raw, &m); err != nil {
+		return storage.RoomMessage{}, fmt.Errorf("decode signed message: %w", err)
+	}
+	if m.GetTopic() != room.Topic(rm) {
+		return storage.RoomMessage{}, fmt.Errorf("message of topic %q in the history of room %q", m.GetTopic(), rm)
+	}
+	author, err := verifySignature(&m)
+	if err != nil {
+		return storage.RoomMessage{}, err
+	}
+	env, err := room.DecodeStored(m.GetData(), rm, now)
+	if err != nil {
+		return storage.RoomMessage{}, err
+	}
+	if env.GetKind() != pb.Envelope_MESSAGE {
+		return storage.RoomMessage{}, errors.New("history holds only chat messages")
+	}
+	body, err := room.OpenBody(env)
+	if err != nil {
+		return storage.RoomMessage{}, err
+	}
+	return storage.RoomMessage{
+		ID: env.GetId(), Room: rm, Author: author.String(), Nick: body.GetNick(), Text: body.GetText(),
+		SentAt: env.GetSentAtMs(), Lamport: env.GetLamport(), Raw: raw,
+	}, nil
+}
+
+func verifySignature(m *pubsubpb.Message) (peer.ID, error) {
+	author, err := peer.IDFromBytes(m.GetFrom())
+	if err != nil {
+		return "", fmt.Errorf("bad author: %w", err)
+	}
+	var key crypto.PubKey
+	if m.Key == nil {
+		key, err = author.ExtractPublicKey()
+	} else {
+		key, err = crypto.UnmarshalPublicKey(m.Key)
+		if err == nil && !author.MatchesPublicKey(key) {
+			err = errors.New("signing key does not match the author")
+		}
+	}
+	if err != nil || key == nil {
+		return "", fmt.Errorf("author's key: %v", err)
+	}
+	unsigned := proto.CloneOf(m)
+	unsigned.Signature, unsigned.Key = nil, nil
+	data, err := proto.Marshal(unsigned)
+	if err != nil {
+		return "", err
+	}
+	ok, err := key.Verify(append([]byte(signPrefix), data...), m.GetSignature())
+	if err != nil || !ok {
+		return "", errors.New("invalid signature")
+	}
+	return author, nil
+}
+
+// Source is what a Server reads from.
+type Source interface {
+	RoomMessagesAfter(room string, after storage.Cursor, limit int) ([]storage.RoomMessage, error)
+}
+
+// Server answers history requests from a store. Allowed says whether the
+// requester may read a room here: both this node and the requester must
+// be in it.
+type Server struct {
+	Store   Source
+	Allowed func(ctx context.Context, room string, requester peer.ID) bool
+}
+
+// Handle serves one history stream: a thin handler that resets the stream
+// on any error and closes it on success.
+func (srv Server) Handle(st network.Stream) {
+	if err := st.Scope().SetService(ServiceName); err != nil {
+		st.Reset()
+		return
+	}
+	if err := srv.serve(st); err != nil {
+		st.Reset()
+		return
+	}
+	st.Close()
+}
+
+func (srv Server) serve(st network.Stream) error {
+	st.SetDeadline(time.Now().Add(Timeout))
+	var req pb.HistoryRequest
+	if err := pbio.NewDelimitedReader(st, maxRequestBytes).ReadMsg(&req); err != nil {
+		return fmt.Errorf("read history request: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	if room.ValidateName(req.GetRoom()) != nil || !srv.Allowed(ctx, req.GetRoom(), st.Conn().RemotePeer()) {
+		return errors.New("history request for a room the requester or this node is not in")
+	}
+	limit := int(min(max(req.GetLimit(), 1), PageSize))
+	msgs, err := srv.Store.RoomMessagesAfter(req.GetRoom(),
+		storage.Cursor{SentAt: req.GetAfterSentAtMs(), Lamport: req.GetAfterLamport(), ID: req.GetAfterId()}, limit+1)
+	if err != nil {
+		return err
+	}
+	resp := &pb.HistoryResponse{More: len(msgs) > limit}
+	size := 0
+	for i, m := range msgs {
+		if i == limit || size+len(m.Raw)+16 > MaxResponseBytes {
+			resp.More = true
+			break
+		}
+		resp.Messages = append(resp.Messages, m.Raw)
+		size += len(m.Raw) + 16
+	}
+	// The reply is held in memory while it is written: account for it.
+	if err := st.Scope().ReserveMemory(size+16, network.ReservationPriorityMedium); err != nil {
+		return fmt.Errorf("reserve memory for a history reply: %w", err)
+	}
+	defer st.Scope().ReleaseMemory(size + 16)
+	return pbio.NewDelimitedWriter(st).WriteMsg(resp)
+}
+
+// Fetch asks p for one page of room's history after cur.
+func Fetch(ctx context.Context, h host.Host, p peer.ID, rm string, cur storage.Cursor) (*pb.HistoryResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	st, err := h.NewStream(ctx, p, ID)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if err := st.Scope().SetService(ServiceName); err != nil {
+		st.Reset()
+		return nil, err
+	}
+	// A reply may be up to MaxResponseBytes: reserve that before reading
+	// it, as go-libp2p's own protocols do.
+	if err := st.Scope().ReserveMemory(MaxResponseBytes, network.ReservationPriorityAlways); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("reserve memory for a history reply: %w", err)
+	}
+	defer st.Scope().ReleaseMemory(MaxResponseBytes)
+	st.SetDeadline(time.Now().Add(Timeout))
+	req := &pb.HistoryRequest{Room: rm, AfterSentAtMs: cur.SentAt, AfterLamport: cur.Lamport, AfterId: cur.ID, Limit: PageSize}
+	if err := pbio.NewDelimitedWriter(st).WriteMsg(req); err != nil {
+		st.Reset()
+		return nil, err
+	}
+	st.CloseWrite()
+	var resp pb.HistoryResponse
+	if err := pbio.NewDelimitedReader(st, MaxResponseBytes).ReadMsg(&resp); err != nil {
+		st.Reset()
+		return nil, err
+	}
+	if len(resp.GetMessages()) > PageSize {
+		return nil, fmt.Errorf("history page of %d messages, max %d", len(resp.GetMessages()), PageSize)
+	}
+	return &resp, nil
+}

@@ -1,0 +1,84 @@
+// Package storage declares what Parley keeps between runs — room history
+// with each author's signed message, the DM inbox and the DM outbox — as
+// record types and the Store interface that chat and bridge need.
+// Parley's own implementation is SQLite (internal/store); a program that
+// embeds chat may bring another.
+package storage
+
+import "time"
+
+// RoomMessage is one stored room message.
+type RoomMessage struct {
+	ID      string
+	Room    string
+	Author  string // peer ID
+	Nick    string
+	Text    string
+	SentAt  int64 // Unix ms, from the author
+	Lamport uint64
+	Raw     []byte // the signed GossipSub message, as served to others
+}
+
+// Cursor is a position in a room's history order (sent-at, Lamport, ID):
+// the one order of a room's history on every node.
+type Cursor struct {
+	SentAt  int64
+	Lamport uint64
+	ID      string
+}
+
+// Cursor returns the position of m.
+func (m RoomMessage) Cursor() Cursor { return Cursor{m.SentAt, m.Lamport, m.ID} }
+
+// Retention bounds a room's history.
+type Retention struct {
+	MaxMessages int           // newest kept; 0 keeps all
+	MaxAge      time.Duration // by sent-at; 0 keeps all
+}
+
+// DM is a direct message in the inbox or the outbox.
+type DM struct {
+	ID       string
+	Peer     string // sender (inbox) or recipient (outbox)
+	Nick     string // the sender's nick
+	Text     string
+	SentAt   int64 // Unix ms
+	Attempts int
+	Next     time.Time // outbox: next delivery attempt
+}
+
+// History is what serving and storing room history needs; a bridge needs
+// only this.
+type History interface {
+	// AddRoomMessages stores msgs in one transaction and reports which
+	// were new (the one place duplicates are recognised).
+	AddRoomMessages(msgs []RoomMessage) (added []bool, err error)
+	// RoomMessagesAfter returns up to limit messages of room after cursor.
+	RoomMessagesAfter(room string, after Cursor, limit int) ([]RoomMessage, error)
+	// Prune applies a retention bound to room.
+	Prune(room string, r Retention) (int64, error)
+	// CountRoomMessages counts room's stored messages.
+	CountRoomMessages(room string) (int, error)
+}
+
+// Store is everything chat keeps.
+type Store interface {
+	History
+	// RecentRoomMessages returns room's newest limit messages, oldest first.
+	RecentRoomMessages(room string, limit int) ([]RoomMessage, error)
+	// RoomMessagesBefore pages back from the message with ID before.
+	RoomMessagesBefore(room, before string, limit int) ([]RoomMessage, error)
+	// LatestRoomMessage returns the position of room's newest message.
+	LatestRoomMessage(room string) (Cursor, bool, error)
+
+	// AddReceivedDM stores a received DM, reporting whether it was new.
+	AddReceivedDM(m DM) (bool, error)
+	// QueueDM puts a DM in the outbox, due at once; it must be durable
+	// when QueueDM returns.
+	QueueDM(m DM) error
+	// PendingDMs lists undelivered DMs to recipient ("" for all), oldest first.
+	PendingDMs(recipient string) ([]DM, error)
+	MarkDelivered(id string) error
+	Reschedule(id string, attempts int, next time.Time) error
+	GiveUp(id, reason string) error
+}

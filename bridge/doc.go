@@ -11,12 +11,24 @@
 // outbound connection to the bridge is a full connection. The bridge runs
 // pubsub with the FloodSub router and, for every room topic that a
 // connected peer subscribes to (learned from pubsub's RPC inspector),
-// relays the topic: it validates each message like every Parley node (plus
-// an operator's size cap and a per-author rate limit), then forwards it to
-// every subscribed peer. The operator can restrict the rooms (WithRooms)
-// and their number (WithMaxRooms). Messages stay signed by their authors;
-// the bridge cannot forge them, but it sees them: rooms are not private
-// from the operator.
+// relays the topic: it joins it with the same sequence as a member
+// (chat/protocol/room), validates each envelope's header like every Parley
+// node (plus an operator's size cap and a per-author rate limit), and
+// forwards it to every subscribed peer. It does not open the body. The
+// operator can restrict the rooms (WithRooms) and their number
+// (WithMaxRooms). Messages stay signed by their authors; the bridge cannot
+// forge them.
+//
+// It keeps what it carries (WithStore, WithRetention) as the authors
+// signed it and serves it over the history protocol to members catching
+// up. A public room's body is plain protobuf, so its operator can read the
+// stored history; only a room whose body is encrypted would be private
+// from the relay.
+//
+// One goroutine owns the table of carried rooms and is the only one that
+// joins, sweeps and closes them; pubsub's RPC inspector only notes room
+// names for it, and readers see an immutable snapshot. No lock is ever
+// held while calling into pubsub, whose event loop runs the inspector.
 //
 // DMs between NATed peers go over the relayed circuit until DCUtR hole
 // punching makes a direct connection; they never pass through pubsub.

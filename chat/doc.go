@@ -1,40 +1,52 @@
 // Package chat is Parley's messaging layer on a libp2p host: rooms over
-// GossipSub, direct messages over their own stream protocol, and one typed
-// event stream (Events) that every front end renders.
+// GossipSub, direct messages over their own stream protocol, history
+// catch-up, nicks and presence, and an event bus that any number of front
+// ends subscribe to.
+//
+// chat composes one small package per wire protocol, each with its own
+// documentation of the wire:
+//
+//	chat/protocol/room     topic names, the signed envelope (header + body), its validator
+//	chat/protocol/dm       /parley/dm/1.0.0: frames, a thin handler, the outbound stream
+//	chat/protocol/history  /parley/history/1.0.0: server, fetch, verification of history
+//	chat/content           what a nick, a text, an ID and a send time may be
+//	chat/storage           what is kept between runs, as an interface (internal/store is SQLite)
+//
+// # Events
+//
+// Subscribe returns a Subscription with its own bounded queue. Publishing
+// never blocks: a subscriber that falls behind is closed with
+// ErrFellBehind, and may resubscribe After its last Stamped.Seq to get
+// what it missed from a replay buffer of recent events (or ErrGap when
+// those are gone too). So a frozen browser tab or a paused pipe never
+// slows the node, its acks or the other front ends.
 //
 // # Rooms
 //
-// Room NAME is the GossipSub topic "parley/room/NAME"; members find each
-// other under the DHT rendezvous namespace "parley/rendezvous/room/NAME".
-// Messages are signed by their author (strict signing), so Message.From is
-// authenticated; the nick inside is display only. Each message carries a
-// protobuf Envelope (package pb): kind (message or presence), 32-hex-digit
-// id, room, nick, text, sent-at (Unix ms) and a per-room Lamport counter.
-// A validator rejects (not ignores) anything that is not a valid envelope
-// for the topic's room: more than MaxEnvelopeBytes, text over MaxTextBytes
-// (4096) or with control characters other than tab and newline, a nick
-// over 32 bytes, a sent-at more than 5 minutes ahead or 24 hours behind.
-// Own messages are published to every known member (flood publishing), so
-// a member that joined a moment ago gets them before the mesh includes it,
-// and come back as Message events like everyone else's.
-//
-// Presence envelopes announce a member's nick when it joins a room, when
-// another member joins, and on SetNick, so /dm NICK works before a peer has
-// said anything.
+// Joining a room joins its topic with the room validator, announces this
+// node's nick (a presence envelope; again when a member joins and on
+// SetNick, so /dm NICK works before a peer said anything), replays the
+// newest stored messages as backfill and, in the first 30 s and for
+// members that come back after losing touch, catches up from members over
+// the history protocol. Send publishes to every known member (flood
+// publishing) and returns once the message is back and stored, which paces
+// a burst to what the node can carry; own messages come back as Message
+// events like everyone else's. The store is the one place duplicates are
+// recognised: live, backfilled and replayed copies are shown once.
 //
 // # Direct messages
 //
-// Protocol /parley/dm/1.0.0. Frames are unsigned-varint length-prefixed
-// protobuf DMFrame messages of at most MaxDMFrameBytes:
+// SendDM writes the DM to the outbox on disk and returns its ID. The
+// outbox delivers each peer's DMs in order over one reused stream, when
+// sent, when the peer connects, and on a backoff schedule (5 s, 15 s, 45 s
+// … up to an hour, for OutboxExpiry), also after a restart: Delivered
+// follows the receiver's ack, Queued says it waits. It keeps state only for
+// peers with pending DMs or an open DM stream.
 //
-//	opener → DMFrame{message: DirectMessage{id, nick, text, sent_at_ms}}
-//	other  → DMFrame{ack: DMAck{id}}
-//	... repeated on the same stream while both keep it open
+// # State
 //
-// The opener sends one message at a time and waits for its ack; the stream
-// is reused for the next message to the same peer. The receiver resets the
-// stream on anything else: a bad length prefix, an oversized frame,
-// invalid protobuf, an ack where a message belongs, an invalid message, or
-// silence longer than the idle timeout. Duplicates (a resend after a lost
-// ack) are acked and shown once. DMs may use a relayed connection.
+// Each concern has one owner with a small lock of its own, never held
+// while calling into pubsub or the network: the room table, the nick book,
+// the outbox, the event bus; the connection-path map belongs to its
+// goroutine.
 package chat

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/node"
 )
 
 // Event is one thing a front end shows. The concrete types are Message,
@@ -56,12 +58,13 @@ type PeerLeft struct {
 	Nick string
 }
 
-// Path values of a Connection event.
+// Path values of a Connection event: node's names, so that a classifier
+// such as node.Node.PathOf and the front ends agree.
 const (
-	PathLAN         = "lan"
-	PathDirect      = "direct"
-	PathHolePunched = "hole-punched"
-	PathRelayed     = "relayed"
+	PathLAN         = node.PathLAN
+	PathDirect      = node.PathDirect
+	PathHolePunched = node.PathHolePunched
+	PathRelayed     = node.PathRelayed
 )
 
 // Connection reports how a peer is reached, whenever that is first known

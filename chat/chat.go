@@ -27,6 +27,9 @@ var (
 	ErrAlreadyInRoom = errors.New("already in room")
 	ErrUnknownPeer   = errors.New("unknown peer")
 	ErrAmbiguousNick = errors.New("ambiguous nick")
+	ErrSelf          = errors.New("that is you")
+	// ErrNotStored means a message asked for (a page's anchor) is not kept here.
+	ErrNotStored = storage.ErrNotFound
 )
 
 // Discoverer finds and connects to other members of a rendezvous
@@ -168,6 +171,9 @@ type Service struct {
 	store    storage.Store
 	memStore *store.Store // the in-memory store New opened, closed by Close
 
+	posts    chan post // room messages Post accepted, sent in order
+	postOnce sync.Once
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -213,7 +219,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	}
 	s := &Service{
 		h: h, ps: ps, cfg: cfg, log: cfg.logger, tracer: tracer,
-		bus: newBus(),
+		bus: newBus(), posts: make(chan post, maxPosts),
 		ctx: ctx, cancel: cancel,
 		rooms:    roomTable{m: make(map[string]*room)},
 		nicks:    newNickBook(h.ID(), cfg.nick),

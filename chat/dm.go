@@ -33,7 +33,7 @@ func (s *Service) SendDM(to, text string) (string, error) {
 		return "", fmt.Errorf("dm: %w", err)
 	}
 	if pid == s.h.ID() {
-		return "", errors.New("dm: that is you")
+		return "", fmt.Errorf("dm: %w", ErrSelf)
 	}
 	if s.isClosed() {
 		return "", ErrClosed

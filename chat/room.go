@@ -178,11 +178,15 @@ func (s *Service) Send(ctx context.Context, roomName, text string) (string, erro
 	if err := ValidateText(text); err != nil {
 		return "", fmt.Errorf("send to room %q: %w", roomName, err)
 	}
+	return s.send(ctx, roomName, text, content.NewID())
+}
+
+func (s *Service) send(ctx context.Context, roomName, text, id string) (string, error) {
 	r, ok := s.rooms.get(roomName)
 	if !ok {
 		return "", fmt.Errorf("send to room %q: %w", roomName, ErrNotInRoom)
 	}
-	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: content.NewID(), Room: roomName}
+	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: id, Room: roomName}
 	if err := roomproto.SealBody(env, &pb.Body{Nick: s.Nick(), Text: text}); err != nil {
 		return "", fmt.Errorf("send to room %q: %w", roomName, err)
 	}

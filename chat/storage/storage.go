@@ -5,7 +5,13 @@
 // embeds chat may bring another.
 package storage
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotFound means a message asked for is not stored.
+var ErrNotFound = errors.New("not stored")
 
 // RoomMessage is one stored room message.
 type RoomMessage struct {
@@ -47,6 +53,20 @@ type DM struct {
 	Next     time.Time // outbox: next delivery attempt
 }
 
+// ConversationDM is one DM of a conversation, received or sent.
+type ConversationDM struct {
+	DM
+	Own   bool   // sent by this node
+	State string // received, sending, queued, delivered or failed
+}
+
+// Conversation is the DMs with one peer.
+type Conversation struct {
+	Peer   string
+	Last   ConversationDM
+	Unread int // received after the read marker
+}
+
 // History is what serving and storing room history needs; a bridge needs
 // only this.
 type History interface {
@@ -81,4 +101,13 @@ type Store interface {
 	MarkDelivered(id string) error
 	Reschedule(id string, attempts int, next time.Time) error
 	GiveUp(id, reason string) error
+
+	// Conversations lists DM conversations, newest first.
+	Conversations() ([]Conversation, error)
+	// DMsWith returns the newest limit DMs with peer, oldest first.
+	DMsWith(peer string, limit int) ([]ConversationDM, error)
+	// MarkRead moves a conversation's read marker ("room:NAME", "dm:PEER").
+	MarkRead(conversation string, at time.Time) error
+	// UnreadRoom counts room's messages by others after its read marker.
+	UnreadRoom(room, self string) (int, error)
 }

@@ -20,9 +20,27 @@ import (
 )
 
 func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("join", "join ROOM [ROOM...] [flags]", stderr)
+	return runChat(ctx, "join", args, stdin, stdout, stderr)
+}
+
+func runWeb(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return runChat(ctx, "web", args, stdin, stdout, stderr)
+}
+
+// runChat runs a chat node: `parley join` (a terminal or JSON front end,
+// and the web app with --web) or `parley web` (the web app, JSON events
+// with --json).
+func runChat(ctx context.Context, command string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	webMode := command == "web"
+	synopsis := "join ROOM [ROOM...] [flags]"
+	if webMode {
+		synopsis = "web [ROOM...] [flags]"
+	}
+	fs := newFlagSet(command, synopsis, stderr)
 	var c common
 	c.register(fs, datadir.Default())
+	var wf webFlags
+	wf.register(fs, webMode)
 	nick := fs.String("nick", "", "your nick (default: peer-<end of your peer ID>)")
 	noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the LAN with mDNS")
 	upnp := fs.Bool("upnp", false, "ask the router for a port mapping (UPnP/NAT-PMP)")
@@ -31,9 +49,16 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
+	if len(rooms) == 0 && webMode {
+		rooms = []string{"lobby"}
+	}
 	if len(rooms) == 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: name at least one room", errUsage)
+	}
+	if err := wf.check(); err != nil {
+		fs.Usage()
+		return err
 	}
 	for _, r := range rooms {
 		if err := chat.ValidateRoomName(r); err != nil {
@@ -58,7 +83,7 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var tty *term.Terminal
 	inFile, inOK := stdin.(*os.File)
 	outFile, outOK := stdout.(*os.File)
-	if !c.json && inOK && outOK && term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd())) {
+	if !webMode && !c.json && inOK && outOK && term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd())) {
 		old, err := term.MakeRaw(int(inFile.Fd()))
 		if err != nil {
 			return fmt.Errorf("terminal: %w", err)
@@ -121,6 +146,12 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 	}()
 
+	a := app.New(svc, app.WithAddrs(func() []string { return multiaddrStrings(n) }))
+	var frontEnds []func(*app.App) error
+	web, err := wf.start(a, c.data, log)
+	if err != nil {
+		return errors.Join(err, a.Shutdown(context.Background()))
+	}
 	cfg := ui.Config{
 		JSON:     c.json,
 		ReadLine: ui.LineReader(stdin),
@@ -132,12 +163,33 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			Rooms: rooms,
 		},
 	}
-	if tty != nil {
-		cfg.ReadLine = tty.ReadLine
-		cfg.Out = tty
-		cfg.SetPrompt = func(room string) { tty.SetPrompt("#" + room + "> ") }
+	if web != nil {
+		cfg.Ready.Web = web.url
+		frontEnds = append(frontEnds, web.serve)
+		if c.json || tty != nil {
+			fmt.Fprintln(stderr, web.openLine())
+		} else {
+			fmt.Fprintln(stdout, web.openLine())
+		}
+		if webMode && !wf.noBrowser {
+			openBrowser(web.loginURL(), log)
+		}
 	}
-	return serve(ctx, app.New(svc), func(a *app.App) error { return ui.Run(ctx, a, cfg) })
+	switch {
+	case webMode && !c.json:
+		// The browser is the front end; the terminal only said where.
+	case webMode:
+		cfg.ReadLine = nil // events out only: the web app is where you type
+		frontEnds = append(frontEnds, func(a *app.App) error { return ui.Run(ctx, a, cfg) })
+	default:
+		if tty != nil {
+			cfg.ReadLine = tty.ReadLine
+			cfg.Out = tty
+			cfg.SetPrompt = func(room string) { tty.SetPrompt("#" + room + "> ") }
+		}
+		frontEnds = append(frontEnds, func(a *app.App) error { return ui.Run(ctx, a, cfg) })
+	}
+	return serve(ctx, a, frontEnds...)
 }
 
 // serve lends a to its front ends until one of them quits or ctx ends,

@@ -1,6 +1,7 @@
 // Command parley is a decentralized messenger on libp2p.
 //
 //	parley join ROOM [ROOM...]   chat in one or more rooms
+//	parley web [ROOM...]         chat in a browser: the node serves its web app
 //	parley relay                 run a public relay/bridge node
 //	parley id                    print this node's peer ID
 //	parley version               print the version
@@ -31,6 +32,7 @@ const usage = `usage: parley COMMAND [flags]
 
 commands:
   join ROOM [ROOM...]   chat in one or more rooms (first one is current)
+  web [ROOM...]         chat in your browser: the node serves its web app (default room lobby)
   relay                 run a relay/bridge node for peers behind NATs
   id                    print this node's peer ID
   version               print the version
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "join":
 		err = runJoin(ctx, args[1:], stdin, stdout, stderr)
+	case "web":
+		err = runWeb(ctx, args[1:], stdin, stdout, stderr)
 	case "relay":
 		err = runRelay(ctx, args[1:], stdout, stderr)
 	case "id":

@@ -30,15 +30,33 @@ const DrainTimeout = 15 * time.Second
 
 // App is one running node's chat, shared by its front ends.
 type App struct {
-	svc *chat.Service
+	svc   *chat.Service
+	addrs func() []string
 
 	quitOnce sync.Once
 	quit     chan struct{}
+	watched  chan struct{} // closed when watch ends
+
+	mu    sync.Mutex
+	relay []string
 }
 
 // New wraps a running chat service.
-func New(svc *chat.Service) *App {
-	return &App{svc: svc, quit: make(chan struct{})}
+func New(svc *chat.Service, opts ...Option) *App {
+	a := &App{svc: svc, quit: make(chan struct{}), watched: make(chan struct{})}
+	for _, o := range opts {
+		o(a)
+	}
+	sub, err := svc.Subscribe(chat.After(0))
+	if err != nil {
+		sub, err = svc.Subscribe()
+	}
+	if err == nil {
+		go a.watch(sub)
+	} else {
+		close(a.watched)
+	}
+	return a
 }
 
 // ID is this node's peer ID.
@@ -75,7 +93,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if pending, err := a.svc.Outbox(); err == nil && len(pending) > 0 {
 		a.svc.Notify(chat.Notice{Text: fmt.Sprintf("%d DMs not delivered yet stay queued; they are sent when you run parley again and the peer is reachable", len(pending))})
 	}
-	return a.svc.Close()
+	err = a.svc.Close()
+	<-a.watched
+	return err
 }
 
 // History returns up to limit stored messages of room that come before

@@ -133,7 +133,7 @@ func (s *Store) RoomMessagesBefore(room, before string, limit int) ([]RoomMessag
 }
 
 // ErrNotFound means a message asked for is not stored.
-var ErrNotFound = errors.New("not stored")
+var ErrNotFound = storage.ErrNotFound
 
 // CountRoomMessages returns how many messages of room are stored.
 func (s *Store) CountRoomMessages(room string) (int, error) {

@@ -55,6 +55,7 @@ type Ready struct {
 	Nick  string
 	Addrs []string
 	Rooms []string
+	Web   string // the web app's URL, when served
 }
 
 // JSON renders one object per line, as documented in the README.
@@ -158,7 +159,8 @@ func (JSON) Ready(r Ready) string {
 		Nick  string   `json:"nick,omitempty"`
 		Addrs []string `json:"addrs"`
 		Rooms []string `json:"rooms"`
-	}{"ready", r.Peer.String(), r.Nick, nonNil(r.Addrs), nonNil(r.Rooms)})
+		Web   string   `json:"web,omitempty"`
+	}{"ready", r.Peer.String(), r.Nick, nonNil(r.Addrs), nonNil(r.Rooms), r.Web})
 }
 
 func (JSON) Sent(id, room string, to peer.ID) string {

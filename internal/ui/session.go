@@ -28,7 +28,8 @@ const eventBuffer = 1 << 15
 // Config describes one front-end session.
 type Config struct {
 	JSON bool
-	// ReadLine returns the next input line, io.EOF at the end.
+	// ReadLine returns the next input line, io.EOF at the end; nil for a
+	// front end that only renders (input comes from elsewhere).
 	ReadLine func() (string, error)
 	// Out receives rendered lines; it is written from two goroutines
 	// under a lock.
@@ -90,6 +91,9 @@ func Run(ctx context.Context, a *app.App, cfg Config) error {
 	readerCtx, stopReader := context.WithCancel(ctx)
 	defer stopReader()
 	go func() {
+		if cfg.ReadLine == nil {
+			return
+		}
 		for {
 			l, err := cfg.ReadLine()
 			select {

@@ -37,6 +37,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -122,14 +123,22 @@ func New(a *app.App, cfg Config) (*Server, error) {
 		{Method: "GET", Path: "/api/v1/outbox", h: s.outbox},
 		{Method: "GET", Path: "/api/v1/events", h: s.events},
 	}
+	paths := http.NewServeMux() // each route's path, for any method
 	for _, rt := range s.routes {
 		h := s.api(rt)
 		if !rt.public {
 			h = s.auth(h)
 		}
 		s.mux.Handle(rt.Method+" "+rt.Path, h)
+		if _, pattern := paths.Handler(&http.Request{Method: "GET", URL: &url.URL{Path: rt.Path}}); pattern == "" {
+			paths.Handle(rt.Path, http.NotFoundHandler())
+		}
 	}
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := paths.Handler(r); pattern != "" {
+			writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("%s is not allowed on %s", r.Method, r.URL.Path))
+			return
+		}
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
 	})
 	files, err := fs.Sub(static, "static")

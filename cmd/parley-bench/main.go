@@ -115,6 +115,7 @@ func run() error {
 		cfg.BurstMessages, cfg.DMRoundTrips, cfg.DMThroughput, cfg.FirstDMRuns = 1000, 300, 500, 2
 		cfg.NodeRuns, cfg.Idle, cfg.Peers, cfg.BinaryDMs, cfg.LabRuns = 2, time.Second, 10, 20, 1
 		cfg.Profile = false
+		cfg.Web.LatencyMessages, cfg.Web.Duration = 50, time.Second
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

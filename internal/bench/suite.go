@@ -15,7 +15,7 @@ import (
 )
 
 // Sections of the suite, in the order they run.
-var Sections = []string{"node", "dm", "fanout", "burst", "lab"}
+var Sections = []string{"node", "dm", "fanout", "burst", "web", "lab"}
 
 // SuiteConfig selects and bounds what RunSuite measures.
 type SuiteConfig struct {
@@ -47,6 +47,9 @@ type SuiteConfig struct {
 	Peers     int
 	BinaryDMs int
 
+	// Web API.
+	Web WebConfig
+
 	// Test bed.
 	LabRuns int
 
@@ -61,7 +64,7 @@ type SuiteConfig struct {
 // DefaultSuiteConfig is the default run: under 5 minutes on 2 cores.
 func DefaultSuiteConfig() SuiteConfig {
 	return SuiteConfig{
-		Sections:      map[string]bool{"node": true, "dm": true, "fanout": true, "burst": true, "lab": true},
+		Sections:      map[string]bool{"node": true, "dm": true, "fanout": true, "burst": true, "web": true, "lab": true},
 		Sizes:         []int{10, 50, 100},
 		Degree:        4,
 		Dense:         50,
@@ -81,6 +84,7 @@ func DefaultSuiteConfig() SuiteConfig {
 		Peers:         50,
 		BinaryDMs:     200,
 		LabRuns:       3,
+		Web:           WebConfig{LatencyMessages: 200, Rate: 1000, Duration: 3 * time.Second, Tabs: 3, Timeout: 30 * time.Second},
 		Profile:       true,
 		Seed:          1,
 	}
@@ -103,6 +107,7 @@ const (
 	TargetDMRatio       = 2.0                   // DM round trip ÷ raw TCP round trip, at most
 	TargetReady         = 200 * time.Millisecond
 	TargetIdleRSS       = 40 << 20
+	TargetEventToPage   = 5 * time.Millisecond // node has an event → an open page has it
 	targetRoomN         = 50
 	profileBurstLimit   = 3000 // messages in the profiled burst
 	profileDMRoundTrips = 10000
@@ -135,6 +140,7 @@ type Suite struct {
 	DM       *DMResult
 	Node     *NodeResult
 	Lab      *LabResult
+	Web      *WebResult
 	Profiles []ProfileSummary
 	Errors   []string
 	Notes    []string // remarks generated during the run
@@ -262,6 +268,18 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 			}
 			settle()
 		}
+	}
+
+	if cfg.Sections["web"] && ctx.Err() == nil {
+		logf("web: event latency over %d messages; %d messages/s for %v to %d event streams", cfg.Web.LatencyMessages, cfg.Web.Rate, cfg.Web.Duration, cfg.Web.Tabs)
+		r, err := RunWeb(ctx, cfg.Web)
+		if err != nil {
+			fail("web", err)
+		} else {
+			s.Web = &r
+			logf("  p50 %s, %d of %d delivered to every stream", FmtDur(r.EventLatency.P50), r.Delivered, r.Sent)
+		}
+		settle()
 	}
 
 	if cfg.Sections["lab"] && bin != "" && ctx.Err() == nil {

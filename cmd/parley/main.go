@@ -3,6 +3,7 @@
 //	parley join ROOM [ROOM...]   chat in one or more rooms
 //	parley web [ROOM...]         chat in a browser: the node serves its web app
 //	parley relay                 run a public relay/bridge node
+//	parley dispatch              give every web visitor their own peer in a container
 //	parley id                    print this node's peer ID
 //	parley version               print the version
 //
@@ -34,6 +35,7 @@ commands:
   join ROOM [ROOM...]   chat in one or more rooms (first one is current)
   web [ROOM...]         chat in your browser: the node serves its web app (default room lobby)
   relay                 run a relay/bridge node for peers behind NATs
+  dispatch              a web page that gives every visitor their own peer in a container
   id                    print this node's peer ID
   version               print the version
 
@@ -60,6 +62,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runWeb(ctx, args[1:], stdin, stdout, stderr)
 	case "relay":
 		err = runRelay(ctx, args[1:], stdout, stderr)
+	case "dispatch":
+		err = runDispatch(ctx, args[1:], stdout, stderr)
 	case "id":
 		err = runID(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

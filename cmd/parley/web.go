@@ -69,9 +69,15 @@ func (w *webFlags) start(a *app.App, dataDir string, log *slog.Logger) (*webRun,
 	if tokenFile == "" {
 		tokenFile = filepath.Join(dataDir, "api-token")
 	}
-	token, err := web.LoadOrCreateToken(tokenFile)
-	if err != nil {
-		return nil, err
+	// A dispatcher sets the token of the peers it runs.
+	token := os.Getenv("PARLEY_WEB_TOKEN")
+	if token == "" || w.tokenFile != "" {
+		var err error
+		if token, err = web.LoadOrCreateToken(tokenFile); err != nil {
+			return nil, err
+		}
+	} else if len(token) < 16 {
+		return nil, fmt.Errorf("%w: PARLEY_WEB_TOKEN must be at least 16 characters", errUsage)
 	}
 	host, _, _ := net.SplitHostPort(w.addr)
 	loopback := web.IsLoopback(host)

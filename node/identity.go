@@ -23,14 +23,7 @@ func LoadOrCreateIdentity(dir string) (crypto.PrivKey, error) {
 	data, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		key, err := crypto.UnmarshalPrivateKey(data)
-		if err != nil {
-			return nil, fmt.Errorf("identity %s is corrupt (move it away to create a new identity): %w", path, err)
-		}
-		if key.Type() != crypto.Ed25519 {
-			return nil, fmt.Errorf("identity %s: key type %v, want Ed25519", path, key.Type())
-		}
-		return key, nil
+		return parseIdentity(path, data)
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("read identity: %w", err)
 	}
@@ -48,6 +41,27 @@ func LoadOrCreateIdentity(dir string) (crypto.PrivKey, error) {
 	}
 	if err := writeFileAtomic(path, data, 0o600); err != nil {
 		return nil, fmt.Errorf("write identity: %w", err)
+	}
+	return key, nil
+}
+
+// LoadIdentityFile reads an existing identity key file (e.g. one handed to
+// a relay in a container); unlike LoadOrCreateIdentity it never creates one.
+func LoadIdentityFile(path string) (crypto.PrivKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read identity: %w", err)
+	}
+	return parseIdentity(path, data)
+}
+
+func parseIdentity(path string, data []byte) (crypto.PrivKey, error) {
+	key, err := crypto.UnmarshalPrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("identity %s is corrupt (move it away to create a new identity): %w", path, err)
+	}
+	if key.Type() != crypto.Ed25519 {
+		return nil, fmt.Errorf("identity %s: key type %v, want Ed25519", path, key.Type())
 	}
 	return key, nil
 }

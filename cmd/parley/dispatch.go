@@ -40,6 +40,7 @@ func runDispatch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	memory := fs.Int64("peer-memory", 96<<20, "memory limit per peer, in bytes")
 	cpus := fs.Float64("peer-cpus", 0.5, "CPU limit per peer")
 	jsonOut := fs.Bool("json", false, "one JSON event per line on stdout")
+	ephemeral := fs.Bool("ephemeral", false, "remove every peer and its data when the dispatcher stops (demos, tests)")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn or error")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -101,7 +102,7 @@ func runDispatch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stdout, string(b))
 	}
 	d, err := dispatch.New(dispatch.Config{Backend: engine, Secret: secret, Pool: *pool, MaxPeers: *maxPeers,
-		Idle: *idle, Keep: *keep, Logger: log, Event: emit})
+		Idle: *idle, Keep: *keep, Logger: log, Event: emit, Ephemeral: *ephemeral})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"io"
 	"log/slog"
 	"strings"
@@ -28,6 +29,7 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 // common holds the flags every subcommand shares.
 type common struct {
 	data      string
+	identity  string
 	listen    listFlag
 	bootstrap listFlag
 	json      bool
@@ -36,6 +38,7 @@ type common struct {
 
 func (c *common) register(fs *flag.FlagSet, dataDefault string) {
 	fs.StringVar(&c.data, "data", dataDefault, "directory for the identity and state")
+	fs.StringVar(&c.identity, "identity", "", "read the identity key from FILE instead of <data>/identity.key (it is not created)")
 	fs.Var(&c.listen, "listen", "multiaddr to listen on (repeatable)")
 	fs.Var(&c.bootstrap, "bootstrap", "multiaddr with /p2p/<id> of a peer to connect to at start and keep connected (repeatable)")
 	fs.BoolVar(&c.json, "json", false, "one JSON event per line on stdout, commands on stdin")
@@ -108,7 +111,12 @@ func (c *common) openData() (node.Option, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := node.LoadOrCreateIdentity(c.data)
+	var key crypto.PrivKey
+	if c.identity != "" {
+		key, err = node.LoadIdentityFile(c.identity)
+	} else {
+		key, err = node.LoadOrCreateIdentity(c.data)
+	}
 	if err != nil {
 		lock.Unlock()
 		return nil, nil, err

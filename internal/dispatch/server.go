@@ -40,6 +40,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Event, if set, is told what happens (one map per event, for --json).
 	Event func(kind string, kv ...any)
+	// Ephemeral removes every peer and its data when Run ends (demos,
+	// tests); otherwise peers outlive the dispatcher.
+	Ephemeral bool
 }
 
 // Errors of claiming a peer.
@@ -125,6 +128,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	tick := time.NewTicker(min(d.cfg.Sync, max(d.cfg.Idle/4, 250*time.Millisecond)))
 	defer tick.Stop()
 	lastSync := time.Time{}
+	if d.cfg.Ephemeral {
+		defer d.removeAll()
+	}
 	for {
 		if time.Since(lastSync) >= d.cfg.Sync || !d.isSynced() {
 			d.sync(ctx)
@@ -137,6 +143,22 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		case <-d.wake:
+		}
+	}
+}
+
+// removeAll removes every peer of this dispatcher and its data.
+func (d *Dispatcher) removeAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ps, err := d.cfg.Backend.List(ctx)
+	if err != nil {
+		d.log.Warn("remove peers at exit", "err", err)
+		return
+	}
+	for _, p := range ps {
+		if err := d.cfg.Backend.Remove(ctx, p.ID); err != nil {
+			d.log.Warn("remove peer at exit", "peer", p.ID, "err", err)
 		}
 	}
 }

@@ -165,7 +165,9 @@ func TestDemoNetwork(t *testing.T) {
 		t.Fatalf("bob's DM: %d", code)
 	}
 	eventually(t, "bob's DM delivered", func() bool {
-		var dms struct{ Messages []struct{ Text, State string } }
+		var dms struct {
+			Messages []struct{ Text, State string }
+		}
 		bob.api("GET", "/dms/alice/messages", "", &dms)
 		return len(dms.Messages) == 1 && dms.Messages[0].State == "delivered"
 	})

@@ -146,7 +146,8 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 		}
 	}()
 
-	a := app.New(svc, app.WithAddrs(func() []string { return multiaddrStrings(n) }))
+	a := app.New(svc, app.WithAddrs(func() []string { return multiaddrStrings(n) }),
+		app.WithExport(exporter(c.data, c.identity, st)))
 	var frontEnds []func(*app.App) error
 	web, err := wf.start(a, c.data, log)
 	if err != nil {

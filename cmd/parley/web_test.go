@@ -1,12 +1,15 @@
 package main_test
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -133,4 +136,66 @@ func TestWebRefusesARemoteAddressWithoutConsent(t *testing.T) {
 	if !errors.As(err, &exit) || exit.Code != 2 || !strings.Contains(p.P.Stderr(), "--web-allow-remote") {
 		t.Errorf("exit %v, stderr %q; want status 2 naming --web-allow-remote", err, p.P.Stderr())
 	}
+}
+
+// "Take it home": the web app's download holds the identity and history;
+// unpacked elsewhere, `parley web --data DIR` is the same peer with the
+// same history.
+func TestExportTakesThePeerHome(t *testing.T) {
+	data := t.TempDir()
+	p := start(t, "alice", "web", "--json", "--web", "127.0.0.1:0", "--no-browser", "--nick", "alice",
+		"--data", data, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	ready := p.Event("ready")
+	base, token := loginLink(t, p)
+	do := func(method, url, body string) *http.Response {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	do("POST", base+"api/v1/rooms/lobby/messages", `{"text":"pack me"}`).Body.Close()
+	p.WaitFor("stored", proctest.Match("message", "text", "pack me"))
+	resp := do("GET", base+"api/v1/export", "")
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("export: %s %v", resp.Status, resp.Header)
+	}
+	home := t.TempDir()
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+		f, err := os.OpenFile(filepath.Join(home, filepath.Base(h.Name)), os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(f, tr)
+		f.Close()
+	}
+	resp.Body.Close()
+	p.Signal(os.Interrupt)
+	p.WaitExit()
+	if strings.Join(names, ",") != "identity.key,parley.db" {
+		t.Fatalf("archive holds %v", names)
+	}
+	q := start(t, "alice at home", "web", "--json", "--web", "127.0.0.1:0", "--no-browser",
+		"--data", home, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	again := q.Event("ready")
+	if again["peer"] != ready["peer"] {
+		t.Errorf("at home the peer is %v, want %v", again["peer"], ready["peer"])
+	}
+	q.WaitFor("history at home", proctest.Match("message", "text", "pack me"))
 }

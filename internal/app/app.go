@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -30,8 +31,9 @@ const DrainTimeout = 15 * time.Second
 
 // App is one running node's chat, shared by its front ends.
 type App struct {
-	svc   *chat.Service
-	addrs func() []string
+	svc    *chat.Service
+	addrs  func() []string
+	export func(io.Writer) error
 
 	quitOnce sync.Once
 	quit     chan struct{}

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -16,6 +17,21 @@ type Option func(*App)
 // WithAddrs tells the App how to list the node's addresses (full
 // multiaddrs with /p2p/ID) for Info.
 func WithAddrs(f func() []string) Option { return func(a *App) { a.addrs = f } }
+
+// WithExport tells the App how to write this node's identity and history
+// as one file a person can take to another machine (see Export).
+func WithExport(f func(w io.Writer) error) Option { return func(a *App) { a.export = f } }
+
+// ErrNoExport means this node cannot export its data.
+var ErrNoExport = errors.New("this node cannot export its data")
+
+// Export writes the node's identity and history (a .tar.gz) to w.
+func (a *App) Export(w io.Writer) error {
+	if a.export == nil {
+		return ErrNoExport
+	}
+	return a.export(w)
+}
 
 // NodeInfo describes this node for a front end's "you" panel.
 type NodeInfo struct {

@@ -197,6 +197,16 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+// Snapshot writes a consistent copy of the whole database to path (which
+// must not exist), while the store stays in use: for taking one's data
+// elsewhere.
+func (s *Store) Snapshot(path string) error {
+	if _, err := s.db.Exec(`VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("snapshot store: %w", err)
+	}
+	return nil
+}
+
 // Path is the database file ("" for memory).
 func (s *Store) Path() string { return s.path }
 

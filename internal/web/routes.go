@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/app"
 )
 
 // statusOf maps an app or chat error to an HTTP status: the client's
@@ -362,4 +363,22 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// export sends the node's identity and history as one file, to continue
+// with the same peer elsewhere ("take it home").
+func (s *Server) export(w http.ResponseWriter, _ *http.Request) error {
+	short := s.a.ID().String()
+	short = short[max(0, len(short)-6):]
+	w.Header().Set("Content-Type", "application/gzip")
+	w.Header().Set("Content-Disposition", `attachment; filename="parley-`+short+`.tar.gz"`)
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.a.Export(w); err != nil {
+		if errors.Is(err, app.ErrNoExport) {
+			w.Header().Del("Content-Disposition")
+			return &httpError{http.StatusNotFound, err}
+		}
+		return err
+	}
+	return nil
 }

@@ -122,6 +122,7 @@ func New(a *app.App, cfg Config) (*Server, error) {
 		{Method: "PUT", Path: "/api/v1/nick", h: s.nick},
 		{Method: "GET", Path: "/api/v1/outbox", h: s.outbox},
 		{Method: "GET", Path: "/api/v1/events", h: s.events},
+		{Method: "GET", Path: "/api/v1/export", h: s.export},
 	}
 	paths := http.NewServeMux() // each route's path, for any method
 	for _, rt := range s.routes {

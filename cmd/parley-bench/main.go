@@ -116,6 +116,7 @@ func run() error {
 		cfg.NodeRuns, cfg.Idle, cfg.Peers, cfg.BinaryDMs, cfg.LabRuns = 2, time.Second, 10, 20, 1
 		cfg.Profile = false
 		cfg.Web.LatencyMessages, cfg.Web.Duration = 50, time.Second
+		cfg.Dispatch = bench.DispatchConfig{Pool: 2, Clicks: 3, Visitors: 5, Timeout: time.Minute}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

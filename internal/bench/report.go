@@ -159,6 +159,23 @@ func (s *Suite) Rows() []Row {
 		add("Web: event stream latency and throughput", "not measured (see errors)", "", "NO")
 	}
 
+	// Dispatcher.
+	switch d := s.Dispatch; {
+	case d == nil && s.Cfg.Sections["dispatch"]:
+		add("Dispatcher: click → usable web app", "not measured (see errors)", "", "NO")
+	case d == nil:
+	case d.Unavailable != "":
+		add("Dispatcher: click → usable web app", "pending: "+d.Unavailable, "", "pending")
+	default:
+		add(fmt.Sprintf("Dispatcher: click → visitor's web app answers, warm pool of %d (%d visitors): p50 / p95", d.Pool, d.Click.N),
+			FmtDur(d.Click.P50)+" / "+FmtDur(d.Click.P95), "p95 ≤ "+FmtDur(TargetClick), met(d.Click.P95 <= TargetClick))
+		add("Dispatcher: pool refill from empty (container started, web app answering)", fmt.Sprintf("%.2f peers/s", d.Refill), "", "")
+		add(fmt.Sprintf("Dispatcher: memory per idle peer container (%d containers): median / max", d.IdleMemory.N),
+			FmtMB(int64(d.IdleMemory.P50))+" / "+FmtMB(int64(d.IdleMemory.Max)), "≤ "+FmtMB(TargetPeerMemory), met(d.IdleMemory.Max <= TargetPeerMemory))
+		add(fmt.Sprintf("Dispatcher: %d visitors clicking at once on 2 cores: chatting · slowest click", d.Visitors),
+			fmt.Sprintf("%d of %d · %s", d.LoadOK, d.Visitors, FmtDur(d.LoadSlowest)), fmt.Sprintf("%d of %d", d.Visitors, d.Visitors), met(d.LoadOK == d.Visitors))
+	}
+
 	// Test bed.
 	switch l := s.Lab; {
 	case l == nil:

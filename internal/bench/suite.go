@@ -15,7 +15,7 @@ import (
 )
 
 // Sections of the suite, in the order they run.
-var Sections = []string{"node", "dm", "fanout", "burst", "web", "lab"}
+var Sections = []string{"node", "dm", "fanout", "burst", "web", "dispatch", "lab"}
 
 // SuiteConfig selects and bounds what RunSuite measures.
 type SuiteConfig struct {
@@ -50,6 +50,9 @@ type SuiteConfig struct {
 	// Web API.
 	Web WebConfig
 
+	// Dispatcher (needs a Docker Engine).
+	Dispatch DispatchConfig
+
 	// Test bed.
 	LabRuns int
 
@@ -64,7 +67,7 @@ type SuiteConfig struct {
 // DefaultSuiteConfig is the default run: under 5 minutes on 2 cores.
 func DefaultSuiteConfig() SuiteConfig {
 	return SuiteConfig{
-		Sections:      map[string]bool{"node": true, "dm": true, "fanout": true, "burst": true, "web": true, "lab": true},
+		Sections:      map[string]bool{"node": true, "dm": true, "fanout": true, "burst": true, "web": true, "dispatch": true, "lab": true},
 		Sizes:         []int{10, 50, 100},
 		Degree:        4,
 		Dense:         50,
@@ -84,6 +87,7 @@ func DefaultSuiteConfig() SuiteConfig {
 		Peers:         50,
 		BinaryDMs:     200,
 		LabRuns:       3,
+		Dispatch:      DispatchConfig{Pool: 5, Clicks: 20, Visitors: 50, Timeout: 2 * time.Minute},
 		Web:           WebConfig{LatencyMessages: 200, Rate: 1000, Duration: 3 * time.Second, Tabs: 3, Timeout: 30 * time.Second},
 		Profile:       true,
 		Seed:          1,
@@ -108,6 +112,8 @@ const (
 	TargetReady         = 200 * time.Millisecond
 	TargetIdleRSS       = 40 << 20
 	TargetEventToPage   = 5 * time.Millisecond // node has an event → an open page has it
+	TargetClick         = 500 * time.Millisecond // Start chatting → the visitor's web app answers, p95
+	TargetPeerMemory    = 40 << 20               // an idle visitor's peer container
 	targetRoomN         = 50
 	profileBurstLimit   = 3000 // messages in the profiled burst
 	profileDMRoundTrips = 10000
@@ -141,6 +147,7 @@ type Suite struct {
 	Node     *NodeResult
 	Lab      *LabResult
 	Web      *WebResult
+	Dispatch *DispatchResult
 	Profiles []ProfileSummary
 	Errors   []string
 	Notes    []string // remarks generated during the run
@@ -278,6 +285,20 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 		} else {
 			s.Web = &r
 			logf("  p50 %s, %d of %d delivered to every stream", FmtDur(r.EventLatency.P50), r.Delivered, r.Sent)
+		}
+		settle()
+	}
+
+	if cfg.Sections["dispatch"] && ctx.Err() == nil {
+		logf("dispatch: %d clicks with a warm pool of %d, refill, idle memory, %d visitors at once", cfg.Dispatch.Clicks, cfg.Dispatch.Pool, cfg.Dispatch.Visitors)
+		r, err := RunDispatch(ctx, cfg.Dispatch)
+		if err != nil {
+			fail("dispatch", err)
+		} else {
+			s.Dispatch = &r
+			if r.Unavailable == "" {
+				logf("  click p95 %s, %d of %d visitors at once chatting", FmtDur(r.Click.P95), r.LoadOK, r.Visitors)
+			}
 		}
 		settle()
 	}

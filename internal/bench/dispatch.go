@@ -85,7 +85,7 @@ func RunDispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error
 		d, err := dispatch.New(dispatch.Config{Backend: engine, Secret: secret, Pool: pool, MaxPeers: maxPeers,
 			Idle: time.Hour, Keep: time.Hour, Sync: 2 * time.Second, StartRate: 1000, StartBurst: 1000, Logger: quiet,
 			ReadyTimeout: cfg.Timeout,
-			Ephemeral: true, Event: func(kind string, kv ...any) {
+			Ephemeral:    true, Event: func(kind string, kv ...any) {
 				if kind == "pool-peer" {
 					select {
 					case readyCh <- fmt.Sprint(kv...):

@@ -111,7 +111,7 @@ const (
 	TargetDMRatio       = 2.0                   // DM round trip ÷ raw TCP round trip, at most
 	TargetReady         = 200 * time.Millisecond
 	TargetIdleRSS       = 40 << 20
-	TargetEventToPage   = 5 * time.Millisecond // node has an event → an open page has it
+	TargetEventToPage   = 5 * time.Millisecond   // node has an event → an open page has it
 	TargetClick         = 500 * time.Millisecond // Start chatting → the visitor's web app answers, p95
 	TargetPeerMemory    = 40 << 20               // an idle visitor's peer container
 	targetRoomN         = 50

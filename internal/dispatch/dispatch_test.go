@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +261,44 @@ func TestMaxPeersGivesAClearFullPage(t *testing.T) {
 	code, body := s.visitor().start()
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "try again") {
 		t.Errorf("third visitor: %d %q; want 503 with a page that says to try again", code, body)
+	}
+}
+
+// A visitor's container that dies is started again on the next visit,
+// with the same peer.
+func TestDeadPeerIsReplacedOnTheNextVisit(t *testing.T) {
+	s := newSetup(t, 0, 2, time.Hour)
+	v := s.visitor()
+	v.start()
+	id := v.peerID()
+	name := "parley-" + s.name + "-peer-" + v.cookieID()
+	if out, err := exec.Command("docker", "kill", name).CombinedOutput(); err != nil {
+		t.Fatalf("docker kill: %v %s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var info struct{ Peer string }
+		code := v.api("GET", "/info", "", &info)
+		if code == 200 && info.Peer == id {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after its container died the visitor gets %d %q, want peer %s back", code, info.Peer, id)
+		}
+		time.Sleep(200 * time.Millisecond) // the dispatcher notices at the next request or sync
+	}
+}
+
+// Start chatting is rate-limited per client address.
+func TestStartIsRateLimitedPerClient(t *testing.T) {
+	s := newSetup(t, 0, 3, time.Hour)
+	s.stop()
+	s.cfg.StartRate, s.cfg.StartBurst = 0.001, 1
+	s.start()
+	if code, _ := s.visitor().start(); code != 200 {
+		t.Fatalf("first visitor: %d", code)
+	}
+	if code, body := s.visitor().start(); code != http.StatusTooManyRequests || !strings.Contains(body, "try again") {
+		t.Errorf("second new visitor from the same address at once: %d, want 429 with a page", code)
 	}
 }

@@ -351,7 +351,7 @@ func messageEvent(m storage.RoomMessage, backfill bool) Message {
 		Room:     m.Room,
 		ID:       m.ID,
 		From:     author,
-		Nick:     m.Nick,
+		Nick:     content.PeerNick(m.Nick), // stored under looser rules, maybe
 		Text:     m.Text,
 		SentAt:   time.UnixMilli(m.SentAt).UTC(),
 		Lamport:  m.Lamport,

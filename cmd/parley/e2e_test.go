@@ -116,6 +116,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"join", "lobby", "--bootstrap", "/ip4/127.0.0.1/tcp/1"}, "/p2p/"},
 		{[]string{"join", "lobby", "--listen", "not-a-multiaddr"}, "--listen"},
 		{[]string{"join", "lobby", "--nick", strings.Repeat("n", 40)}, "nick"},
+		{[]string{"join", "lobby", "--nick", "a b"}, "spaces are not allowed"},
+		{[]string{"join", "lobby", "--nick", "alice[FTbHkd]>"}, "imitate someone else's tag"},
 		{[]string{"join", "lobby", "--log-level", "loud"}, "log-level"},
 		{[]string{"relay", "--max-circuits", "0"}, "positive"},
 		{[]string{"relay", "--max-message-bytes", "0"}, "positive"},

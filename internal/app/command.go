@@ -95,8 +95,12 @@ func ParseLine(line string) (Command, error) {
 		room, err := arg()
 		return Command{Kind: Switch, Room: room}, err
 	case "nick":
-		nick, err := arg()
-		return Command{Kind: Nick, Text: nick}, err
+		// The whole rest is the nick asked for, so that a refusal says
+		// what is wrong with it ("spaces are not allowed"), not just usage.
+		if rest == "" {
+			return Command{}, errors.New("usage: /nick NAME")
+		}
+		return Command{Kind: Nick, Text: rest}, nil
 	case "peers", "quit", "help", "outbox":
 		if rest != "" {
 			return Command{}, fmt.Errorf("usage: /%s", name)

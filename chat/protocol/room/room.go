@@ -126,15 +126,17 @@ func validateHeader(env *pb.Envelope, room string, now time.Time, maxAge time.Du
 }
 
 // OpenBody decodes and validates a public room's body: a nick, and text
-// exactly when the envelope is a MESSAGE.
+// exactly when the envelope is a MESSAGE. A nick that breaks the nick
+// rules (content.ValidateNick) is dropped, not rejected: the message is
+// the author's (its signature says so) and is shown under the author's ID
+// tag alone; rejecting it would silence a peer whose older Parley allowed
+// that nick, and penalise every peer that forwarded it.
 func OpenBody(env *pb.Envelope) (*pb.Body, error) {
 	var body pb.Body
 	if err := proto.Unmarshal(env.GetBody(), &body); err != nil {
 		return nil, fmt.Errorf("decode body: %w", err)
 	}
-	if err := content.ValidateNick(body.GetNick()); err != nil {
-		return nil, err
-	}
+	body.Nick = content.PeerNick(body.GetNick())
 	switch env.GetKind() {
 	case pb.Envelope_MESSAGE:
 		if err := content.ValidateText(body.GetText()); err != nil {

@@ -4,6 +4,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/node"
 )
 
 // simplePath is the classifier used without WithPathClassifier.
@@ -38,10 +40,20 @@ func (s *Service) watchConnections() {
 		default:
 		}
 	}
+	// A path can also change with no connection event: the node found on
+	// the LAN a peer connected before (node.EvtPathChanged).
+	var found <-chan any
+	sub, err := s.h.EventBus().Subscribe(new(node.EvtPathChanged))
+	if err == nil {
+		found = sub.Out()
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer s.h.Network().StopNotify(nb)
+		if sub != nil {
+			defer sub.Close()
+		}
 		paths := make(map[peer.ID]string) // owned by this goroutine
 		for {
 			select {
@@ -49,6 +61,14 @@ func (s *Service) watchConnections() {
 				return
 			case p := <-changed:
 				s.refreshPath(paths, p)
+			case ev, ok := <-found:
+				if !ok {
+					found = nil
+					continue
+				}
+				if e, ok := ev.(node.EvtPathChanged); ok {
+					s.refreshPath(paths, e.Peer)
+				}
 			}
 		}
 	}()

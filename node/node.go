@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p-kad-dht/dual"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
@@ -48,11 +49,13 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	closeOnce sync.Once
-	mdns      interface{ Close() error }
-	punches   punchTracker
-	started   time.Time
-	natReady  chan struct{} // closed when discovery may dial (see watchNAT)
+	closeOnce   sync.Once
+	mdns        interface{ Close() error }
+	punches     punchTracker
+	lan         lanPeers      // found by mDNS
+	pathChanged event.Emitter // EvtPathChanged
+	started     time.Time
+	natReady    chan struct{} // closed when discovery may dial (see watchNAT)
 }
 
 // New starts a node. It listens before it returns; Close stops it.
@@ -88,6 +91,10 @@ func New(opts ...Option) (*Node, error) {
 		return nil, errors.New("start libp2p host: DHT was not constructed")
 	}
 	n.disc = drouting.NewRoutingDiscovery(n.dht)
+	if n.pathChanged, err = h.EventBus().Emitter(new(EvtPathChanged)); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
 
 	for _, p := range cfg.bootstrap {
 		h.ConnManager().Protect(p.ID, "parley-bootstrap")
@@ -252,6 +259,9 @@ func (n *Node) Close() error {
 		n.wg.Wait() // keepers and discovery loops end with n.ctx
 		if n.dht != nil {
 			errs = append(errs, n.dht.Close())
+		}
+		if n.pathChanged != nil {
+			n.pathChanged.Close()
 		}
 		if n.host != nil {
 			errs = append(errs, n.host.Close())

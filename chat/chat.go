@@ -167,6 +167,7 @@ type Service struct {
 
 	rooms    roomTable
 	nicks    *nickBook
+	roles    *roleBook
 	outbox   *outbox
 	store    storage.Store
 	memStore *store.Store // the in-memory store New opened, closed by Close
@@ -223,6 +224,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 		ctx: ctx, cancel: cancel,
 		rooms:    roomTable{m: make(map[string]*room)},
 		nicks:    newNickBook(h.ID(), cfg.nick),
+		roles:    newRoleBook(h),
 		store:    cfg.store,
 		memStore: mem,
 	}
@@ -326,6 +328,7 @@ type PeerInfo struct {
 	Rooms []string
 	Path  string // "" when not connected
 	Relay peer.ID
+	Role  string // RoleRelay for a relay (its Rooms are the rooms it carries), else RolePerson
 }
 
 // memberTimeout is how long a room member heard only through a bridge (a
@@ -359,6 +362,7 @@ func (s *Service) Peers() []PeerInfo {
 	out := make([]PeerInfo, 0, len(byID))
 	for _, pi := range byID {
 		pi.Nick = s.nicks.get(pi.ID)
+		pi.Role, _ = s.roles.known(pi.ID)
 		out = append(out, *pi)
 	}
 	for i := range out {

@@ -44,18 +44,23 @@ type Delivered struct {
 	Nick string // the receiver's nick, when known
 }
 
-// PeerJoined reports a peer subscribing to a room this node is in.
+// PeerJoined reports a peer subscribing to a room this node is in. A
+// relay (Role RoleRelay) joins the rooms it carries: it is not a person
+// in the room, and front ends say it carries the room.
 type PeerJoined struct {
 	Room string
 	Peer peer.ID
 	Nick string // empty when not yet known
+	Role string // RoleRelay or RolePerson
 }
 
-// PeerLeft reports a peer leaving a room (or disconnecting).
+// PeerLeft reports a peer leaving a room (or disconnecting); a relay that
+// leaves stopped carrying the room.
 type PeerLeft struct {
 	Room string
 	Peer peer.ID
 	Nick string
+	Role string
 }
 
 // Path values of a Connection event: node's names, so that a classifier
@@ -73,6 +78,7 @@ type Connection struct {
 	Peer  peer.ID
 	Path  string  // one of the Path constants
 	Relay peer.ID // the relay, when Path is PathRelayed and it is known
+	Role  string  // RoleRelay for a relay, RolePerson ("") for anyone else
 }
 
 // RelayReservation reports that this node can be reached through a relay

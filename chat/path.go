@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -40,12 +41,14 @@ func (s *Service) watchConnections() {
 		default:
 		}
 	}
-	// A path can also change with no connection event: the node found on
-	// the LAN a peer connected before (node.EvtPathChanged).
-	var found <-chan any
-	sub, err := s.h.EventBus().Subscribe(new(node.EvtPathChanged))
+	// A path can also change with no connection event (the node found on
+	// the LAN a peer connected before: node.EvtPathChanged), and a peer's
+	// role is known once identify has run.
+	var bus <-chan any
+	sub, err := s.h.EventBus().Subscribe([]any{new(node.EvtPathChanged),
+		new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerIdentificationFailed)})
 	if err == nil {
-		found = sub.Out()
+		bus = sub.Out()
 	}
 	s.wg.Add(1)
 	go func() {
@@ -54,40 +57,55 @@ func (s *Service) watchConnections() {
 		if sub != nil {
 			defer sub.Close()
 		}
-		paths := make(map[peer.ID]string) // owned by this goroutine
+		seen := make(map[peer.ID]Connection) // owned by this goroutine
 		for {
 			select {
 			case <-s.ctx.Done():
 				return
 			case p := <-changed:
-				s.refreshPath(paths, p)
-			case ev, ok := <-found:
+				s.refreshPath(seen, p, false)
+			case ev, ok := <-bus:
 				if !ok {
-					found = nil
+					bus = nil
 					continue
 				}
-				if e, ok := ev.(node.EvtPathChanged); ok {
-					s.refreshPath(paths, e.Peer)
+				switch e := ev.(type) {
+				case node.EvtPathChanged:
+					s.refreshPath(seen, e.Peer, false)
+				case event.EvtPeerIdentificationCompleted:
+					s.roles.identified(e.Peer)
+					s.refreshPath(seen, e.Peer, true)
+				case event.EvtPeerIdentificationFailed:
+					s.roles.identified(e.Peer)
+					s.refreshPath(seen, e.Peer, true)
 				}
 			}
 		}
 	}()
 }
 
-func (s *Service) refreshPath(paths map[peer.ID]string, p peer.ID) {
-	path, relay := "", peer.ID("")
+// refreshPath emits a Connection event when p's path or role changed. A
+// new connection is announced once identify has run (or failed), so that
+// a relay is named as one from its first event.
+func (s *Service) refreshPath(seen map[peer.ID]Connection, p peer.ID, identifyDone bool) {
+	c := Connection{Peer: p}
 	if connected(s.h, p) {
-		path, relay = s.cfg.pathOf(p)
+		c.Path, c.Relay = s.cfg.pathOf(p)
 	}
-	old := paths[p]
-	if path == "" {
-		delete(paths, p)
-	} else {
-		paths[p] = path
+	if c.Path == "" {
+		delete(seen, p)
+		return
 	}
-	if path != "" && path != old {
-		s.emit(Connection{Peer: p, Path: path, Relay: relay})
+	role, known := s.roles.known(p)
+	if !known && !identifyDone {
+		return
 	}
+	c.Role = role
+	if old, ok := seen[p]; ok && old == c {
+		return
+	}
+	seen[p] = c
+	s.emit(c)
 }
 
 // connected reports whether p has any open connection, relayed ("limited")

@@ -368,11 +368,14 @@ func (r *room) peerLoop() {
 		}
 		switch ev.Type {
 		case pubsub.PeerJoin:
-			r.s.emit(PeerJoined{Room: r.name, Peer: ev.Peer, Nick: r.s.nicks.get(ev.Peer)})
-			// Tell the newcomer who we are, so /dm by nick works before we
-			// say anything.
+			// A relay joins every room it carries: name it as the relay,
+			// not as a member (its identify may still be under way).
+			role := r.s.roles.get(r.ctx, ev.Peer)
+			r.s.emit(PeerJoined{Room: r.name, Peer: ev.Peer, Nick: r.s.nicks.get(ev.Peer), Role: role})
+			// Tell the newcomer who we are, so /dm by nick works before
+			// we say anything (through a relay: to the members behind it).
 			r.announceSoon(presenceDelay)
-			r.catchUpSoon(ev.Peer)
+			r.catchUpSoon(ev.Peer) // a relay keeps the room's history too
 		case pubsub.PeerLeave:
 			r.s.tracer.Prune(ev.Peer, roomproto.Topic(r.name))
 			r.mu.Lock()
@@ -382,7 +385,8 @@ func (r *room) peerLoop() {
 			}
 			r.left[ev.Peer] = time.Now()
 			r.mu.Unlock()
-			r.s.emit(PeerLeft{Room: r.name, Peer: ev.Peer, Nick: r.s.nicks.get(ev.Peer)})
+			role, _ := r.s.roles.known(ev.Peer)
+			r.s.emit(PeerLeft{Room: r.name, Peer: ev.Peer, Nick: r.s.nicks.get(ev.Peer), Role: role})
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,7 +140,7 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ConnectionManager(cm),
-		libp2p.UserAgent("parley"),
+		libp2p.UserAgent(n.agent()),
 		libp2p.WithDialTimeout(cfg.dialTimeout),
 		libp2p.EnableRelay(),
 		libp2p.EnableHolePunching(holepunch.WithTracer(&n.punches)),
@@ -188,6 +189,27 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 		}
 	}
 	return opts
+}
+
+// Agents are the identify agent versions of Parley nodes: a relay says it
+// is one, so that chat shows it as the relay and not as a nameless member
+// of every room it carries.
+const (
+	Agent      = "parley"
+	RelayAgent = "parley-relay"
+)
+
+func (n *Node) agent() string {
+	if n.cfg.relayService {
+		return RelayAgent
+	}
+	return Agent
+}
+
+// IsRelayAgent reports whether an identify agent version is a Parley
+// relay's.
+func IsRelayAgent(agent string) bool {
+	return agent == RelayAgent || strings.HasPrefix(agent, RelayAgent+"/")
 }
 
 // hasPublicInterfaceAddr reports whether any local interface has a public IP.

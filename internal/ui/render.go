@@ -78,6 +78,7 @@ type jsonPeer struct {
 	Rooms []string `json:"rooms"`
 	Path  string   `json:"path,omitempty"`
 	Relay string   `json:"relay,omitempty"`
+	Role  string   `json:"role,omitempty"`
 }
 
 func encode(v any) string {
@@ -120,21 +121,24 @@ func (j JSON) Event(ev chat.Event) string {
 			Room  string `json:"room"`
 			Peer  string `json:"peer"`
 			Nick  string `json:"nick,omitempty"`
-		}{"peer-joined", e.Room, e.Peer.String(), e.Nick})
+			Role  string `json:"role,omitempty"`
+		}{"peer-joined", e.Room, e.Peer.String(), e.Nick, e.Role})
 	case chat.PeerLeft:
 		return encode(struct {
 			Event string `json:"event"`
 			Room  string `json:"room"`
 			Peer  string `json:"peer"`
 			Nick  string `json:"nick,omitempty"`
-		}{"peer-left", e.Room, e.Peer.String(), e.Nick})
+			Role  string `json:"role,omitempty"`
+		}{"peer-left", e.Room, e.Peer.String(), e.Nick, e.Role})
 	case chat.Connection:
 		return encode(struct {
 			Event string `json:"event"`
 			Peer  string `json:"peer"`
 			Path  string `json:"path"`
 			Relay string `json:"relay,omitempty"`
-		}{"connection", e.Peer.String(), e.Path, idOrEmpty(e.Relay)})
+			Role  string `json:"role,omitempty"`
+		}{"connection", e.Peer.String(), e.Path, idOrEmpty(e.Relay), e.Role})
 	case chat.RelayReservation:
 		return encode(struct {
 			Event string   `json:"event"`
@@ -175,7 +179,7 @@ func (JSON) Sent(id, room string, to peer.ID) string {
 func (JSON) Peers(_ peer.ID, ps []chat.PeerInfo) string {
 	out := make([]jsonPeer, len(ps))
 	for i, p := range ps {
-		out[i] = jsonPeer{p.ID.String(), p.Nick, nonNil(p.Rooms), p.Path, idOrEmpty(p.Relay)}
+		out[i] = jsonPeer{p.ID.String(), p.Nick, nonNil(p.Rooms), p.Path, idOrEmpty(p.Relay), p.Role}
 	}
 	return encode(struct {
 		Event string     `json:"event"`
@@ -250,6 +254,15 @@ func Who(nick string, id peer.ID) string {
 	return nick + "[" + short + "]"
 }
 
+// WhoRole formats a peer with its role: a relay as "the relay [6Bhwec]"
+// (no nick can look like that: nicks have no spaces), anyone else as Who.
+func WhoRole(role, nick string, id peer.ID) string {
+	if role == chat.RoleRelay {
+		return "the relay " + Who("", id)
+	}
+	return Who(nick, id)
+}
+
 func (t Text) clock(ts time.Time) string {
 	loc := t.Local
 	if loc == nil {
@@ -289,14 +302,21 @@ func (t Text) Event(ev chat.Event) string {
 	case chat.Delivered:
 		return fmt.Sprintf("  ✓ dm %s delivered to %s", e.ID[:min(8, len(e.ID))], Who(e.Nick, e.To))
 	case chat.PeerJoined:
+		if e.Role == chat.RoleRelay {
+			return fmt.Sprintf("* %s carries #%s", WhoRole(e.Role, "", e.Peer), e.Room)
+		}
 		return fmt.Sprintf("* %s joined #%s", Who(e.Nick, e.Peer), e.Room)
 	case chat.PeerLeft:
+		if e.Role == chat.RoleRelay {
+			return fmt.Sprintf("* %s no longer carries #%s", WhoRole(e.Role, "", e.Peer), e.Room)
+		}
 		return fmt.Sprintf("* %s left #%s", Who(e.Nick, e.Peer), e.Room)
 	case chat.Connection:
+		who := WhoRole(e.Role, "", e.Peer)
 		if e.Relay != "" {
-			return fmt.Sprintf("* %s reached %s via %s", Who("", e.Peer), e.Path, Who("", e.Relay))
+			return fmt.Sprintf("* %s reached %s via %s", who, e.Path, WhoRole(chat.RoleRelay, "", e.Relay))
 		}
-		return fmt.Sprintf("* %s reached: %s", Who("", e.Peer), e.Path)
+		return fmt.Sprintf("* %s reached: %s", who, e.Path)
 	case chat.RelayReservation:
 		return "* reachable through a relay: " + strings.Join(e.Addrs, " ")
 	case chat.Notice:

@@ -77,3 +77,22 @@ func TestLineReaderSkipsOverlongLines(t *testing.T) {
 		t.Errorf("got lines %q and %d errors, want short|next|last-without-newline and 1 error", got, errs)
 	}
 }
+
+// The relay is named as the relay (a form no nick can take), not as a
+// nameless member of the rooms it carries.
+func TestTextNamesTheRelay(t *testing.T) {
+	relay, _ := peer.Decode("12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y")
+	r := ui.Text{Current: func() string { return "lobby" }, Local: time.UTC}
+	for ev, want := range map[chat.Event]string{
+		chat.PeerJoined{Room: "lobby", Peer: relay, Role: chat.RoleRelay}:         "* the relay [gCax4y] carries #lobby",
+		chat.PeerLeft{Room: "lobby", Peer: relay, Role: chat.RoleRelay}:           "* the relay [gCax4y] no longer carries #lobby",
+		chat.Connection{Peer: relay, Path: chat.PathDirect, Role: chat.RoleRelay}: "* the relay [gCax4y] reached: direct",
+	} {
+		if got := r.Event(ev); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+	if got := (ui.JSON{}).Event(chat.PeerJoined{Room: "lobby", Peer: relay, Role: chat.RoleRelay}); !strings.Contains(got, `"role":"relay"`) {
+		t.Errorf("JSON peer-joined of the relay %s has no role", got)
+	}
+}

@@ -91,7 +91,8 @@ func WithRetention(r storage.Retention) Option {
 	}
 }
 
-// WithNick sets the initial nick (default: derived from the peer ID).
+// WithNick sets the nick (default: the one this node had last time, kept
+// in the store, else DefaultNick).
 func WithNick(nick string) Option {
 	return func(c *config) error {
 		if err := ValidateNick(nick); err != nil {
@@ -194,9 +195,6 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 			return nil, err
 		}
 	}
-	if cfg.nick == "" {
-		cfg.nick = DefaultNick(h.ID())
-	}
 	if cfg.pathOf == nil {
 		cfg.pathOf = func(p peer.ID) (string, peer.ID) { return simplePath(h, p) }
 	}
@@ -207,6 +205,13 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 			return nil, err
 		}
 		cfg.store = mem
+	}
+	nicks, err := newNickBook(h.ID(), cfg.nick, cfg.store, cfg.logger)
+	if err != nil {
+		if mem != nil {
+			mem.Close()
+		}
+		return nil, fmt.Errorf("start chat: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tracer := newMeshTracer()
@@ -223,7 +228,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 		bus: newBus(), posts: make(chan post, maxPosts),
 		ctx: ctx, cancel: cancel,
 		rooms:    roomTable{m: make(map[string]*room)},
-		nicks:    newNickBook(h.ID(), cfg.nick),
+		nicks:    nicks,
 		roles:    newRoleBook(h),
 		store:    cfg.store,
 		memStore: mem,
@@ -323,20 +328,36 @@ func (s *Service) SetNick(nick string) error {
 
 // PeerInfo describes a known peer for a /peers listing.
 type PeerInfo struct {
-	ID    peer.ID
-	Nick  string
+	ID   peer.ID
+	Nick string
+	// Rooms are the joined rooms the peer is a member of now (for a relay:
+	// the rooms it carries). A peer with no rooms is connected for another
+	// reason (the DHT, a relay) or was only seen recently.
 	Rooms []string
-	Path  string // "" when not connected
+	Path  string // PathLAN, PathDirect, PathHolePunched, PathRelayed, or PathNone
 	Relay peer.ID
-	Role  string // RoleRelay for a relay (its Rooms are the rooms it carries), else RolePerson
+	Role  string // RoleRelay for a relay, else RolePerson
+	// LastSeen is when its last message, presence or DM arrived (zero if
+	// never: a peer that is only connected).
+	LastSeen time.Time
 }
 
+// PathNone is a PeerInfo's Path when the peer is not connected now.
+const PathNone = "not connected"
+
 // memberTimeout is how long a room member heard only through a bridge (a
-// message or a presence announcement) is still listed by Peers.
+// message or a presence, with no connection of its own to this node) is
+// still listed as in the room: a bridge does not say when a member leaves.
 const memberTimeout = 30 * time.Minute
 
-// Peers lists the members of joined rooms (connected, or heard through a
-// bridge recently) and every connected peer.
+// RecentlySeen is how far back Peers lists peers that are in none of this
+// node's rooms now.
+const RecentlySeen = 24 * time.Hour
+
+// Peers lists who is in the joined rooms now (connected members, and
+// members heard through a bridge within memberTimeout that did not leave
+// or disconnect since), every connected peer, and the peers seen within
+// RecentlySeen that are neither (Path PathNone, no Rooms), sorted by ID.
 func (s *Service) Peers() []PeerInfo {
 	byID := make(map[peer.ID]*PeerInfo)
 	get := func(p peer.ID) *PeerInfo {
@@ -359,17 +380,23 @@ func (s *Service) Peers() []PeerInfo {
 	for _, p := range s.h.Network().Peers() {
 		get(p)
 	}
+	for p := range s.nicks.known(time.Now().Add(-RecentlySeen)) {
+		get(p)
+	}
 	out := make([]PeerInfo, 0, len(byID))
 	for _, pi := range byID {
-		pi.Nick = s.nicks.get(pi.ID)
-		pi.Role, _ = s.roles.known(pi.ID)
-		out = append(out, *pi)
-	}
-	for i := range out {
-		if connected(s.h, out[i].ID) {
-			out[i].Path, out[i].Relay = s.cfg.pathOf(out[i].ID)
+		if pi.ID == s.h.ID() {
+			continue
 		}
-		sort.Strings(out[i].Rooms)
+		pi.Nick = s.nicks.get(pi.ID)
+		pi.LastSeen = s.nicks.lastSeen(pi.ID)
+		pi.Role, _ = s.roles.known(pi.ID)
+		pi.Path = PathNone
+		if connected(s.h, pi.ID) {
+			pi.Path, pi.Relay = s.cfg.pathOf(pi.ID)
+		}
+		sort.Strings(pi.Rooms)
+		out = append(out, *pi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -52,7 +52,7 @@ func line(t *testing.T, room string, nicks ...string) []*testutil.Chat {
 		testutil.Eventually(t, "mesh formed", func() bool {
 			members := 0
 			for _, p := range c.Peers() {
-				if p.Path != "" && slices.Contains(p.Rooms, room) {
+				if p.Path != chat.PathNone && slices.Contains(p.Rooms, room) {
 					members++
 				}
 			}

@@ -136,7 +136,7 @@ func (s *Service) dmHandler() dm.Handler {
 			return added, err
 		},
 		Show: func(from peer.ID, m *pb.DirectMessage) {
-			s.nicks.set(from, m.GetNick())
+			s.nicks.seen(from, m.GetNick(), time.Now())
 			s.emit(DirectMessage{
 				ID:     m.GetId(),
 				From:   from,

@@ -93,6 +93,13 @@ func (s *Service) refreshPath(seen map[peer.ID]Connection, p peer.ID, identifyDo
 		c.Path, c.Relay = s.cfg.pathOf(p)
 	}
 	if c.Path == "" {
+		if _, ok := seen[p]; ok {
+			// Disconnected: a member heard through a bridge that had a
+			// connection of its own (a relayed one, usually) is gone.
+			for _, r := range s.rooms.list() {
+				r.gone(p)
+			}
+		}
 		delete(seen, p)
 		return
 	}

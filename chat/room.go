@@ -275,7 +275,10 @@ func (r *room) readLoop() {
 			continue
 		}
 		env, body := opened.Envelope, opened.Body
-		r.s.nicks.set(msg.GetFrom(), body.GetNick())
+		if from := msg.GetFrom(); from != r.s.h.ID() { // own nick: SetNick's, not an echo's
+			r.s.nicks.seen(from, body.GetNick(), time.Now())
+			r.hear(from)
+		}
 		if env.GetKind() != pb.Envelope_MESSAGE {
 			continue
 		}
@@ -316,11 +319,13 @@ func (r *room) deliver(msgs []storage.RoomMessage, backfill bool) int {
 	shown := 0
 	for i, m := range msgs {
 		author, _ := peer.Decode(m.Author)
+		if backfill && author != r.s.h.ID() {
+			// Who wrote history is known by nick too (e.g. for /dm), as
+			// of when it was sent: newer sightings win.
+			r.s.nicks.seen(author, content.PeerNick(m.Nick), time.UnixMilli(min(m.SentAt, time.Now().UnixMilli())))
+		}
 		r.mu.Lock()
 		r.lamport = max(r.lamport, m.Lamport)
-		if author != r.s.h.ID() {
-			r.heard[author] = time.Now()
-		}
 		prune := time.Since(r.pruned) >= pruneEvery
 		if prune {
 			r.pruned = time.Now()
@@ -431,6 +436,26 @@ func (r *room) close() {
 			r.s.log.Debug("close room topic", "room", r.name, "err", err)
 		}
 	})
+}
+
+// hear notes a live message or presence from p in the room: p is a member
+// now, also when it is reachable only through a bridge. History (replayed
+// or caught up) says nothing about who is here now.
+func (r *room) hear(p peer.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.heard) >= maxRemembered {
+		clear(r.heard) // forgetting only lists a member later
+	}
+	r.heard[p] = time.Now()
+}
+
+// gone forgets p as a member heard in the room: it left the topic or
+// disconnected from this node.
+func (r *room) gone(p peer.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.heard, p)
 }
 
 // heardWithin lists the authors heard in the room within d: members that

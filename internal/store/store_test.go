@@ -130,3 +130,50 @@ func TestUnwritableDirectoryIsAnError(t *testing.T) {
 		t.Fatal("opening a store in a read-only directory succeeded")
 	}
 }
+
+// Known nicks survive a restart; the newest sighting wins.
+func TestKnownPeersSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Millisecond)
+	for _, p := range []store.KnownPeer{
+		{ID: "bob", Nick: "bob", LastSeen: now.Add(-time.Hour)},
+		{ID: "bob", Nick: "robert", LastSeen: now},
+		{ID: "bob", Nick: "stale", LastSeen: now.Add(-2 * time.Hour)}, // an old backfilled message
+		{ID: "carol", Nick: "carol", LastSeen: now.Add(-48 * time.Hour)},
+	} {
+		if err := s.SavePeer(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s = open(t, dir)
+	got, err := s.KnownPeers(now.Add(-24 * time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != "bob" || got[0].Nick != "robert" || !got[0].LastSeen.Equal(now) {
+		t.Errorf("known peers seen in the last day: %+v, want bob as robert seen %v", got, now)
+	}
+	if all, _ := s.KnownPeers(time.Time{}); len(all) != 2 || all[1].ID != "carol" {
+		t.Errorf("all known peers: %+v, want bob then carol", all)
+	}
+}
+
+// A database migrated to version 3 before 002 existed (the branches merged
+// in that order) still gets 002's table.
+func TestLateLowerMigrationRuns(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	if _, err := s.DB().Exec(`DROP TABLE known_peers`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dir)
+	if err := s.SavePeer(store.KnownPeer{ID: "bob", Nick: "bob", LastSeen: time.Now()}); err != nil {
+		t.Fatalf("known_peers missing after reopening a version-3 database: %v", err)
+	}
+}

@@ -73,12 +73,13 @@ type jsonMessage struct {
 }
 
 type jsonPeer struct {
-	Peer  string   `json:"peer"`
-	Nick  string   `json:"nick,omitempty"`
-	Rooms []string `json:"rooms"`
-	Path  string   `json:"path,omitempty"`
-	Relay string   `json:"relay,omitempty"`
-	Role  string   `json:"role,omitempty"`
+	Peer     string   `json:"peer"`
+	Nick     string   `json:"nick,omitempty"`
+	Rooms    []string `json:"rooms"`
+	Path     string   `json:"path"`
+	Relay    string   `json:"relay,omitempty"`
+	Role     string   `json:"role,omitempty"`
+	LastSeen string   `json:"last_seen,omitempty"`
 }
 
 func encode(v any) string {
@@ -179,7 +180,15 @@ func (JSON) Sent(id, room string, to peer.ID) string {
 func (JSON) Peers(_ peer.ID, ps []chat.PeerInfo) string {
 	out := make([]jsonPeer, len(ps))
 	for i, p := range ps {
-		out[i] = jsonPeer{p.ID.String(), p.Nick, nonNil(p.Rooms), p.Path, idOrEmpty(p.Relay), p.Role}
+		path := p.Path
+		if path == "" {
+			path = chat.PathNone
+		}
+		seen := ""
+		if !p.LastSeen.IsZero() {
+			seen = p.LastSeen.UTC().Format(time.RFC3339Nano)
+		}
+		out[i] = jsonPeer{p.ID.String(), p.Nick, nonNil(p.Rooms), path, idOrEmpty(p.Relay), p.Role, seen}
 	}
 	return encode(struct {
 		Event string     `json:"event"`
@@ -340,29 +349,83 @@ func (t Text) Ready(r Ready) string {
 
 func (Text) Sent(string, string, peer.ID) string { return "" }
 
-func (Text) Peers(self peer.ID, ps []chat.PeerInfo) string {
+// Peers lists who is in your rooms now, the relays, other connected
+// peers, and who was seen recently but is in none of your rooms now.
+func (t Text) Peers(self peer.ID, ps []chat.PeerInfo) string {
+	var in, relays, other, recent []chat.PeerInfo
+	for _, p := range ps {
+		switch {
+		case p.Role == chat.RoleRelay:
+			relays = append(relays, p)
+		case len(p.Rooms) > 0:
+			in = append(in, p)
+		case p.Path != chat.PathNone && p.Path != "":
+			other = append(other, p)
+		default:
+			recent = append(recent, p)
+		}
+	}
 	if len(ps) == 0 {
 		return "no peers yet"
 	}
 	var b strings.Builder
-	for i, p := range ps {
-		if i > 0 {
+	section := func(title string, list []chat.PeerInfo, row func(chat.PeerInfo) string) {
+		if len(list) == 0 {
+			return
+		}
+		if b.Len() > 0 {
 			b.WriteByte('\n')
 		}
-		path := p.Path
-		switch {
-		case path == "":
-			path = "not connected"
-		case p.Relay != "":
-			path += " via " + Who("", p.Relay)
+		b.WriteString(title)
+		for _, p := range list {
+			b.WriteString("\n  " + row(p))
 		}
-		rooms := "-"
-		if len(p.Rooms) > 0 {
-			rooms = "#" + strings.Join(p.Rooms, " #")
-		}
-		fmt.Fprintf(&b, "  %-28s %-20s %s  %s", Who(p.Nick, p.ID), rooms, path, p.ID)
 	}
+	section("in your rooms now:", in, func(p chat.PeerInfo) string {
+		return fmt.Sprintf("%-18s %s  %s", Who(p.Nick, p.ID), "#"+strings.Join(p.Rooms, " #"), pathText(p))
+	})
+	if len(in) == 0 {
+		b.WriteString("in your rooms now: nobody else")
+	}
+	section("relays:", relays, func(p chat.PeerInfo) string {
+		carries := "no room of yours"
+		if len(p.Rooms) > 0 {
+			carries = "#" + strings.Join(p.Rooms, " #")
+		}
+		return fmt.Sprintf("%s carries %s  %s", WhoRole(p.Role, "", p.ID), carries, pathText(p))
+	})
+	section("connected, in none of your rooms:", other, func(p chat.PeerInfo) string {
+		return fmt.Sprintf("%-18s %s", Who(p.Nick, p.ID), pathText(p))
+	})
+	section("seen recently, not in your rooms now:", recent, func(p chat.PeerInfo) string {
+		return fmt.Sprintf("%-18s last seen %s  %s", Who(p.Nick, p.ID), t.when(p.LastSeen), pathText(p))
+	})
 	return b.String()
+}
+
+// pathText says how a peer is reached, as /peers shows it.
+func pathText(p chat.PeerInfo) string {
+	switch {
+	case p.Path == "":
+		return chat.PathNone
+	case p.Relay != "":
+		return p.Path + " via " + WhoRole(chat.RoleRelay, "", p.Relay)
+	}
+	return p.Path
+}
+
+// when shows a time of today as 15:04, an earlier one with its date.
+func (t Text) when(ts time.Time) string {
+	loc := t.Local
+	if loc == nil {
+		loc = time.Local
+	}
+	y, m, d := ts.In(loc).Date()
+	ny, nm, nd := time.Now().In(loc).Date()
+	if y == ny && m == nm && d == nd {
+		return t.clock(ts)
+	}
+	return t.date(ts)
 }
 
 func (Text) Rooms(current string, rooms []string) string {

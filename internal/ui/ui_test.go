@@ -96,3 +96,26 @@ func TestTextNamesTheRelay(t *testing.T) {
 		t.Errorf("JSON peer-joined of the relay %s has no role", got)
 	}
 }
+
+// /peers shows who is in your rooms now apart from who was only seen
+// recently, and a peer that is not connected says so, in JSON too.
+func TestPeersNowAndRecently(t *testing.T) {
+	ids := []string{"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y", "12D3KooWMdpUG3TTdoLemdq5bkGTLDbfvsDgXpUr7gAuFiaDykzC"}
+	bob, _ := peer.Decode(ids[0])
+	carol, _ := peer.Decode(ids[1])
+	seen := time.Date(2026, 11, 21, 9, 30, 0, 0, time.UTC)
+	ps := []chat.PeerInfo{
+		{ID: bob, Nick: "bob", Rooms: []string{"lobby"}, Path: chat.PathDirect, LastSeen: seen},
+		{ID: carol, Nick: "carol", Path: chat.PathNone, LastSeen: seen},
+	}
+	got := ui.Text{Local: time.UTC}.Peers("", ps)
+	want := "in your rooms now:\n  bob[gCax4y]        #lobby  direct\n" +
+		"seen recently, not in your rooms now:\n  carol[aDykzC]      last seen Nov 21 09:30  not connected"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	js := ui.JSON{}.Peers("", ps)
+	if !strings.Contains(js, `"path":"not connected"`) || !strings.Contains(js, `"last_seen":"2026-11-21T09:30:00Z"`) {
+		t.Errorf("JSON peers %s: want path \"not connected\" and last_seen", js)
+	}
+}

@@ -314,13 +314,20 @@ func (s *Service) ID() peer.ID { return s.h.ID() }
 // Nick returns the current nick.
 func (s *Service) Nick() string { return s.nicks.own() }
 
-// SetNick changes the nick and announces it in every room.
+// SetNick changes the nick and announces it in every room: the other
+// members get a NickChanged event for each room they share with this
+// node, and so do this node's front ends (Self set).
 func (s *Service) SetNick(nick string) error {
 	if err := ValidateNick(nick); err != nil {
 		return err
 	}
+	old := s.nicks.own()
 	s.nicks.setOwn(nick)
+	if old == nick {
+		return nil
+	}
 	for _, r := range s.rooms.list() {
+		s.emit(NickChanged{Room: r.name, Peer: s.h.ID(), Old: old, New: nick, Self: true})
 		r.announceSoon(0)
 	}
 	return nil

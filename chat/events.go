@@ -9,8 +9,8 @@ import (
 )
 
 // Event is one thing a front end shows. The concrete types are Message,
-// DirectMessage, Queued, Delivered, PeerJoined, PeerLeft, Connection,
-// RelayReservation, Notice and Error.
+// DirectMessage, Queued, Delivered, PeerJoined, PeerLeft, NickChanged,
+// Connection, RelayReservation, Notice and Error.
 type Event interface{ isEvent() }
 
 // Message is a chat line in a room, including this node's own lines.
@@ -63,6 +63,17 @@ type PeerLeft struct {
 	Role string
 }
 
+// NickChanged reports that a member of Room now uses another nick: one
+// event per room this node shares with it, so each room can show it.
+// Self marks this node's own change (SetNick).
+type NickChanged struct {
+	Room string
+	Peer peer.ID
+	Old  string // "" when it had none (or one that broke the rules)
+	New  string
+	Self bool
+}
+
 // Path values of a Connection event: node's names, so that a classifier
 // such as node.Node.PathOf and the front ends agree.
 const (
@@ -102,6 +113,7 @@ type Notice struct {
 }
 
 func (Notice) isEvent()           {}
+func (NickChanged) isEvent()      {}
 func (Message) isEvent()          {}
 func (DirectMessage) isEvent()    {}
 func (Delivered) isEvent()        {}

@@ -150,3 +150,40 @@ func TestPeersInTheRoomNowAndSeenRecently(t *testing.T) {
 	}
 	check(again, "after a restart")
 }
+
+// A nick change is announced in every room the two share: the others see
+// who is now whom instead of a different name appearing silently.
+func TestNickChangeAnnouncedInEachSharedRoom(t *testing.T) {
+	alice, bob := pair(t)
+	for _, c := range []*testutil.Chat{alice, bob} {
+		for _, room := range []string{"lobby", "dev"} {
+			if err := c.Join(room); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, room := range []string{"lobby", "dev"} {
+		bob.WaitPeerJoined(t, room, alice.ID())
+	}
+	// bob knows alice by her nick before she changes it.
+	testutil.Eventually(t, "bob knows alice's nick", func() bool { return bob.NickOf(alice.ID()) == "alice" })
+	if err := alice.SetNick("alicia"); err != nil {
+		t.Fatal(err)
+	}
+	for _, room := range []string{"lobby", "dev"} {
+		ev := bob.WaitFor(t, "nick change in #"+room, func(ev chat.Event) bool {
+			n, ok := ev.(chat.NickChanged)
+			return ok && n.Room == room
+		}).(chat.NickChanged)
+		if ev.Peer != alice.ID() || ev.Old != "alice" || ev.New != "alicia" || ev.Self {
+			t.Errorf("#%s: %+v, want alice is now alicia", room, ev)
+		}
+		own := alice.WaitFor(t, "own nick change in #"+room, func(ev chat.Event) bool {
+			n, ok := ev.(chat.NickChanged)
+			return ok && n.Room == room
+		}).(chat.NickChanged)
+		if !own.Self || own.New != "alicia" {
+			t.Errorf("#%s: own change %+v, want Self", room, own)
+		}
+	}
+}

@@ -34,6 +34,7 @@ type room struct {
 	lamport   uint64
 	announce  *time.Timer
 	heard     map[peer.ID]time.Time // authors seen in the room, also through a bridge
+	nickIn    map[peer.ID]string    // each member's nick as last seen in this room
 	joinedAt  time.Time
 	pruned    time.Time                // last retention run
 	asked     map[peer.ID]time.Time    // last catch-up per peer
@@ -99,7 +100,7 @@ func (s *Service) Join(name string) error {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &room{s: s, name: name, joined: j, topic: j.Topic, ctx: ctx, cancel: cancel,
-		heard: make(map[peer.ID]time.Time), asked: make(map[peer.ID]time.Time), left: make(map[peer.ID]time.Time),
+		heard: make(map[peer.ID]time.Time), nickIn: make(map[peer.ID]string), asked: make(map[peer.ID]time.Time), left: make(map[peer.ID]time.Time),
 		ownSent: make(map[string]chan struct{}), joinedAt: time.Now(), pruned: time.Now()}
 	if !s.rooms.add(r) {
 		r.close()
@@ -276,8 +277,12 @@ func (r *room) readLoop() {
 		}
 		env, body := opened.Envelope, opened.Body
 		if from := msg.GetFrom(); from != r.s.h.ID() { // own nick: SetNick's, not an echo's
+			old := r.noteNick(from, body.GetNick())
 			r.s.nicks.seen(from, body.GetNick(), time.Now())
 			r.hear(from)
+			if old != "" && old != body.GetNick() {
+				r.s.emit(NickChanged{Room: r.name, Peer: from, Old: old, New: body.GetNick()})
+			}
 		}
 		if env.GetKind() != pb.Envelope_MESSAGE {
 			continue
@@ -376,7 +381,15 @@ func (r *room) peerLoop() {
 			// A relay joins every room it carries: name it as the relay,
 			// not as a member (its identify may still be under way).
 			role := r.s.roles.get(r.ctx, ev.Peer)
-			r.s.emit(PeerJoined{Room: r.name, Peer: ev.Peer, Nick: r.s.nicks.get(ev.Peer), Role: role})
+			nick := r.s.nicks.get(ev.Peer)
+			if nick != "" {
+				r.mu.Lock()
+				if _, ok := r.nickIn[ev.Peer]; !ok {
+					r.nickIn[ev.Peer] = nick // what this room saw it join as
+				}
+				r.mu.Unlock()
+			}
+			r.s.emit(PeerJoined{Room: r.name, Peer: ev.Peer, Nick: nick, Role: role})
 			// Tell the newcomer who we are, so /dm by nick works before
 			// we say anything (through a relay: to the members behind it).
 			r.announceSoon(presenceDelay)
@@ -448,6 +461,23 @@ func (r *room) hear(p peer.ID) {
 		clear(r.heard) // forgetting only lists a member later
 	}
 	r.heard[p] = time.Now()
+}
+
+// noteNick records nick as p's in the room and returns the one it had
+// before: in this room, else (first sighting here) the one the nick book
+// knew, so a change made while this node was away is announced too.
+func (r *room) noteNick(p peer.ID, nick string) string {
+	r.mu.Lock()
+	old, ok := r.nickIn[p]
+	if len(r.nickIn) >= maxRemembered {
+		clear(r.nickIn)
+	}
+	r.nickIn[p] = nick
+	r.mu.Unlock()
+	if !ok {
+		old = r.s.nicks.get(p)
+	}
+	return old
 }
 
 // gone forgets p as a member heard in the room: it left the topic or

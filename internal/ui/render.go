@@ -132,6 +132,14 @@ func (j JSON) Event(ev chat.Event) string {
 			Nick  string `json:"nick,omitempty"`
 			Role  string `json:"role,omitempty"`
 		}{"peer-left", e.Room, e.Peer.String(), e.Nick, e.Role})
+	case chat.NickChanged:
+		return encode(struct {
+			Event string `json:"event"`
+			Room  string `json:"room"`
+			Peer  string `json:"peer"`
+			Old   string `json:"old"`
+			Nick  string `json:"nick"`
+		}{"nick", e.Room, e.Peer.String(), e.Old, e.New})
 	case chat.Connection:
 		return encode(struct {
 			Event string `json:"event"`
@@ -320,6 +328,19 @@ func (t Text) Event(ev chat.Event) string {
 			return fmt.Sprintf("* %s no longer carries #%s", WhoRole(e.Role, "", e.Peer), e.Room)
 		}
 		return fmt.Sprintf("* %s left #%s", Who(e.Nick, e.Peer), e.Room)
+	case chat.NickChanged:
+		if e.Self {
+			return "" // the /nick that did it says so ("you are now …")
+		}
+		room := ""
+		if t.Current == nil || e.Room != t.Current() {
+			room = "#" + e.Room + " "
+		}
+		old := e.Old
+		if old == "" {
+			old = Who("", e.Peer)
+		}
+		return fmt.Sprintf("* %s%s is now %s", room, old, Who(e.New, e.Peer))
 	case chat.Connection:
 		who := WhoRole(e.Role, "", e.Peer)
 		if e.Relay != "" {

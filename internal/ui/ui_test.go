@@ -119,3 +119,20 @@ func TestPeersNowAndRecently(t *testing.T) {
 		t.Errorf("JSON peers %s: want path \"not connected\" and last_seen", js)
 	}
 }
+
+func TestNickChangeLine(t *testing.T) {
+	alice, _ := peer.Decode("12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y")
+	r := ui.Text{Current: func() string { return "lobby" }, Local: time.UTC}
+	ev := chat.NickChanged{Room: "lobby", Peer: alice, Old: "alice", New: "alicia"}
+	if got, want := r.Event(ev), "* alice is now alicia[gCax4y]"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	ev.Room = "dev"
+	if got, want := r.Event(ev), "* #dev alice is now alicia[gCax4y]"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	want := `{"event":"nick","room":"dev","peer":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y","old":"alice","nick":"alicia"}`
+	if got := (ui.JSON{}).Event(ev); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}

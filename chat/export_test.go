@@ -1,4 +1,13 @@
 package chat
 
+import "time"
+
 // OutboxTracked counts the peers the DM outbox keeps state for.
 func OutboxTracked(s *Service) int { return s.outbox.tracked() }
+
+// SetHoldFor changes how long a line waits for its sender's previous one;
+// the returned func restores it.
+func SetHoldFor(d time.Duration) (restore func()) {
+	old := holdNanos.Swap(int64(d))
+	return func() { holdNanos.Store(old) }
+}

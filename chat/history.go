@@ -56,7 +56,7 @@ func (r *room) catchUp(p peer.ID) {
 		if len(page) > 0 {
 			got += len(page)
 			cur = page[len(page)-1].Cursor()
-			shown += r.deliver(page, true)
+			shown += r.deliver(page)
 		}
 		if !resp.GetMore() || len(resp.GetMessages()) == 0 {
 			break

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -30,8 +31,12 @@ type room struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	order *sequencer // each sender's live lines in the order they were sent
+
 	mu        sync.Mutex
 	lamport   uint64
+	lastOwn   uint64 // Lamport of this node's newest message in the room
+	lastOwnAt int64  // its sent-at (Unix ms)
 	announce  *time.Timer
 	heard     map[peer.ID]time.Time // authors seen in the room, also through a bridge
 	nickIn    map[peer.ID]string    // each member's nick as last seen in this room
@@ -98,10 +103,24 @@ func (s *Service) Join(name string) error {
 	if err != nil {
 		return fmt.Errorf("join room %q: %w", name, err)
 	}
+	// This node's counter goes on where its stored history stands, so its
+	// next message names the previous one (prev-lamport) after a restart.
+	lastOwn, _, err := s.store.AuthorLamport(name, s.h.ID().String(), math.MaxUint64)
+	if err != nil {
+		j.Close()
+		return fmt.Errorf("join room %q: %w", name, err)
+	}
+	latest, _, err := s.store.LatestRoomMessage(name)
+	if err != nil {
+		j.Close()
+		return fmt.Errorf("join room %q: %w", name, err)
+	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &room{s: s, name: name, joined: j, topic: j.Topic, ctx: ctx, cancel: cancel,
+		lamport: max(lastOwn, latest.Lamport), lastOwn: lastOwn,
 		heard: make(map[peer.ID]time.Time), nickIn: make(map[peer.ID]string), asked: make(map[peer.ID]time.Time), left: make(map[peer.ID]time.Time),
 		ownSent: make(map[string]chan struct{}), joinedAt: time.Now(), pruned: time.Now()}
+	r.order = newSequencer(r)
 	if !s.rooms.add(r) {
 		r.close()
 		return fmt.Errorf("join room %q: %w", name, ErrAlreadyInRoom)
@@ -227,11 +246,10 @@ const (
 	readyWait  = 2 * time.Second
 )
 
+// publish stamps env (Lamport; for a message also the previous message's
+// Lamport, and a sent-at never before the previous one's, so that history
+// order keeps this node's lines in the order they were sent) and sends it.
 func (r *room) publish(ctx context.Context, env *pb.Envelope) error {
-	r.mu.Lock()
-	r.lamport++
-	env.Lamport = r.lamport
-	r.mu.Unlock()
 	if time.Since(r.joinedAt) < joinSettle && len(r.topic.ListPeers()) == 0 && len(r.s.h.Network().Peers()) > 0 {
 		wctx, cancel := context.WithTimeout(ctx, readyWait)
 		err := r.waitForMember(wctx)
@@ -240,12 +258,30 @@ func (r *room) publish(ctx context.Context, env *pb.Envelope) error {
 			return ctx.Err()
 		}
 	}
+	message := env.GetKind() == pb.Envelope_MESSAGE
+	r.mu.Lock()
+	r.lamport++
+	env.Lamport = r.lamport
 	env.SentAtMs = time.Now().UnixMilli()
-	data, err := proto.Marshal(env)
-	if err != nil {
-		return err
+	if message {
+		env.PrevLamport = r.lastOwn
+		env.SentAtMs = max(env.SentAtMs, r.lastOwnAt)
+		r.lastOwn, r.lastOwnAt = env.Lamport, env.SentAtMs
 	}
-	return r.topic.Publish(ctx, data)
+	r.mu.Unlock()
+	data, err := proto.Marshal(env)
+	if err == nil {
+		err = r.topic.Publish(ctx, data)
+	}
+	if err != nil && message {
+		// Not sent: the next message follows the one before this.
+		r.mu.Lock()
+		if r.lastOwn == env.Lamport {
+			r.lastOwn = env.GetPrevLamport()
+		}
+		r.mu.Unlock()
+	}
+	return err
 }
 
 // waitForMember returns once the room has a known member.
@@ -292,7 +328,9 @@ func (r *room) readLoop() {
 			r.s.log.Warn("room message", "room", r.name, "err", err)
 			continue
 		}
-		r.deliver([]storage.RoomMessage{m}, false)
+		if added := r.keep([]storage.RoomMessage{m}, false); len(added) == 1 && added[0] {
+			r.order.live(m, msg.GetFrom(), env.GetPrevLamport())
+		}
 	}
 }
 
@@ -311,18 +349,32 @@ func (r *room) replay() {
 	}
 }
 
-// deliver stores messages that arrived live or as backfill and shows the
-// new ones: the store is the one place where duplicates (live, backfilled
-// and replayed copies of a message) are recognised. It returns how many
-// were new.
-func (r *room) deliver(msgs []storage.RoomMessage, backfill bool) int {
+// deliver stores messages caught up as history and shows the new ones.
+// It returns how many were new.
+func (r *room) deliver(msgs []storage.RoomMessage) int {
+	added := r.keep(msgs, true)
+	shown := 0
+	for i, m := range msgs {
+		author, _ := peer.Decode(m.Author)
+		r.order.history(author, m.Lamport)
+		if i < len(added) && added[i] {
+			shown++
+			r.s.emit(r.event(m, true))
+		}
+	}
+	return shown
+}
+
+// keep stores messages that arrived live or as backfill and reports which
+// were new: the store is the one place where duplicates (live, backfilled
+// and replayed copies of a message) are recognised.
+func (r *room) keep(msgs []storage.RoomMessage, backfill bool) []bool {
 	added, err := r.s.store.AddRoomMessages(msgs)
 	if err != nil {
 		r.s.emit(Error{Err: fmt.Errorf("room %q: %d messages not stored: %w", r.name, len(msgs), err)})
-		return 0
+		return nil
 	}
-	shown := 0
-	for i, m := range msgs {
+	for _, m := range msgs {
 		author, _ := peer.Decode(m.Author)
 		if backfill && author != r.s.h.ID() {
 			// Who wrote history is known by nick too (e.g. for /dm), as
@@ -345,12 +397,8 @@ func (r *room) deliver(msgs []storage.RoomMessage, backfill bool) int {
 				r.s.log.Warn("prune room history", "room", r.name, "err", err)
 			}
 		}
-		if added[i] {
-			shown++
-			r.s.emit(r.event(m, backfill))
-		}
 	}
-	return shown
+	return added
 }
 
 func (r *room) event(m storage.RoomMessage, backfill bool) Message { return messageEvent(m, backfill) }
@@ -445,6 +493,7 @@ func (r *room) close() {
 		}
 		r.mu.Unlock()
 		r.cancel()
+		r.order.close()
 		if err := r.joined.Close(); err != nil {
 			r.s.log.Debug("close room topic", "room", r.name, "err", err)
 		}

@@ -119,6 +119,10 @@ type Store interface {
 	// UnreadRoom counts room's messages by others after its read marker.
 	UnreadRoom(room, self string) (int, error)
 
+	// AuthorLamport returns the highest Lamport of author's messages in
+	// room that is below below, and false when there is none.
+	AuthorLamport(room, author string, below uint64) (uint64, bool, error)
+
 	// SavePeer records a peer's nick and when it was seen; an older
 	// sighting than the stored one changes nothing.
 	SavePeer(p KnownPeer) error

@@ -177,3 +177,23 @@ func TestLateLowerMigrationRuns(t *testing.T) {
 		t.Fatalf("known_peers missing after reopening a version-3 database: %v", err)
 	}
 }
+
+func TestAuthorLamport(t *testing.T) {
+	s := open(t, t.TempDir())
+	now := time.Now().UnixMilli()
+	for _, m := range []store.RoomMessage{msg("a", now, 3), msg("b", now, 7), {ID: "c", Room: "lobby", Author: "other", Nick: "n", Text: "t", SentAt: now, Lamport: 5, Raw: []byte("c")}} {
+		if _, err := s.AddRoomMessage(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		below uint64
+		want  uint64
+		ok    bool
+	}{{^uint64(0), 7, true}, {7, 3, true}, {4, 3, true}, {3, 0, false}} {
+		got, ok, err := s.AuthorLamport("lobby", "peer", tt.below)
+		if err != nil || got != tt.want || ok != tt.ok {
+			t.Errorf("below %d: %d %v %v, want %d %v", tt.below, got, ok, err, tt.want, tt.ok)
+		}
+	}
+}

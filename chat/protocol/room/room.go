@@ -8,15 +8,17 @@
 // other under the DHT rendezvous namespace "parley/rendezvous/room/1/NAME".
 // Every message is signed by its author (strict signing) and carries a
 // protobuf pb.Envelope: an outer header — kind (message or presence),
-// 32-hex-digit id, room, sent-at (Unix ms), a per-room Lamport counter —
-// around a body (pb.Body: nick and text) that only members need to read.
+// 32-hex-digit id, room, sent-at (Unix ms), a per-room Lamport counter and
+// the Lamport of the sender's previous message in the room — around a body
+// (pb.Body: nick and text) that only members need to read.
 //
 // A bridge validates the header and forwards the body unread
 // (DecodeEnvelope); members also open the body (OpenBody). The validator
 // rejects, and so penalises the forwarder of, anything that is not a valid
 // envelope for the topic's room: more than MaxEnvelopeBytes, a sent-at
 // more than 5 minutes ahead or MaxMessageAge behind, a room that does not
-// match the topic, an unknown kind.
+// match the topic, a previous Lamport not before the Lamport, an unknown
+// kind.
 package room
 
 import (
@@ -116,6 +118,9 @@ func validateHeader(env *pb.Envelope, room string, now time.Time, maxAge time.Du
 	}
 	if err := content.ValidateSentAt(env.GetSentAtMs(), now, maxAge); err != nil {
 		return err
+	}
+	if prev := env.GetPrevLamport(); prev != 0 && prev >= env.GetLamport() {
+		return fmt.Errorf("prev-lamport %d is not before lamport %d", prev, env.GetLamport())
 	}
 	switch env.GetKind() {
 	case pb.Envelope_MESSAGE, pb.Envelope_PRESENCE:

@@ -56,7 +56,9 @@ type config struct {
 
 // Defaults for history.
 const (
-	DefaultHistory = 50 // messages shown per room at join
+	// DefaultHistory is how many messages of a room's history are shown:
+	// of the stored ones at join, and of what each catch-up brings.
+	DefaultHistory = 50
 )
 
 // DefaultRetention bounds each room's stored history on a user's node.
@@ -69,7 +71,10 @@ func WithStore(st storage.Store) Option {
 	return func(c *config) error { c.store = st; return nil }
 }
 
-// WithHistory sets how many stored messages per room are shown at join.
+// WithHistory sets how many messages of a room's history are shown: the
+// newest n stored at join, and the newest n of what each catch-up brings
+// (missed while away). Everything caught up is stored all the same; a
+// HistoryShown event counts what was not shown.
 func WithHistory(n int) Option {
 	return func(c *config) error {
 		if n < 0 {

@@ -10,7 +10,7 @@ import (
 
 // Event is one thing a front end shows. The concrete types are Message,
 // DirectMessage, Queued, Delivered, PeerJoined, PeerLeft, NickChanged,
-// Connection, RelayReservation, Notice and Error.
+// HistoryShown, Connection, RelayReservation, Notice and Error.
 type Event interface{ isEvent() }
 
 // Message is a chat line in a room, including this node's own lines.
@@ -61,6 +61,18 @@ type PeerLeft struct {
 	Peer peer.ID
 	Nick string
 	Role string
+}
+
+// HistoryShown follows the history shown for a room: the stored messages
+// replayed at join (then what follows is new since this node left), or
+// what a catch-up brought (CaughtUp). Shown is how many were shown,
+// Hidden how many more are stored but were not shown (WithHistory bounds
+// both), readable with Service.History.
+type HistoryShown struct {
+	Room     string
+	Shown    int
+	Hidden   int
+	CaughtUp bool
 }
 
 // NickChanged reports that a member of Room now uses another nick: one
@@ -114,6 +126,7 @@ type Notice struct {
 
 func (Notice) isEvent()           {}
 func (NickChanged) isEvent()      {}
+func (HistoryShown) isEvent()     {}
 func (Message) isEvent()          {}
 func (DirectMessage) isEvent()    {}
 func (Delivered) isEvent()        {}

@@ -334,7 +334,9 @@ func (r *room) readLoop() {
 	}
 }
 
-// replay shows the newest stored messages of the room, as history.
+// replay shows the newest stored messages of the room (at most
+// cfg.history), as history, and then where what is new since this node
+// left begins.
 func (r *room) replay() {
 	if r.s.cfg.history == 0 {
 		return
@@ -347,22 +349,27 @@ func (r *room) replay() {
 	for _, m := range msgs {
 		r.s.emit(r.event(m, true))
 	}
+	if len(msgs) > 0 {
+		hidden := 0
+		if n, err := r.s.store.CountRoomMessages(r.name); err == nil {
+			hidden = max(0, n-len(msgs))
+		}
+		r.s.emit(HistoryShown{Room: r.name, Shown: len(msgs), Hidden: hidden})
+	}
 }
 
-// deliver stores messages caught up as history and shows the new ones.
-// It returns how many were new.
-func (r *room) deliver(msgs []storage.RoomMessage) int {
+// deliver stores messages caught up as history and returns the new ones.
+func (r *room) deliver(msgs []storage.RoomMessage) []storage.RoomMessage {
 	added := r.keep(msgs, true)
-	shown := 0
+	var fresh []storage.RoomMessage
 	for i, m := range msgs {
 		author, _ := peer.Decode(m.Author)
 		r.order.history(author, m.Lamport)
 		if i < len(added) && added[i] {
-			shown++
-			r.s.emit(r.event(m, true))
+			fresh = append(fresh, m)
 		}
 	}
-	return shown
+	return fresh
 }
 
 // keep stores messages that arrived live or as backfill and reports which

@@ -44,7 +44,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	nick := fs.String("nick", "", "your nick (default: peer-<end of your peer ID>)")
 	noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the LAN with mDNS")
 	upnp := fs.Bool("upnp", false, "ask the router for a port mapping (UPnP/NAT-PMP)")
-	history := fs.Int("history", chat.DefaultHistory, "stored messages shown per room at start")
+	history := fs.Int("history", chat.DefaultHistory, "history shown per room: the newest N stored at start, and of what each catch-up brings")
 	rooms, err := parseFlags(fs, args)
 	if err != nil {
 		return err

@@ -132,6 +132,14 @@ func (j JSON) Event(ev chat.Event) string {
 			Nick  string `json:"nick,omitempty"`
 			Role  string `json:"role,omitempty"`
 		}{"peer-left", e.Room, e.Peer.String(), e.Nick, e.Role})
+	case chat.HistoryShown:
+		return encode(struct {
+			Event    string `json:"event"`
+			Room     string `json:"room"`
+			Shown    int    `json:"shown"`
+			Hidden   int    `json:"hidden"`
+			CaughtUp bool   `json:"caught_up"`
+		}{"history", e.Room, e.Shown, e.Hidden, e.CaughtUp})
 	case chat.NickChanged:
 		return encode(struct {
 			Event string `json:"event"`
@@ -245,6 +253,14 @@ func (JSON) Error(err error) string {
 	}{"error", err.Error()})
 }
 
+// plural says "1 thing" or "2 things".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -328,6 +344,22 @@ func (t Text) Event(ev chat.Event) string {
 			return fmt.Sprintf("* %s no longer carries #%s", WhoRole(e.Role, "", e.Peer), e.Room)
 		}
 		return fmt.Sprintf("* %s left #%s", Who(e.Nick, e.Peer), e.Room)
+	case chat.HistoryShown:
+		room := ""
+		if t.Current == nil || e.Room != t.Current() {
+			room = "#" + e.Room + ": "
+		}
+		if !e.CaughtUp {
+			return "──── " + room + "new since you left ────"
+		}
+		switch {
+		case e.Hidden == 0:
+			return ""
+		case e.Shown == 0:
+			return fmt.Sprintf("  (%s%s caught up and stored, not shown)", room, plural(e.Hidden, "missed message"))
+		default:
+			return fmt.Sprintf("  (%s%s caught up, the newest %d shown above; the rest are stored)", room, plural(e.Shown+e.Hidden, "missed message"), e.Shown)
+		}
 	case chat.NickChanged:
 		if e.Self {
 			return "" // the /nick that did it says so ("you are now …")

@@ -136,3 +136,18 @@ func TestNickChangeLine(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+func TestHistoryLines(t *testing.T) {
+	r := ui.Text{Current: func() string { return "lobby" }, Local: time.UTC}
+	for ev, want := range map[chat.Event]string{
+		chat.HistoryShown{Room: "lobby", Shown: 2, Hidden: 40}:                 "──── new since you left ────",
+		chat.HistoryShown{Room: "dev", Shown: 2}:                               "──── #dev: new since you left ────",
+		chat.HistoryShown{Room: "lobby", Shown: 2, Hidden: 24, CaughtUp: true}: "  (26 missed messages caught up, the newest 2 shown above; the rest are stored)",
+		chat.HistoryShown{Room: "lobby", Shown: 0, Hidden: 1, CaughtUp: true}:  "  (1 missed message caught up and stored, not shown)",
+		chat.HistoryShown{Room: "lobby", Shown: 3, CaughtUp: true}:             "",
+	} {
+		if got := r.Event(ev); got != want {
+			t.Errorf("%+v: got %q, want %q", ev, got, want)
+		}
+	}
+}

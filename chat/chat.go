@@ -240,7 +240,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	}
 	s.outbox = newOutbox(s)
 	h.SetStreamHandler(DMProtocol, s.handleDM)
-	h.SetStreamHandler(history.ID, history.Server{Store: s.store, Allowed: s.servesHistoryTo}.Handle)
+	h.SetStreamHandler(history.ID, history.Server{Store: s.store, Allowed: s.servesHistoryTo, Served: s.historyServed}.Handle)
 	if err := s.outbox.start(); err != nil {
 		s.Close()
 		return nil, err

@@ -10,7 +10,7 @@ import (
 
 // Event is one thing a front end shows. The concrete types are Message,
 // DirectMessage, Queued, Delivered, PeerJoined, PeerLeft, NickChanged,
-// HistoryShown, Connection, RelayReservation, Notice and Error.
+// HistoryShown, Received, Connection, RelayReservation, Notice and Error.
 type Event interface{ isEvent() }
 
 // Message is a chat line in a room, including this node's own lines.
@@ -26,6 +26,10 @@ type Message struct {
 	// while offline and fetched from another member. Such messages sort by
 	// (SentAt, Lamport, ID), not by arrival.
 	Backfill bool
+	// Unreceived marks this node's own message sent while no one (no
+	// member, no relay) was in the room: a Received event follows when it
+	// reaches someone.
+	Unreceived bool
 }
 
 // DirectMessage is a message received over the DM protocol.

@@ -11,3 +11,10 @@ func SetHoldFor(d time.Duration) (restore func()) {
 	old := holdNanos.Swap(int64(d))
 	return func() { holdNanos.Store(old) }
 }
+
+// SetResendAfter changes how long a member that joined has to catch up on
+// messages no one received before they are sent again.
+func SetResendAfter(d time.Duration) (restore func()) {
+	old := resendNanos.Swap(int64(d))
+	return func() { resendNanos.Store(old) }
+}

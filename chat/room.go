@@ -33,19 +33,20 @@ type room struct {
 
 	order *sequencer // each sender's live lines in the order they were sent
 
-	mu        sync.Mutex
-	lamport   uint64
-	lastOwn   uint64 // Lamport of this node's newest message in the room
-	lastOwnAt int64  // its sent-at (Unix ms)
-	announce  *time.Timer
-	heard     map[peer.ID]time.Time // authors seen in the room, also through a bridge
-	nickIn    map[peer.ID]string    // each member's nick as last seen in this room
-	joinedAt  time.Time
-	pruned    time.Time                // last retention run
-	asked     map[peer.ID]time.Time    // last catch-up per peer
-	left      map[peer.ID]time.Time    // members who left (or lost touch), and when
-	ownSent   map[string]chan struct{} // own messages not yet stored, by id
-	closeOnce sync.Once
+	mu         sync.Mutex
+	lamport    uint64
+	lastOwn    uint64 // Lamport of this node's newest message in the room
+	lastOwnAt  int64  // its sent-at (Unix ms)
+	announce   *time.Timer
+	heard      map[peer.ID]time.Time // authors seen in the room, also through a bridge
+	nickIn     map[peer.ID]string    // each member's nick as last seen in this room
+	joinedAt   time.Time
+	pruned     time.Time                // last retention run
+	asked      map[peer.ID]time.Time    // last catch-up per peer
+	left       map[peer.ID]time.Time    // members who left (or lost touch), and when
+	ownSent    map[string]chan struct{} // own messages not yet stored, by id
+	unreceived []unreceivedMsg          // own messages no one received yet, oldest first
+	closeOnce  sync.Once
 }
 
 // maxRemembered bounds the members remembered as having left a room.
@@ -184,7 +185,13 @@ func (s *Service) History(room, before string, limit int) ([]Message, error) {
 // briefly.
 func (s *Service) servesHistoryTo(ctx context.Context, room string, p peer.ID) bool {
 	r, ok := s.rooms.get(room)
-	return ok && r.joined.WaitMember(ctx, p)
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.ctx, cancel)() // the room left: stop waiting
+	return r.joined.WaitMember(ctx, p)
 }
 
 // sendTimeout bounds how long Send waits for its own message to come back
@@ -271,6 +278,9 @@ func (r *room) publish(ctx context.Context, env *pb.Envelope) error {
 	r.mu.Unlock()
 	data, err := proto.Marshal(env)
 	if err == nil {
+		if message && len(r.topic.ListPeers()) == 0 {
+			r.noteUnreceived(env.GetId(), data) // before our own copy comes back
+		}
 		err = r.topic.Publish(ctx, data)
 	}
 	if err != nil && message {
@@ -408,7 +418,13 @@ func (r *room) keep(msgs []storage.RoomMessage, backfill bool) []bool {
 	return added
 }
 
-func (r *room) event(m storage.RoomMessage, backfill bool) Message { return messageEvent(m, backfill) }
+func (r *room) event(m storage.RoomMessage, backfill bool) Message {
+	ev := messageEvent(m, backfill)
+	if !backfill && ev.From == r.s.h.ID() {
+		ev.Unreceived = r.isUnreceived(m.ID)
+	}
+	return ev
+}
 
 func messageEvent(m storage.RoomMessage, backfill bool) Message {
 	author, _ := peer.Decode(m.Author)
@@ -445,6 +461,7 @@ func (r *room) peerLoop() {
 				r.mu.Unlock()
 			}
 			r.s.emit(PeerJoined{Room: r.name, Peer: ev.Peer, Nick: nick, Role: role})
+			r.memberJoined(ev.Peer, role)
 			// Tell the newcomer who we are, so /dm by nick works before
 			// we say anything (through a relay: to the members behind it).
 			r.announceSoon(presenceDelay)

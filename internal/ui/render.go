@@ -62,14 +62,15 @@ type Ready struct {
 type JSON struct{}
 
 type jsonMessage struct {
-	Event    string `json:"event"`
-	Room     string `json:"room,omitempty"`
-	ID       string `json:"id"`
-	From     string `json:"from"`
-	Nick     string `json:"nick"`
-	Text     string `json:"text"`
-	SentAt   string `json:"sent_at"`
-	Backfill bool   `json:"backfill,omitempty"`
+	Event      string `json:"event"`
+	Room       string `json:"room,omitempty"`
+	ID         string `json:"id"`
+	From       string `json:"from"`
+	Nick       string `json:"nick"`
+	Text       string `json:"text"`
+	SentAt     string `json:"sent_at"`
+	Backfill   bool   `json:"backfill,omitempty"`
+	Unreceived bool   `json:"unreceived,omitempty"`
 }
 
 type jsonPeer struct {
@@ -100,9 +101,9 @@ func idOrEmpty(p peer.ID) string {
 func (j JSON) Event(ev chat.Event) string {
 	switch e := ev.(type) {
 	case chat.Message:
-		return encode(jsonMessage{"message", e.Room, e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano), e.Backfill})
+		return encode(jsonMessage{"message", e.Room, e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano), e.Backfill, e.Unreceived})
 	case chat.DirectMessage:
-		return encode(jsonMessage{"dm", "", e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano), false})
+		return encode(jsonMessage{"dm", "", e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano), false, false})
 	case chat.Queued:
 		return encode(struct {
 			Event string `json:"event"`
@@ -132,6 +133,14 @@ func (j JSON) Event(ev chat.Event) string {
 			Nick  string `json:"nick,omitempty"`
 			Role  string `json:"role,omitempty"`
 		}{"peer-left", e.Room, e.Peer.String(), e.Nick, e.Role})
+	case chat.Received:
+		return encode(struct {
+			Event string   `json:"event"`
+			Room  string   `json:"room"`
+			IDs   []string `json:"ids"`
+			By    string   `json:"by"`
+			Role  string   `json:"role,omitempty"`
+		}{"received", e.Room, nonNil(e.IDs), e.By.String(), e.Role})
 	case chat.HistoryShown:
 		return encode(struct {
 			Event    string `json:"event"`
@@ -327,7 +336,11 @@ func (t Text) Event(ev chat.Event) string {
 			// History can be days old: show the date too.
 			clock = t.date(e.SentAt)
 		}
-		return fmt.Sprintf("[%s] %s<%s> %s", clock, room, Who(e.Nick, e.From), indent(e.Text))
+		line := fmt.Sprintf("[%s] %s<%s> %s", clock, room, Who(e.Nick, e.From), indent(e.Text))
+		if e.Unreceived {
+			line += "\n  (no one in #" + e.Room + " has received this yet)"
+		}
+		return line
 	case chat.DirectMessage:
 		return fmt.Sprintf("[%s] *dm* <%s> %s", t.clock(e.SentAt), Who(e.Nick, e.From), indent(e.Text))
 	case chat.Queued:
@@ -344,6 +357,12 @@ func (t Text) Event(ev chat.Event) string {
 			return fmt.Sprintf("* %s no longer carries #%s", WhoRole(e.Role, "", e.Peer), e.Room)
 		}
 		return fmt.Sprintf("* %s left #%s", Who(e.Nick, e.Peer), e.Room)
+	case chat.Received:
+		what := "your message"
+		if len(e.IDs) > 1 {
+			what = fmt.Sprintf("your %d messages", len(e.IDs))
+		}
+		return fmt.Sprintf("  ✓ %s in #%s that no one had received reached %s", what, e.Room, WhoRole(e.Role, e.Nick, e.By))
 	case chat.HistoryShown:
 		room := ""
 		if t.Current == nil || e.Room != t.Current() {

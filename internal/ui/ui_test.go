@@ -151,3 +151,22 @@ func TestHistoryLines(t *testing.T) {
 		}
 	}
 }
+
+// A message no one could receive says so, and so does its reaching someone.
+func TestUnreceivedLines(t *testing.T) {
+	alice, _ := peer.Decode("12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y")
+	r := ui.Text{Current: func() string { return "lobby" }, Local: time.UTC}
+	at := time.Date(2026, 11, 21, 11, 4, 0, 0, time.UTC)
+	got := r.Event(chat.Message{Room: "lobby", From: alice, Nick: "alice", Text: "anyone?", SentAt: at, Unreceived: true})
+	if want := "[11:04] <alice[gCax4y]> anyone?\n  (no one in #lobby has received this yet)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	got = r.Event(chat.Received{Room: "lobby", IDs: []string{"a", "b"}, By: alice, Nick: "bob"})
+	if want := "  ✓ your 2 messages in #lobby that no one had received reached bob[gCax4y]"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	js := (ui.JSON{}).Event(chat.Received{Room: "lobby", IDs: []string{"a"}, By: alice, Role: chat.RoleRelay})
+	if want := `{"event":"received","room":"lobby","ids":["a"],"by":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y","role":"relay"}`; js != want {
+		t.Errorf("got  %s\nwant %s", js, want)
+	}
+}

@@ -234,8 +234,12 @@ func TestDMToUnreachablePeerIsQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := alice.WaitFor(t, "queued", func(ev chat.Event) bool { _, ok := ev.(chat.Queued); return ok }).(chat.Queued)
-	if q.ID != id || q.To != gone.ID() || !strings.Contains(q.Err.Error(), "unreachable") {
-		t.Errorf("queued event %+v, want id %s to %s and 'unreachable'", q, id, gone.ID())
+	if q.ID != id || q.To != gone.ID() || !errors.Is(q.Err, chat.ErrOffline) {
+		t.Errorf("queued event %+v, want id %s to %s and ErrOffline", q, id, gone.ID())
+	}
+	// A person reads one short sentence; the dial error goes to the log.
+	if msg := q.Err.Error(); strings.Contains(msg, "\n") || len(msg) > 80 {
+		t.Errorf("queued error %q: want one short sentence", msg)
 	}
 	pending, err := alice.Outbox()
 	if err != nil || len(pending) != 1 || pending[0].ID != id || pending[0].Attempts != 1 {

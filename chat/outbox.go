@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -34,9 +35,10 @@ func retryDelay(attempts int) time.Duration {
 // Queued reports that DM ID could not be delivered yet: it stays in the
 // outbox and is retried (when the peer connects, and on a schedule).
 type Queued struct {
-	ID  string
-	To  peer.ID
-	Err error
+	ID   string
+	To   peer.ID
+	Nick string // the receiver's nick, when known
+	Err  error  // ErrOffline or ErrNoAck (errors.Is), reading as one short sentence
 }
 
 func (Queued) isEvent() {}
@@ -260,7 +262,7 @@ func (o *outbox) deliver(c *dmConn, force bool) {
 	s := o.s
 	pending, err := s.store.PendingDMs(c.peer.String())
 	if err != nil {
-		s.emit(Error{Err: fmt.Errorf("read dm outbox: %w", err)})
+		s.emit(Error{Err: s.tell("the DM outbox could not be read; see the log", nil, err)})
 		return
 	}
 	for _, m := range pending {
@@ -269,7 +271,7 @@ func (o *outbox) deliver(c *dmConn, force bool) {
 		}
 		now := time.Now()
 		if now.Sub(time.UnixMilli(m.SentAt)) > OutboxExpiry {
-			err := fmt.Errorf("dm %s to %s not delivered within %v; giving up", m.ID, c.peer, OutboxExpiry)
+			err := fmt.Errorf("DM %.8s to %s not delivered within %v; given up", m.ID, short(c.peer), OutboxExpiry)
 			if s.store.GiveUp(m.ID, err.Error()) == nil {
 				o.settled(c.peer)
 				s.emit(Error{ID: m.ID, Err: err})
@@ -289,12 +291,21 @@ func (o *outbox) deliver(c *dmConn, force bool) {
 				s.log.Warn("reschedule dm", "err", err)
 			}
 			if attempts == 1 {
-				s.emit(Queued{ID: m.ID, To: c.peer, Err: err})
+				kind := ErrNoAck
+				var unreachable *errUnreachable
+				if errors.As(err, &unreachable) {
+					kind = ErrOffline
+				}
+				// The person sees one sentence; the dial error is logged.
+				s.log.Info("dm queued", "id", m.ID, "peer", c.peer, "err", err)
+				s.emit(Queued{ID: m.ID, To: c.peer, Nick: s.nicks.get(c.peer), Err: &shortError{msg: kind.Error(), kind: kind, detail: err}})
+			} else {
+				s.log.Debug("dm still queued", "id", m.ID, "peer", c.peer, "attempts", attempts, "err", err)
 			}
 			return
 		}
 		if err := s.store.MarkDelivered(m.ID); err != nil {
-			s.emit(Error{ID: m.ID, Err: err})
+			s.emit(Error{ID: m.ID, Err: s.tell("a delivered DM could not be marked so; it may be sent again", nil, err)})
 		} else {
 			o.settled(c.peer)
 		}

@@ -353,7 +353,7 @@ func (r *room) replay() {
 	}
 	msgs, err := r.s.store.RecentRoomMessages(r.name, r.s.cfg.history)
 	if err != nil {
-		r.s.emit(Error{Err: fmt.Errorf("room %q: %w", r.name, err)})
+		r.s.emit(Error{Err: r.s.tell(fmt.Sprintf("the history of #%s could not be read; see the log", r.name), nil, err)})
 		return
 	}
 	for _, m := range msgs {
@@ -388,7 +388,7 @@ func (r *room) deliver(msgs []storage.RoomMessage) []storage.RoomMessage {
 func (r *room) keep(msgs []storage.RoomMessage, backfill bool) []bool {
 	added, err := r.s.store.AddRoomMessages(msgs)
 	if err != nil {
-		r.s.emit(Error{Err: fmt.Errorf("room %q: %d messages not stored: %w", r.name, len(msgs), err)})
+		r.s.emit(Error{Err: r.s.tell(fmt.Sprintf("%d messages of #%s could not be stored; see the log", len(msgs), r.name), nil, err, "room", r.name)})
 		return nil
 	}
 	for _, m := range msgs {

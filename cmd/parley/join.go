@@ -79,7 +79,8 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	}
 
 	// In a terminal, a line editor keeps the line being typed intact when
-	// messages arrive; logs go through it too when stderr is that terminal.
+	// messages arrive; logs go to a file in the data directory, or, with
+	// --log-level, through the line editor when stderr is that terminal.
 	var tty *term.Terminal
 	inFile, inOK := stdin.(*os.File)
 	outFile, outOK := stdout.(*os.File)
@@ -100,7 +101,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 			stderr = tty
 		}
 	}
-	run, err := c.start(stderr)
+	run, err := c.start(stderr, tty != nil && !logLevelGiven(fs))
 	if err != nil {
 		return err
 	}
@@ -161,6 +162,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 			Nick:  svc.Nick(),
 			Addrs: multiaddrStrings(n),
 			Rooms: rooms,
+			Log:   run.logFile,
 		},
 	}
 	if web != nil {

@@ -98,7 +98,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		opts = append(opts, node.WithAnnounceAddrs(a))
 	}
-	run, err := c.start(stderr)
+	run, err := c.start(stderr, false)
 	if err != nil {
 		return err
 	}

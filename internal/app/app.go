@@ -88,10 +88,14 @@ func (a *App) Shutdown(ctx context.Context) error {
 	err := a.svc.Drain(ctx)
 	cancel()
 	if err != nil {
-		a.svc.Notify(chat.Error{Err: fmt.Errorf("some DMs are still being delivered: %w", err)})
+		a.svc.Notify(chat.Error{Err: errors.New("some DMs were still being delivered when Parley stopped; they stay queued")})
 	}
 	if pending, err := a.svc.Outbox(); err == nil && len(pending) > 0 {
-		a.svc.Notify(chat.Notice{Text: fmt.Sprintf("%d DMs not delivered yet stay queued; they are sent when you run parley again and the peer is reachable", len(pending))})
+		text := fmt.Sprintf("%d DMs not delivered yet stay queued; they go out when you run parley again and their peers are reachable", len(pending))
+		if len(pending) == 1 {
+			text = "1 DM not delivered yet stays queued; it goes out when you run parley again and the peer is reachable"
+		}
+		a.svc.Notify(chat.Notice{Text: text})
 	}
 	err = a.svc.Close()
 	<-a.watched

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -56,6 +57,7 @@ type Ready struct {
 	Addrs []string
 	Rooms []string
 	Web   string // the web app's URL, when served
+	Log   string // the log file, when the log does not go to stderr
 }
 
 // JSON renders one object per line, as documented in the README.
@@ -344,7 +346,10 @@ func (t Text) Event(ev chat.Event) string {
 	case chat.DirectMessage:
 		return fmt.Sprintf("[%s] *dm* <%s> %s", t.clock(e.SentAt), Who(e.Nick, e.From), indent(e.Text))
 	case chat.Queued:
-		return fmt.Sprintf("  … dm %s to %s queued, will retry: %v", e.ID[:min(8, len(e.ID))], Who("", e.To), e.Err)
+		if errors.Is(e.Err, chat.ErrOffline) {
+			return fmt.Sprintf("  … %s is offline: the DM is queued and will be retried", Who(e.Nick, e.To))
+		}
+		return fmt.Sprintf("  … %s did not confirm the DM: it is queued and will be retried", Who(e.Nick, e.To))
 	case chat.Delivered:
 		return fmt.Sprintf("  ✓ dm %s delivered to %s", e.ID[:min(8, len(e.ID))], Who(e.Nick, e.To))
 	case chat.PeerJoined:
@@ -403,7 +408,7 @@ func (t Text) Event(ev chat.Event) string {
 	case chat.Notice:
 		return e.Text
 	case chat.Error:
-		return "! " + e.Err.Error()
+		return "! " + oneLine(e.Err.Error())
 	}
 	return ""
 }
@@ -414,6 +419,9 @@ func (t Text) Ready(r Ready) string {
 	b.WriteString("listening on:\n")
 	for _, a := range r.Addrs {
 		b.WriteString("  " + a + "\n")
+	}
+	if r.Log != "" {
+		fmt.Fprintf(&b, "log: %s\n", r.Log)
 	}
 	fmt.Fprintf(&b, "in rooms: %s — type to chat, /help for commands", strings.Join(r.Rooms, ", "))
 	return b.String()
@@ -512,7 +520,7 @@ func (t Text) Outbox(pending []chat.PendingDM) string {
 		return "outbox empty: every DM was delivered"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d DMs waiting for delivery:", len(pending))
+	fmt.Fprintf(&b, "%s waiting for delivery:", plural(len(pending), "DM"))
 	for _, p := range pending {
 		fmt.Fprintf(&b, "\n  %s to %s (%d tries, next %s): %s", p.ID[:min(8, len(p.ID))], Who("", p.To), p.Attempts, t.clock(p.Next), p.Text)
 	}
@@ -521,4 +529,14 @@ func (t Text) Outbox(pending []chat.PendingDM) string {
 
 func (Text) Info(msg string) string { return msg }
 
-func (Text) Error(err error) string { return "! " + err.Error() }
+func (Text) Error(err error) string { return "! " + oneLine(err.Error()) }
+
+// oneLine keeps the first line of an error: a person reads one sentence
+// (chat logs the details); a library's multi-line error never fills the
+// screen.
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return strings.TrimSpace(s[:i]) + " …"
+	}
+	return s
+}

@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +169,28 @@ func TestUnreceivedLines(t *testing.T) {
 	js := (ui.JSON{}).Event(chat.Received{Room: "lobby", IDs: []string{"a"}, By: alice, Role: chat.RoleRelay})
 	if want := `{"event":"received","room":"lobby","ids":["a"],"by":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y","role":"relay"}`; js != want {
 		t.Errorf("got  %s\nwant %s", js, want)
+	}
+}
+
+// A person reads one short sentence about a DM that waits, never a
+// library's (multi-line) error.
+func TestQueuedAndErrorsAreOneSentence(t *testing.T) {
+	bob, _ := peer.Decode("12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y")
+	r := ui.Text{Local: time.UTC}
+	dial := errors.New("failed to dial 12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y:\n  * [/ip4/127.0.0.1/tcp/1] dial tcp4 127.0.0.1:1: connect: connection refused")
+	got := r.Event(chat.Queued{ID: "abcdef0123", To: bob, Nick: "bob", Err: fmt.Errorf("%w: %w", chat.ErrOffline, dial)})
+	if want := "  … bob[gCax4y] is offline: the DM is queued and will be retried"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := r.Event(chat.Error{Err: dial}); strings.Contains(got, "\n") {
+		t.Errorf("error shown on several lines: %q", got)
+	}
+}
+
+func TestOutboxOfOneDM(t *testing.T) {
+	bob, _ := peer.Decode("12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y")
+	got := ui.Text{Local: time.UTC}.Outbox([]chat.PendingDM{{ID: "abcdef0123", To: bob, Text: "hi"}})
+	if !strings.HasPrefix(got, "1 DM waiting for delivery:") {
+		t.Errorf("got %q, want it to start with \"1 DM waiting\"", got)
 	}
 }

@@ -414,26 +414,98 @@ func (s *Service) Peers() []PeerInfo {
 	return out
 }
 
-// ResolvePeer turns a peer ID or a nick into a peer ID. A nick must belong
-// to exactly one known peer.
+// ResolvePeer turns what a person typed into a peer ID: a peer ID, a nick
+// (of exactly one known peer), a peer as front ends show it, nick[A1LeKv]
+// or [A1LeKv], or the ID tag alone (the end of a peer ID, at least
+// minTagLen characters, of exactly one known peer). Your own nick or ID
+// is ErrSelf.
 func (s *Service) ResolvePeer(who string) (peer.ID, error) {
+	who = strings.TrimSpace(who)
 	if id, err := peer.Decode(who); err == nil {
 		return id, nil
 	}
+	// The tag decides; the nick before it may be an older one.
+	if _, tag, ok := splitTag(who); ok {
+		matches := s.bySuffix(tag)
+		switch {
+		case len(matches) == 1 && matches[0] == s.h.ID():
+			return "", fmt.Errorf("%w (%s)", ErrSelf, who)
+		case len(matches) == 1:
+			return matches[0], nil
+		case len(matches) > 1:
+			return "", fmt.Errorf("%w %q: the tag %s fits %s; give more of the peer ID", ErrAmbiguousNick, who, tag, s.shown(matches))
+		}
+		return "", fmt.Errorf("%w %q: no known peer's ID ends in %s", ErrUnknownPeer, who, tag)
+	}
 	matches := s.nicks.lookup(who)
 	switch len(matches) {
-	case 0:
-		return "", fmt.Errorf("%w %q: no peer with that nick has been seen (give the peer ID instead)", ErrUnknownPeer, who)
 	case 1:
 		return matches[0], nil
-	default:
-		ids := make([]string, len(matches))
-		for i, m := range matches {
-			ids[i] = m.String()
+	case 0:
+		if who == s.Nick() {
+			return "", fmt.Errorf("%w (%s is your nick)", ErrSelf, who)
 		}
-		sort.Strings(ids)
-		return "", fmt.Errorf("%w %q: used by %s; give the peer ID", ErrAmbiguousNick, who, strings.Join(ids, ", "))
+		if len(who) >= minTagLen {
+			switch ids := s.bySuffix(who); {
+			case len(ids) == 1 && ids[0] == s.h.ID():
+				return "", fmt.Errorf("%w (%s is the end of your peer ID)", ErrSelf, who)
+			case len(ids) == 1:
+				return ids[0], nil
+			case len(ids) > 1:
+				return "", fmt.Errorf("%w %q: fits %s; give more of the peer ID", ErrAmbiguousNick, who, s.shown(ids))
+			}
+		}
+		return "", fmt.Errorf("%w %q: no peer with that nick or ID tag has been seen (give the peer ID instead)", ErrUnknownPeer, who)
+	default:
+		return "", fmt.Errorf("%w %q: used by %s; say which, as shown", ErrAmbiguousNick, who, s.shown(matches))
 	}
+}
+
+// minTagLen is the shortest end of a peer ID that ResolvePeer takes.
+const minTagLen = 4
+
+// splitTag splits "nick[TAG]" or "[TAG]" (as front ends show a peer).
+func splitTag(s string) (nick, tag string, ok bool) {
+	i := strings.LastIndexByte(s, '[')
+	if i < 0 || !strings.HasSuffix(s, "]") {
+		return "", "", false
+	}
+	tag = s[i+1 : len(s)-1]
+	if len(tag) < minTagLen {
+		return "", "", false
+	}
+	return s[:i], tag, true
+}
+
+// bySuffix lists the known peers (nick book, connected, this node) whose
+// ID ends in tag.
+func (s *Service) bySuffix(tag string) []peer.ID {
+	seen := make(map[peer.ID]bool)
+	var out []peer.ID
+	consider := func(p peer.ID) {
+		if !seen[p] && strings.HasSuffix(p.String(), tag) {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	consider(s.h.ID())
+	for p := range s.nicks.known(time.Time{}) {
+		consider(p)
+	}
+	for _, p := range s.h.Network().Peers() {
+		consider(p)
+	}
+	return out
+}
+
+// shown lists peers as front ends show them, nick[A1LeKv], sorted.
+func (s *Service) shown(ids []peer.ID) string {
+	out := make([]string, len(ids))
+	for i, p := range ids {
+		out[i] = s.nicks.get(p) + short(p)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }
 
 // Drain waits until every DM delivery under way is acknowledged or has

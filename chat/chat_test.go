@@ -217,8 +217,14 @@ func TestDMByNick(t *testing.T) {
 	})
 	_, err = alice.SendDM("bob", "x")
 	for _, b := range chats[1:3] {
-		if !strings.Contains(err.Error(), b.ID().String()) {
-			t.Errorf("ambiguous-nick error %q does not list %s", err, b.ID())
+		// Listed as shown, nick[ID tag], which /dm takes.
+		id := b.ID().String()
+		shown := "bob[" + id[len(id)-6:] + "]"
+		if !strings.Contains(err.Error(), shown) {
+			t.Errorf("ambiguous-nick error %q does not list %s", err, shown)
+		}
+		if got, err := alice.ResolvePeer(shown); err != nil || got != b.ID() {
+			t.Errorf("%s resolves to %v, %v; want %s", shown, got, err, b.ID())
 		}
 	}
 }

@@ -112,6 +112,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"join"}, "at least one room"},
 		{[]string{"join", "lobby", "--nope"}, "not defined"},
+		{[]string{"join", "--bogus", "lobby"}, "not defined"},
 		{[]string{"join", "bad/room"}, "room name"},
 		{[]string{"join", "lobby", "--bootstrap", "/ip4/127.0.0.1/tcp/1"}, "/p2p/"},
 		{[]string{"join", "lobby", "--listen", "not-a-multiaddr"}, "--listen"},
@@ -142,6 +143,14 @@ func TestBadCommandLines(t *testing.T) {
 			}
 			if stdout.Len() > 0 {
 				t.Errorf("usage error wrote to stdout: %q", stdout.String())
+			}
+			// Usage and the error each once (the flag package printed the
+			// error a second time).
+			if n := strings.Count(stderr.String(), "usage: parley"); n > 1 {
+				t.Errorf("usage printed %d times: %s", n, stderr.String())
+			}
+			if n := strings.Count(stderr.String(), "provided but not defined"); n > 1 {
+				t.Errorf("the error printed %d times: %s", n, stderr.String())
 			}
 		})
 	}

@@ -60,8 +60,9 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 		fs.Usage()
 		return err
 	}
-	for _, r := range rooms {
-		if err := chat.ValidateRoomName(r); err != nil {
+	for i, r := range rooms {
+		rooms[i] = app.RoomName(r) // "#lobby" as front ends show it
+		if err := chat.ValidateRoomName(rooms[i]); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}

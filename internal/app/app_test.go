@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,5 +53,63 @@ func TestNickRefusalSaysWhy(t *testing.T) {
 	}
 	if c.Nick() != "alice" {
 		t.Errorf("nick changed to %q", c.Nick())
+	}
+}
+
+// A room name may be typed with the '#' front ends show before it.
+func TestRoomNamesTakeAHash(t *testing.T) {
+	c, s := session(t, "alice")
+	res, err := run(t, s, "/join #dev")
+	if err != nil {
+		t.Fatalf("/join #dev: %v", err)
+	}
+	if rl := res.(app.RoomList); rl.Current != "dev" {
+		t.Errorf("after /join #dev the current room is %q", rl.Current)
+	}
+	if _, err := run(t, s, "/room #lobby"); err != nil || s.Current() != "lobby" {
+		t.Errorf("/room #lobby: %v, current %q", err, s.Current())
+	}
+	cmd, err := app.ParseJSON(`{"cmd":"leave","room":"#dev"}`)
+	if err == nil {
+		_, err = s.Execute(context.Background(), cmd)
+	}
+	if err != nil || slices.Contains(c.Rooms(), "dev") {
+		t.Errorf("leave #dev: %v, rooms %v", err, c.Rooms())
+	}
+}
+
+// /dm takes a peer as it is shown (nick[ID tag]), the ID tag alone, and
+// says "that is you" for your own nick.
+func TestDMTargetsAsShown(t *testing.T) {
+	alice, s := session(t, "alice")
+	bob := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("bob"))
+	if err := bob.Node.Host().Connect(context.Background(), testutil.Info(alice.Node)); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitPeerJoined(t, "lobby", bob.ID())
+	testutil.Eventually(t, "alice knows bob's nick", func() bool { return alice.NickOf(bob.ID()) == "bob" })
+	id := bob.ID().String()
+	tag := id[len(id)-6:]
+	for _, target := range []string{"bob", "bob[" + tag + "]", "[" + tag + "]", tag, "whoever[" + tag + "]"} {
+		res, err := run(t, s, "/dm "+target+" hi")
+		if err != nil {
+			t.Errorf("/dm %s: %v", target, err)
+			continue
+		}
+		if sent := res.(app.Sent); sent.To != bob.ID() {
+			t.Errorf("/dm %s went to %s, want bob", target, sent.To)
+		}
+	}
+	if _, err := run(t, s, "/msg bob hi"); err != nil {
+		t.Errorf("/msg: %v", err)
+	}
+	for _, self := range []string{"alice", "alice[" + alice.ID().String()[len(alice.ID().String())-6:] + "]"} {
+		_, err := run(t, s, "/dm "+self+" hi")
+		if !errors.Is(err, chat.ErrSelf) || !strings.Contains(err.Error(), "that is you") {
+			t.Errorf("/dm %s: %v, want \"that is you\"", self, err)
+		}
 	}
 }

@@ -82,7 +82,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	// In a terminal, a line editor keeps the line being typed intact when
 	// messages arrive; logs go to a file in the data directory, or, with
 	// --log-level, through the line editor when stderr is that terminal.
-	var tty *term.Terminal
+	var tty *lineTerminal
 	inFile, inOK := stdin.(*os.File)
 	outFile, outOK := stdout.(*os.File)
 	if !webMode && !c.json && inOK && outOK && term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd())) {
@@ -94,10 +94,8 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 			term.Restore(int(inFile.Fd()), old)
 			fmt.Fprintln(outFile) // leave the shell prompt on a line of its own
 		}()
-		tty = term.NewTerminal(struct {
-			io.Reader
-			io.Writer
-		}{inFile, outFile}, "> ")
+		tty = newLineTerminal(inFile, outFile)
+		defer followSize(tty.Terminal, outFile)() // x/term assumes 80 columns
 		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			stderr = tty
 		}

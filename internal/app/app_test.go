@@ -113,3 +113,45 @@ func TestDMTargetsAsShown(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitText(t *testing.T) {
+	long := strings.Repeat("word ", 1000) // 5000 bytes
+	parts := app.SplitText(long, 4096)
+	if len(parts) != 2 || len(parts[0]) > 4096 || strings.HasSuffix(parts[0], " ") {
+		t.Fatalf("split into %d parts of %d bytes, want 2 cut at a space", len(parts), len(parts[0]))
+	}
+	if strings.Join(parts, " ") != strings.TrimSuffix(long, " ") && strings.Join(parts, " ") != long {
+		t.Error("the parts are not the text")
+	}
+	// No space or line break: cut at a character boundary, never inside one.
+	runes := strings.Repeat("é", 3000) // 6000 bytes
+	parts = app.SplitText(runes, 4096)
+	if len(parts) != 2 || strings.Join(parts, "") != runes {
+		t.Errorf("split of multibyte text lost or broke characters")
+	}
+}
+
+// A text longer than a message holds is never cut silently: it goes out
+// as several messages, in order, and the result says so.
+func TestLongTextIsSentInParts(t *testing.T) {
+	c, s := session(t, "alice")
+	res, err := run(t, s, strings.Repeat("x", 5000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := res.(app.Sent)
+	if len(sent.IDs) != 2 || sent.ID != sent.IDs[0] {
+		t.Fatalf("sent %+v, want 2 messages", sent)
+	}
+	total := 0
+	for _, id := range sent.IDs {
+		m := c.WaitFor(t, "part "+id, func(ev chat.Event) bool { m, ok := ev.(chat.Message); return ok && m.ID == id }).(chat.Message)
+		total += len(m.Text)
+	}
+	if total != 5000 {
+		t.Errorf("%d bytes arrived, want 5000", total)
+	}
+	if _, err := run(t, s, strings.Repeat("x", 17*4096)); err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Errorf("a text of 17 messages: %v, want a refusal saying it is too long", err)
+	}
+}

@@ -23,7 +23,7 @@ type Renderer interface {
 
 // result renders a command's result with r's parts.
 func result(r interface {
-	Sent(id, room string, to peer.ID) string
+	Sent(res app.Sent) string
 	Peers(self peer.ID, ps []chat.PeerInfo) string
 	Rooms(current string, rooms []string) string
 	Outbox(pending []chat.PendingDM) string
@@ -31,7 +31,7 @@ func result(r interface {
 }, res app.Result) string {
 	switch res := res.(type) {
 	case app.Sent:
-		return r.Sent(res.ID, res.Room, res.To)
+		return r.Sent(res)
 	case app.RoomList:
 		return r.Rooms(res.Current, res.Rooms)
 	case app.PeerList:
@@ -195,13 +195,14 @@ func (JSON) Ready(r Ready) string {
 	}{"ready", r.Peer.String(), r.Nick, nonNil(r.Addrs), nonNil(r.Rooms), r.Web})
 }
 
-func (JSON) Sent(id, room string, to peer.ID) string {
+func (JSON) Sent(res app.Sent) string {
 	return encode(struct {
-		Event string `json:"event"`
-		ID    string `json:"id"`
-		Room  string `json:"room,omitempty"`
-		To    string `json:"to,omitempty"`
-	}{"sent", id, room, idOrEmpty(to)})
+		Event string   `json:"event"`
+		ID    string   `json:"id"`
+		Room  string   `json:"room,omitempty"`
+		To    string   `json:"to,omitempty"`
+		IDs   []string `json:"ids,omitempty"`
+	}{"sent", res.ID, res.Room, idOrEmpty(res.To), res.IDs})
 }
 
 func (JSON) Peers(_ peer.ID, ps []chat.PeerInfo) string {
@@ -427,7 +428,14 @@ func (t Text) Ready(r Ready) string {
 	return b.String()
 }
 
-func (Text) Sent(string, string, peer.ID) string { return "" }
+// Sent says nothing for one message (it comes back as a message, a DM as
+// "delivered"), and that a long text was split.
+func (Text) Sent(res app.Sent) string {
+	if len(res.IDs) < 2 {
+		return ""
+	}
+	return fmt.Sprintf("  (the text was sent as %d messages: one message holds at most %d bytes)", len(res.IDs), chat.MaxTextBytes)
+}
 
 // Peers lists who is in your rooms now, the relays, other connected
 // peers, and who was seen recently but is in none of your rooms now.

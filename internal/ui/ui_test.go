@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/app"
 	"github.com/parley-chat/parley/internal/ui"
 )
 
@@ -192,5 +193,18 @@ func TestOutboxOfOneDM(t *testing.T) {
 	got := ui.Text{Local: time.UTC}.Outbox([]chat.PendingDM{{ID: "abcdef0123", To: bob, Text: "hi"}})
 	if !strings.HasPrefix(got, "1 DM waiting for delivery:") {
 		t.Errorf("got %q, want it to start with \"1 DM waiting\"", got)
+	}
+}
+
+func TestSplitTextSaysSo(t *testing.T) {
+	res := app.Sent{ID: "a", Room: "lobby", IDs: []string{"a", "b"}}
+	if got := (ui.Text{}).Result(res); !strings.Contains(got, "sent as 2 messages") {
+		t.Errorf("got %q, want it to say the text was sent as 2 messages", got)
+	}
+	if got := (ui.JSON{}).Result(res); got != `{"event":"sent","id":"a","room":"lobby","ids":["a","b"]}` {
+		t.Errorf("got %s", got)
+	}
+	if got := (ui.Text{}).Result(app.Sent{ID: "a", Room: "lobby"}); got != "" {
+		t.Errorf("one message sent says %q, want nothing (it comes back as the message)", got)
 	}
 }

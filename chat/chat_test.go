@@ -251,6 +251,12 @@ func TestDMToUnreachablePeerIsQueued(t *testing.T) {
 	if err != nil || len(pending) != 1 || pending[0].ID != id || pending[0].Attempts != 1 {
 		t.Errorf("outbox %+v (%v), want the DM with one attempt", pending, err)
 	}
+	// A second DM waits behind the first; it says so too.
+	id2, err := alice.SendDM(gone.ID().String(), "still not there?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitFor(t, "second DM queued", func(ev chat.Event) bool { q, ok := ev.(chat.Queued); return ok && q.ID == id2 })
 }
 
 func TestInvalidInputIsRefused(t *testing.T) {

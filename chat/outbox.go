@@ -265,7 +265,7 @@ func (o *outbox) deliver(c *dmConn, force bool) {
 		s.emit(Error{Err: s.tell("the DM outbox could not be read; see the log", nil, err)})
 		return
 	}
-	for _, m := range pending {
+	for i, m := range pending {
 		if s.ctx.Err() != nil {
 			return
 		}
@@ -290,17 +290,29 @@ func (o *outbox) deliver(c *dmConn, force bool) {
 			if err := s.store.Reschedule(m.ID, attempts, now.Add(retryDelay(attempts))); err != nil {
 				s.log.Warn("reschedule dm", "err", err)
 			}
-			if attempts == 1 {
-				kind := ErrNoAck
-				var unreachable *errUnreachable
-				if errors.As(err, &unreachable) {
-					kind = ErrOffline
+			kind := ErrNoAck
+			var unreachable *errUnreachable
+			if errors.As(err, &unreachable) {
+				kind = ErrOffline
+			}
+			// The person sees one sentence per DM, once; the dial error
+			// is logged. DMs queued behind this one (never tried: it goes
+			// first) are told about too, or a second DM to an offline
+			// peer would say nothing.
+			s.log.Info("dm not delivered yet", "id", m.ID, "peer", c.peer, "attempts", attempts, "err", err)
+			for j, w := range pending[i:] {
+				if j > 0 && w.Attempts > 0 {
+					continue
 				}
-				// The person sees one sentence; the dial error is logged.
-				s.log.Info("dm queued", "id", m.ID, "peer", c.peer, "err", err)
-				s.emit(Queued{ID: m.ID, To: c.peer, Nick: s.nicks.get(c.peer), Err: &shortError{msg: kind.Error(), kind: kind, detail: err}})
-			} else {
-				s.log.Debug("dm still queued", "id", m.ID, "peer", c.peer, "attempts", attempts, "err", err)
+				if j == 0 && attempts > 1 {
+					continue
+				}
+				if j > 0 {
+					if err := s.store.Reschedule(w.ID, 1, now.Add(retryDelay(attempts))); err != nil {
+						s.log.Warn("reschedule dm", "err", err)
+					}
+				}
+				s.emit(Queued{ID: w.ID, To: c.peer, Nick: s.nicks.get(c.peer), Err: &shortError{msg: kind.Error(), kind: kind, detail: err}})
 			}
 			return
 		}

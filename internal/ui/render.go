@@ -530,7 +530,11 @@ func (t Text) Outbox(pending []chat.PendingDM) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s waiting for delivery:", plural(len(pending), "DM"))
 	for _, p := range pending {
-		fmt.Fprintf(&b, "\n  %s to %s (%d tries, next %s): %s", p.ID[:min(8, len(p.ID))], Who("", p.To), p.Attempts, t.clock(p.Next), p.Text)
+		tries := fmt.Sprintf("%d tries", p.Attempts)
+		if p.Attempts == 1 {
+			tries = "1 try"
+		}
+		fmt.Fprintf(&b, "\n  %s to %s (%s, next %s): %s", p.ID[:min(8, len(p.ID))], Who("", p.To), tries, t.clock(p.Next), p.Text)
 	}
 	return b.String()
 }

@@ -95,7 +95,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 			fmt.Fprintln(outFile) // leave the shell prompt on a line of its own
 		}()
 		tty = newLineTerminal(inFile, outFile)
-		defer followSize(tty.Terminal, outFile)() // x/term assumes 80 columns
+		defer followSize(tty, outFile)() // x/term assumes 80 columns
 		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			stderr = tty
 		}

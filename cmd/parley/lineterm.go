@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -19,21 +20,25 @@ import (
 //     columns, so input wrapped at column 80 in a wide terminal and arriving
 //     messages garbled the typed line in a narrow one.
 //   - A line you send is not left on the screen: x/term leaves it there,
-//     then the message comes back and is shown again. Enter is handled here
-//     (the reader turns it into enterKey, which x/term hands to its
-//     AutoCompleteCallback): the typed text is cleared from the input line
-//     and shows once, as the message; a /command stays visible above.
+//     then the message comes back and is shown again. Once x/term has taken
+//     the line (History.Add, right after Enter), the rows it took are
+//     erased, while output is held back so nothing lands in between; the
+//     text shows once, as the message. A /command stays visible above.
 //   - A line longer than x/term holds (4096 characters) is not cut: x/term
 //     drops what comes after, silently; the rest is kept here and sent with
 //     it (the app splits a long text into several messages and says so).
 type lineTerminal struct {
 	*term.Terminal
+	raw   io.Writer // the terminal itself
 	lines chan lineResult
 
-	mu       sync.Mutex
+	out      sync.Mutex // held while writing, and from an Enter until its line is erased
+	mu       sync.Mutex // guards what follows
 	prompt   string
+	width    int
 	overflow []rune // typed past maxEditorLine, after the end of the line
 	cut      bool   // edited past maxEditorLine where nothing can be kept
+	holding  bool   // out is held for an Enter x/term is handling
 }
 
 type lineResult struct {
@@ -41,34 +46,41 @@ type lineResult struct {
 	err  error
 }
 
-// enterKey is what the reader turns Enter into: a private-use character,
-// which x/term passes to AutoCompleteCallback instead of ending the line.
-const enterKey = '\uE000'
-
 // maxEditorLine is the most characters x/term's editor holds in a line.
 const maxEditorLine = 4096
 
 func newLineTerminal(in io.Reader, out io.Writer) *lineTerminal {
-	lt := &lineTerminal{lines: make(chan lineResult, 16), prompt: "> "}
+	lt := &lineTerminal{raw: out, lines: make(chan lineResult, 16), prompt: "> ", width: 80}
 	lt.Terminal = term.NewTerminal(struct {
 		io.Reader
 		io.Writer
-	}{&enterReader{r: in}, out}, lt.prompt)
+	}{&enterReader{lt: lt, r: in}, out}, lt.prompt)
+	lt.Terminal.History = &eraseOnAdd{lt: lt, History: lt.Terminal.History}
 	lt.Terminal.AutoCompleteCallback = lt.key
 	go lt.read()
 	return lt
 }
 
-// read runs x/term's editor; lines come out of key, the end of input here.
+// read runs x/term's editor.
 func (lt *lineTerminal) read() {
 	defer close(lt.lines)
 	for {
 		line, err := lt.Terminal.ReadLine()
 		if err != nil {
+			lt.release() // no History.Add after Ctrl-C, Ctrl-D or an error
 			lt.lines <- lineResult{err: err}
 			return
 		}
-		lt.lines <- lineResult{line: line} // an Enter the reader did not see
+		lt.mu.Lock()
+		line += string(lt.overflow)
+		cut := lt.cut
+		lt.overflow, lt.cut = nil, false
+		lt.mu.Unlock()
+		if cut {
+			lt.Write([]byte("! that line is longer than the line editor holds (4096 characters) and was edited past that point, so it was not sent; paste it again without editing it\n"))
+			continue
+		}
+		lt.lines <- lineResult{line: line}
 	}
 }
 
@@ -81,6 +93,13 @@ func (lt *lineTerminal) ReadLine() (string, error) {
 	return r.line, r.err
 }
 
+// Write prints p above the line being typed.
+func (lt *lineTerminal) Write(p []byte) (int, error) {
+	lt.out.Lock()
+	defer lt.out.Unlock()
+	return lt.Terminal.Write(p)
+}
+
 // SetPrompt sets the prompt.
 func (lt *lineTerminal) SetPrompt(prompt string) {
 	lt.mu.Lock()
@@ -89,13 +108,62 @@ func (lt *lineTerminal) SetPrompt(prompt string) {
 	lt.Terminal.SetPrompt(prompt)
 }
 
-// key sees every key x/term does not handle itself, with the line so far
-// (x/term's lock is not held).
-func (lt *lineTerminal) key(line string, pos int, key rune) (string, int, bool) {
-	if key == enterKey {
-		lt.enter(line)
-		return "", 0, true // clear the input line
+// SetSize tells the editor the terminal's size.
+func (lt *lineTerminal) SetSize(w, h int) error {
+	lt.out.Lock()
+	defer lt.out.Unlock()
+	lt.mu.Lock()
+	lt.width = w
+	lt.mu.Unlock()
+	return lt.Terminal.SetSize(w, h)
+}
+
+// hold keeps output back from the moment x/term gets an Enter until the
+// line it ends is erased (release).
+func (lt *lineTerminal) hold() {
+	lt.out.Lock()
+	lt.mu.Lock()
+	lt.holding = true
+	lt.mu.Unlock()
+}
+
+func (lt *lineTerminal) release() {
+	lt.mu.Lock()
+	held := lt.holding
+	lt.holding = false
+	lt.mu.Unlock()
+	if held {
+		lt.out.Unlock()
 	}
+}
+
+// eraseOnAdd is x/term's input history; x/term adds each line right after
+// its Enter, which is when the line is erased from the screen.
+type eraseOnAdd struct {
+	term.History
+	lt *lineTerminal
+}
+
+func (h *eraseOnAdd) Add(line string) {
+	lt := h.lt
+	lt.mu.Lock()
+	prompt, width, holding := lt.prompt, lt.width, lt.holding
+	lt.mu.Unlock()
+	if holding && !(strings.HasPrefix(line, "/") && !strings.HasPrefix(line, "//")) {
+		// x/term wrote prompt and line, then CR LF: the cursor is at the
+		// start of the row below them. Up over their rows, clear below.
+		rows := (utf8.RuneCountInString(prompt)+utf8.RuneCountInString(line))/max(width, 1) + 1
+		fmt.Fprintf(lt.raw, "\x1b[%dA\r\x1b[J", rows)
+	}
+	lt.release()
+	if line != "" {
+		h.History.Add(line)
+	}
+}
+
+// key sees every printable key before x/term adds it (x/term's lock is
+// not held): what x/term would drop past maxEditorLine is kept.
+func (lt *lineTerminal) key(line string, pos int, key rune) (string, int, bool) {
 	if key < ' ' {
 		return "", 0, false
 	}
@@ -113,30 +181,11 @@ func (lt *lineTerminal) key(line string, pos int, key rune) (string, int, bool) 
 	return "", 0, false
 }
 
-// enter sends the line typed.
-func (lt *lineTerminal) enter(line string) {
-	lt.mu.Lock()
-	full := line + string(lt.overflow)
-	cut, prompt := lt.cut, lt.prompt
-	lt.overflow, lt.cut = nil, false
-	lt.mu.Unlock()
-	switch {
-	case cut:
-		io.WriteString(lt.Terminal, "! that line is longer than the line editor holds (4096 characters) and was edited past that point, so it was not sent; paste it again without editing it\n")
-		return
-	case strings.TrimSpace(full) == "":
-		return
-	case strings.HasPrefix(full, "/") && !strings.HasPrefix(full, "//"):
-		// A command stays visible above its answer; text comes back as
-		// the message it became.
-		io.WriteString(lt.Terminal, prompt+full+"\n")
-	}
-	lt.Terminal.History.Add(full)
-	lt.lines <- lineResult{line: full}
-}
-
-// enterReader turns Enter (CR, LF or CRLF) into enterKey.
+// enterReader hands x/term the keys typed, one line at a time: a chunk
+// ends with its first Enter, and output is held (lt.hold) from then until
+// x/term has taken the line. The LF of a CR LF is dropped.
 type enterReader struct {
+	lt     *lineTerminal
 	r      io.Reader
 	buf    [1024]byte
 	pend   []byte
@@ -151,40 +200,43 @@ func (e *enterReader) Read(p []byte) (int, error) {
 		}
 		n, err := e.r.Read(e.buf[:])
 		for _, b := range e.buf[:n] {
-			switch {
-			case b == '\n' && e.lastCR: // the LF of a CRLF
-			case b == '\r' || b == '\n':
-				e.pend = utf8.AppendRune(e.pend, enterKey)
-			default:
-				e.pend = append(e.pend, b)
+			if b == '\n' && e.lastCR {
+				e.lastCR = false
+				continue
 			}
 			e.lastCR = b == '\r'
+			e.pend = append(e.pend, b)
 		}
 		e.err = err
 	}
-	n := copy(p, e.pend)
+	n := min(len(p), len(e.pend))
+	if i := strings.IndexAny(string(e.pend[:n]), "\r\n"); i >= 0 {
+		n = i + 1
+		e.lt.hold()
+	}
+	copy(p, e.pend[:n])
 	e.pend = e.pend[n:]
 	return n, nil
 }
 
-// followSize tells t the terminal's size now and whenever it changes, until
-// stop is called. Without it x/term assumes 80 columns.
-func followSize(t *term.Terminal, f *os.File) (stop func()) {
+// followSize tells lt the terminal's size now and whenever it changes,
+// until stop is called. Without it x/term assumes 80 columns.
+func followSize(lt *lineTerminal, f *os.File) (stop func()) {
 	size := func() (int, int, error) { return term.GetSize(int(f.Fd())) }
 	resized := make(chan os.Signal, 1)
 	stopSignals := notifyResize(resized)
-	stopFollowing := followSizeOf(t, size, resized)
+	stopFollowing := followSizeOf(lt, size, resized)
 	return func() { stopSignals(); stopFollowing() }
 }
 
 // sizeSet, if not nil, is called after each size was set (for tests).
 var sizeSet func()
 
-// followSizeOf sets t's size from size now and at every value on resized.
-func followSizeOf(t *term.Terminal, size func() (w, h int, err error), resized <-chan os.Signal) (stop func()) {
+// followSizeOf sets lt's size from size now and at every value on resized.
+func followSizeOf(lt *lineTerminal, size func() (w, h int, err error), resized <-chan os.Signal) (stop func()) {
 	set := func() {
 		if w, h, err := size(); err == nil && w > 0 {
-			t.SetSize(w, h)
+			lt.SetSize(w, h)
 		}
 		if sizeSet != nil {
 			sizeSet()

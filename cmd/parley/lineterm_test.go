@@ -71,7 +71,7 @@ func TestLineEditorKnowsTheTerminalWidth(t *testing.T) {
 	lt, keys, out := typing(t)
 	width := 150
 	resized := make(chan os.Signal, 1)
-	stop := followSizeOf(lt.Terminal, func() (int, int, error) { return width, 40, nil }, resized)
+	stop := followSizeOf(lt, func() (int, int, error) { return width, 40, nil }, resized)
 	defer stop()
 	<-set
 	io.WriteString(keys, strings.Repeat("a", 100))
@@ -79,7 +79,7 @@ func TestLineEditorKnowsTheTerminalWidth(t *testing.T) {
 	if l := readLine(t, lt); len(l) != 100 {
 		t.Fatalf("read %d characters, want 100", len(l))
 	}
-	if strings.Contains(out.String(), "a\r\n") {
+	if !strings.Contains(out.String(), strings.Repeat("a", 100)) {
 		t.Errorf("100 characters wrapped in a 150-column terminal: %q", out.String())
 	}
 
@@ -90,28 +90,43 @@ func TestLineEditorKnowsTheTerminalWidth(t *testing.T) {
 	io.WriteString(keys, strings.Repeat("b", 60))
 	io.WriteString(keys, "\r")
 	readLine(t, lt)
-	if !strings.Contains(out.String(), "b\r\n") {
+	if !strings.Contains(out.String(), "b\r\nb") {
 		t.Errorf("60 characters did not wrap in a 50-column terminal: %q", out.String())
 	}
 }
 
-// A line sent is cleared from the input line (it comes back as the
-// message, once); a command stays visible above its answer.
+// A line sent is erased once x/term has taken it (it comes back as the
+// message, once), over all the rows it took; a command stays visible
+// above its answer.
 func TestTypedLineIsNotShownTwice(t *testing.T) {
 	lt, keys, out := typing(t)
 	io.WriteString(keys, "hello there\r")
 	if l := readLine(t, lt); l != "hello there" {
 		t.Fatalf("read %q", l)
 	}
-	if strings.Contains(out.String(), "hello there\r\n") {
-		t.Errorf("the typed line stays on the screen: %q", out.String())
+	// x/term ends the line (CR LF), then its one row is erased.
+	if !strings.Contains(out.String(), "hello there\r\n\x1b[1A\r\x1b[J") {
+		t.Errorf("the typed line is not erased: %q", out.String())
 	}
+	lt.SetSize(20, 10)
+	out.Reset()
+	io.WriteString(keys, strings.Repeat("c", 30)+"\r") // "> " and 30: two rows of 20
+	readLine(t, lt)
+	if !strings.Contains(out.String(), "\r\n\x1b[2A\r\x1b[J") {
+		t.Errorf("a line of two rows is not erased: %q", out.String())
+	}
+	out.Reset()
 	io.WriteString(keys, "/peers\r\n")
 	if l := readLine(t, lt); l != "/peers" {
 		t.Fatalf("read %q", l)
 	}
-	if !strings.Contains(out.String(), "> /peers\r\n") {
-		t.Errorf("the command is not shown above its answer: %q", out.String())
+	if strings.Contains(out.String(), "\x1b[J") {
+		t.Errorf("a command was erased: %q", out.String())
+	}
+	// Nothing printed in between: output waits while a line is erased.
+	lt.Write([]byte("a message\n"))
+	if strings.Count(out.String(), "a message") != 1 {
+		t.Errorf("output after a line: %q", out.String())
 	}
 }
 

@@ -165,7 +165,13 @@ func (b *Bridge) Members(room string) []peer.ID {
 // bridge must carry the room and p must be a member connected to it.
 func (b *Bridge) servesHistoryTo(ctx context.Context, room string, p peer.ID) bool {
 	j := (*b.view.Load())[room]
-	return j != nil && j.WaitMember(ctx, p)
+	if j == nil {
+		return false
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(b.ctx, cancel)() // the bridge closing: stop waiting
+	return j.WaitMember(ctx, p)
 }
 
 // publish lets the other goroutines see the rooms carried now. Only loop

@@ -96,3 +96,43 @@ func TestBridgeCarriesRooms(t *testing.T) {
 		t.Fatal("alice and bob are connected directly: the test proves nothing")
 	}
 }
+
+// The relay says it is one (its identify agent version), and members show
+// it as the relay that carries their rooms, not as a nameless member.
+func TestRelayIsShownAsTheRelay(t *testing.T) {
+	b := testutil.NewBridge(t)
+	aliceNode := testutil.NewNode(t, node.WithBootstrap(peer.AddrInfo{ID: b.Node().ID(), Addrs: b.Node().Host().Addrs()}))
+	alice := testutil.NewChat(t, aliceNode, chat.WithNick("alice"))
+	if err := alice.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitPeerJoined(t, "lobby", b.Node().ID())
+	alice.WaitFor(t, "connection to the relay", func(ev chat.Event) bool {
+		c, ok := ev.(chat.Connection)
+		return ok && c.Peer == b.Node().ID()
+	})
+	for _, ev := range alice.Events() {
+		switch e := ev.(type) {
+		case chat.PeerJoined:
+			if e.Peer == b.Node().ID() && e.Role != chat.RoleRelay {
+				t.Errorf("the relay joined #%s as role %q, want %q", e.Room, e.Role, chat.RoleRelay)
+			}
+		case chat.Connection:
+			if e.Peer == b.Node().ID() && e.Role != chat.RoleRelay {
+				t.Errorf("connection to the relay with role %q, want %q", e.Role, chat.RoleRelay)
+			}
+		}
+	}
+	found := false
+	for _, p := range alice.Peers() {
+		if p.ID == b.Node().ID() {
+			found = true
+			if p.Role != chat.RoleRelay {
+				t.Errorf("/peers lists the relay with role %q, want %q", p.Role, chat.RoleRelay)
+			}
+		}
+	}
+	if !found {
+		t.Error("/peers does not list the relay")
+	}
+}

@@ -56,7 +56,9 @@ type config struct {
 
 // Defaults for history.
 const (
-	DefaultHistory = 50 // messages shown per room at join
+	// DefaultHistory is how many messages of a room's history are shown:
+	// of the stored ones at join, and of what each catch-up brings.
+	DefaultHistory = 50
 )
 
 // DefaultRetention bounds each room's stored history on a user's node.
@@ -69,7 +71,10 @@ func WithStore(st storage.Store) Option {
 	return func(c *config) error { c.store = st; return nil }
 }
 
-// WithHistory sets how many stored messages per room are shown at join.
+// WithHistory sets how many messages of a room's history are shown: the
+// newest n stored at join, and the newest n of what each catch-up brings
+// (missed while away). Everything caught up is stored all the same; a
+// HistoryShown event counts what was not shown.
 func WithHistory(n int) Option {
 	return func(c *config) error {
 		if n < 0 {
@@ -91,7 +96,8 @@ func WithRetention(r storage.Retention) Option {
 	}
 }
 
-// WithNick sets the initial nick (default: derived from the peer ID).
+// WithNick sets the nick (default: the one this node had last time, kept
+// in the store, else DefaultNick).
 func WithNick(nick string) Option {
 	return func(c *config) error {
 		if err := ValidateNick(nick); err != nil {
@@ -167,6 +173,7 @@ type Service struct {
 
 	rooms    roomTable
 	nicks    *nickBook
+	roles    *roleBook
 	outbox   *outbox
 	store    storage.Store
 	memStore *store.Store // the in-memory store New opened, closed by Close
@@ -193,9 +200,6 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 			return nil, err
 		}
 	}
-	if cfg.nick == "" {
-		cfg.nick = DefaultNick(h.ID())
-	}
 	if cfg.pathOf == nil {
 		cfg.pathOf = func(p peer.ID) (string, peer.ID) { return simplePath(h, p) }
 	}
@@ -206,6 +210,13 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 			return nil, err
 		}
 		cfg.store = mem
+	}
+	nicks, err := newNickBook(h.ID(), cfg.nick, cfg.store, cfg.logger)
+	if err != nil {
+		if mem != nil {
+			mem.Close()
+		}
+		return nil, fmt.Errorf("start chat: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tracer := newMeshTracer()
@@ -222,13 +233,14 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 		bus: newBus(), posts: make(chan post, maxPosts),
 		ctx: ctx, cancel: cancel,
 		rooms:    roomTable{m: make(map[string]*room)},
-		nicks:    newNickBook(h.ID(), cfg.nick),
+		nicks:    nicks,
+		roles:    newRoleBook(h),
 		store:    cfg.store,
 		memStore: mem,
 	}
 	s.outbox = newOutbox(s)
 	h.SetStreamHandler(DMProtocol, s.handleDM)
-	h.SetStreamHandler(history.ID, history.Server{Store: s.store, Allowed: s.servesHistoryTo}.Handle)
+	h.SetStreamHandler(history.ID, history.Server{Store: s.store, Allowed: s.servesHistoryTo, Served: s.historyServed}.Handle)
 	if err := s.outbox.start(); err != nil {
 		s.Close()
 		return nil, err
@@ -307,13 +319,20 @@ func (s *Service) ID() peer.ID { return s.h.ID() }
 // Nick returns the current nick.
 func (s *Service) Nick() string { return s.nicks.own() }
 
-// SetNick changes the nick and announces it in every room.
+// SetNick changes the nick and announces it in every room: the other
+// members get a NickChanged event for each room they share with this
+// node, and so do this node's front ends (Self set).
 func (s *Service) SetNick(nick string) error {
 	if err := ValidateNick(nick); err != nil {
 		return err
 	}
+	old := s.nicks.own()
 	s.nicks.setOwn(nick)
+	if old == nick {
+		return nil
+	}
 	for _, r := range s.rooms.list() {
+		s.emit(NickChanged{Room: r.name, Peer: s.h.ID(), Old: old, New: nick, Self: true})
 		r.announceSoon(0)
 	}
 	return nil
@@ -321,19 +340,36 @@ func (s *Service) SetNick(nick string) error {
 
 // PeerInfo describes a known peer for a /peers listing.
 type PeerInfo struct {
-	ID    peer.ID
-	Nick  string
+	ID   peer.ID
+	Nick string
+	// Rooms are the joined rooms the peer is a member of now (for a relay:
+	// the rooms it carries). A peer with no rooms is connected for another
+	// reason (the DHT, a relay) or was only seen recently.
 	Rooms []string
-	Path  string // "" when not connected
+	Path  string // PathLAN, PathDirect, PathHolePunched, PathRelayed, or PathNone
 	Relay peer.ID
+	Role  string // RoleRelay for a relay, else RolePerson
+	// LastSeen is when its last message, presence or DM arrived (zero if
+	// never: a peer that is only connected).
+	LastSeen time.Time
 }
 
+// PathNone is a PeerInfo's Path when the peer is not connected now.
+const PathNone = "not connected"
+
 // memberTimeout is how long a room member heard only through a bridge (a
-// message or a presence announcement) is still listed by Peers.
+// message or a presence, with no connection of its own to this node) is
+// still listed as in the room: a bridge does not say when a member leaves.
 const memberTimeout = 30 * time.Minute
 
-// Peers lists the members of joined rooms (connected, or heard through a
-// bridge recently) and every connected peer.
+// RecentlySeen is how far back Peers lists peers that are in none of this
+// node's rooms now.
+const RecentlySeen = 24 * time.Hour
+
+// Peers lists who is in the joined rooms now (connected members, and
+// members heard through a bridge within memberTimeout that did not leave
+// or disconnect since), every connected peer, and the peers seen within
+// RecentlySeen that are neither (Path PathNone, no Rooms), sorted by ID.
 func (s *Service) Peers() []PeerInfo {
 	byID := make(map[peer.ID]*PeerInfo)
 	get := func(p peer.ID) *PeerInfo {
@@ -356,41 +392,120 @@ func (s *Service) Peers() []PeerInfo {
 	for _, p := range s.h.Network().Peers() {
 		get(p)
 	}
+	for p := range s.nicks.known(time.Now().Add(-RecentlySeen)) {
+		get(p)
+	}
 	out := make([]PeerInfo, 0, len(byID))
 	for _, pi := range byID {
-		pi.Nick = s.nicks.get(pi.ID)
-		out = append(out, *pi)
-	}
-	for i := range out {
-		if connected(s.h, out[i].ID) {
-			out[i].Path, out[i].Relay = s.cfg.pathOf(out[i].ID)
+		if pi.ID == s.h.ID() {
+			continue
 		}
-		sort.Strings(out[i].Rooms)
+		pi.Nick = s.nicks.get(pi.ID)
+		pi.LastSeen = s.nicks.lastSeen(pi.ID)
+		pi.Role, _ = s.roles.known(pi.ID)
+		pi.Path = PathNone
+		if connected(s.h, pi.ID) {
+			pi.Path, pi.Relay = s.cfg.pathOf(pi.ID)
+		}
+		sort.Strings(pi.Rooms)
+		out = append(out, *pi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
-// ResolvePeer turns a peer ID or a nick into a peer ID. A nick must belong
-// to exactly one known peer.
+// ResolvePeer turns what a person typed into a peer ID: a peer ID, a nick
+// (of exactly one known peer), a peer as front ends show it, nick[A1LeKv]
+// or [A1LeKv], or the ID tag alone (the end of a peer ID, at least
+// minTagLen characters, of exactly one known peer). Your own nick or ID
+// is ErrSelf.
 func (s *Service) ResolvePeer(who string) (peer.ID, error) {
+	who = strings.TrimSpace(who)
 	if id, err := peer.Decode(who); err == nil {
 		return id, nil
 	}
+	// The tag decides; the nick before it may be an older one.
+	if _, tag, ok := splitTag(who); ok {
+		matches := s.bySuffix(tag)
+		switch {
+		case len(matches) == 1 && matches[0] == s.h.ID():
+			return "", fmt.Errorf("%w (%s)", ErrSelf, who)
+		case len(matches) == 1:
+			return matches[0], nil
+		case len(matches) > 1:
+			return "", fmt.Errorf("%w %q: the tag %s fits %s; give more of the peer ID", ErrAmbiguousNick, who, tag, s.shown(matches))
+		}
+		return "", fmt.Errorf("%w %q: no known peer's ID ends in %s", ErrUnknownPeer, who, tag)
+	}
 	matches := s.nicks.lookup(who)
 	switch len(matches) {
-	case 0:
-		return "", fmt.Errorf("%w %q: no peer with that nick has been seen (give the peer ID instead)", ErrUnknownPeer, who)
 	case 1:
 		return matches[0], nil
-	default:
-		ids := make([]string, len(matches))
-		for i, m := range matches {
-			ids[i] = m.String()
+	case 0:
+		if who == s.Nick() {
+			return "", fmt.Errorf("%w (%s is your nick)", ErrSelf, who)
 		}
-		sort.Strings(ids)
-		return "", fmt.Errorf("%w %q: used by %s; give the peer ID", ErrAmbiguousNick, who, strings.Join(ids, ", "))
+		if len(who) >= minTagLen {
+			switch ids := s.bySuffix(who); {
+			case len(ids) == 1 && ids[0] == s.h.ID():
+				return "", fmt.Errorf("%w (%s is the end of your peer ID)", ErrSelf, who)
+			case len(ids) == 1:
+				return ids[0], nil
+			case len(ids) > 1:
+				return "", fmt.Errorf("%w %q: fits %s; give more of the peer ID", ErrAmbiguousNick, who, s.shown(ids))
+			}
+		}
+		return "", fmt.Errorf("%w %q: no peer with that nick or ID tag has been seen (give the peer ID instead)", ErrUnknownPeer, who)
+	default:
+		return "", fmt.Errorf("%w %q: used by %s; say which, as shown", ErrAmbiguousNick, who, s.shown(matches))
 	}
+}
+
+// minTagLen is the shortest end of a peer ID that ResolvePeer takes.
+const minTagLen = 4
+
+// splitTag splits "nick[TAG]" or "[TAG]" (as front ends show a peer).
+func splitTag(s string) (nick, tag string, ok bool) {
+	i := strings.LastIndexByte(s, '[')
+	if i < 0 || !strings.HasSuffix(s, "]") {
+		return "", "", false
+	}
+	tag = s[i+1 : len(s)-1]
+	if len(tag) < minTagLen {
+		return "", "", false
+	}
+	return s[:i], tag, true
+}
+
+// bySuffix lists the known peers (nick book, connected, this node) whose
+// ID ends in tag.
+func (s *Service) bySuffix(tag string) []peer.ID {
+	seen := make(map[peer.ID]bool)
+	var out []peer.ID
+	consider := func(p peer.ID) {
+		if !seen[p] && strings.HasSuffix(p.String(), tag) {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	consider(s.h.ID())
+	for p := range s.nicks.known(time.Time{}) {
+		consider(p)
+	}
+	for _, p := range s.h.Network().Peers() {
+		consider(p)
+	}
+	return out
+}
+
+// shown lists peers as front ends show them, nick[A1LeKv], sorted.
+func (s *Service) shown(ids []peer.ID) string {
+	out := make([]string, len(ids))
+	for i, p := range ids {
+		out[i] = s.nicks.get(p) + short(p)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }
 
 // Drain waits until every DM delivery under way is acknowledged or has

@@ -52,7 +52,7 @@ func line(t *testing.T, room string, nicks ...string) []*testutil.Chat {
 		testutil.Eventually(t, "mesh formed", func() bool {
 			members := 0
 			for _, p := range c.Peers() {
-				if p.Path != "" && slices.Contains(p.Rooms, room) {
+				if p.Path != chat.PathNone && slices.Contains(p.Rooms, room) {
 					members++
 				}
 			}
@@ -217,8 +217,14 @@ func TestDMByNick(t *testing.T) {
 	})
 	_, err = alice.SendDM("bob", "x")
 	for _, b := range chats[1:3] {
-		if !strings.Contains(err.Error(), b.ID().String()) {
-			t.Errorf("ambiguous-nick error %q does not list %s", err, b.ID())
+		// Listed as shown, nick[ID tag], which /dm takes.
+		id := b.ID().String()
+		shown := "bob[" + id[len(id)-6:] + "]"
+		if !strings.Contains(err.Error(), shown) {
+			t.Errorf("ambiguous-nick error %q does not list %s", err, shown)
+		}
+		if got, err := alice.ResolvePeer(shown); err != nil || got != b.ID() {
+			t.Errorf("%s resolves to %v, %v; want %s", shown, got, err, b.ID())
 		}
 	}
 }
@@ -234,13 +240,23 @@ func TestDMToUnreachablePeerIsQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := alice.WaitFor(t, "queued", func(ev chat.Event) bool { _, ok := ev.(chat.Queued); return ok }).(chat.Queued)
-	if q.ID != id || q.To != gone.ID() || !strings.Contains(q.Err.Error(), "unreachable") {
-		t.Errorf("queued event %+v, want id %s to %s and 'unreachable'", q, id, gone.ID())
+	if q.ID != id || q.To != gone.ID() || !errors.Is(q.Err, chat.ErrOffline) {
+		t.Errorf("queued event %+v, want id %s to %s and ErrOffline", q, id, gone.ID())
+	}
+	// A person reads one short sentence; the dial error goes to the log.
+	if msg := q.Err.Error(); strings.Contains(msg, "\n") || len(msg) > 80 {
+		t.Errorf("queued error %q: want one short sentence", msg)
 	}
 	pending, err := alice.Outbox()
 	if err != nil || len(pending) != 1 || pending[0].ID != id || pending[0].Attempts != 1 {
 		t.Errorf("outbox %+v (%v), want the DM with one attempt", pending, err)
 	}
+	// A second DM waits behind the first; it says so too.
+	id2, err := alice.SendDM(gone.ID().String(), "still not there?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitFor(t, "second DM queued", func(ev chat.Event) bool { q, ok := ev.(chat.Queued); return ok && q.ID == id2 })
 }
 
 func TestInvalidInputIsRefused(t *testing.T) {

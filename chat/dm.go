@@ -131,12 +131,12 @@ func (s *Service) dmHandler() dm.Handler {
 		Store: func(from peer.ID, m *pb.DirectMessage) (bool, error) {
 			added, err := s.store.AddReceivedDM(storage.DM{ID: m.GetId(), Peer: from.String(), Nick: m.GetNick(), Text: m.GetText(), SentAt: m.GetSentAtMs()})
 			if err != nil {
-				s.emit(Error{Err: fmt.Errorf("dm from %s not stored, not acknowledged: %w", from, err)})
+				s.emit(Error{Err: s.tell(fmt.Sprintf("a DM from %s could not be stored, so it was not acknowledged (it will come again); see the log", short(from)), nil, err)})
 			}
 			return added, err
 		},
 		Show: func(from peer.ID, m *pb.DirectMessage) {
-			s.nicks.set(from, m.GetNick())
+			s.nicks.seen(from, m.GetNick(), time.Now())
 			s.emit(DirectMessage{
 				ID:     m.GetId(),
 				From:   from,

@@ -117,3 +117,31 @@ func TestDMDuplicateShownOnce(t *testing.T) {
 		t.Errorf("DM shown %d times, want 1", n)
 	}
 }
+
+// A DM whose sender's nick breaks the nick rules is delivered and shown
+// under the sender's ID tag alone (no nick), never refused.
+func TestDMWithBadNickShownWithoutNick(t *testing.T) {
+	victim := testutil.NewChat(t, testutil.NewNode(t))
+	other := testutil.NewNode(t)
+	if err := other.Host().Connect(context.Background(), testutil.Info(victim.Node)); err != nil {
+		t.Fatal(err)
+	}
+	msg := &pb.DMFrame{Body: &pb.DMFrame_Message{Message: &pb.DirectMessage{
+		Id: "00000000000000000000000000000002", Nick: "bob[A1LeKv]>", Text: "it is me", SentAtMs: time.Now().UnixMilli()}}}
+	st, err := other.Host().NewStream(context.Background(), victim.ID(), chat.DMProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(frame(t, msg)); err != nil {
+		t.Fatal(err)
+	}
+	st.CloseWrite()
+	st.SetReadDeadline(time.Now().Add(testutil.Timeout))
+	if ack, err := io.ReadAll(st); err != nil || len(ack) == 0 {
+		t.Fatalf("no ack: %v", err)
+	}
+	dm := victim.WaitFor(t, "the DM", func(ev chat.Event) bool { _, ok := ev.(chat.DirectMessage); return ok }).(chat.DirectMessage)
+	if dm.Nick != "" || dm.From != other.ID() {
+		t.Errorf("DM shown as from %q (%s), want no nick from %s", dm.Nick, dm.From, other.ID())
+	}
+}

@@ -9,8 +9,8 @@ import (
 )
 
 // Event is one thing a front end shows. The concrete types are Message,
-// DirectMessage, Queued, Delivered, PeerJoined, PeerLeft, Connection,
-// RelayReservation, Notice and Error.
+// DirectMessage, Queued, Delivered, PeerJoined, PeerLeft, NickChanged,
+// HistoryShown, Received, Connection, RelayReservation, Notice and Error.
 type Event interface{ isEvent() }
 
 // Message is a chat line in a room, including this node's own lines.
@@ -26,6 +26,10 @@ type Message struct {
 	// while offline and fetched from another member. Such messages sort by
 	// (SentAt, Lamport, ID), not by arrival.
 	Backfill bool
+	// Unreceived marks this node's own message sent while no one (no
+	// member, no relay) was in the room: a Received event follows when it
+	// reaches someone.
+	Unreceived bool
 }
 
 // DirectMessage is a message received over the DM protocol.
@@ -44,18 +48,46 @@ type Delivered struct {
 	Nick string // the receiver's nick, when known
 }
 
-// PeerJoined reports a peer subscribing to a room this node is in.
+// PeerJoined reports a peer subscribing to a room this node is in. A
+// relay (Role RoleRelay) joins the rooms it carries: it is not a person
+// in the room, and front ends say it carries the room.
 type PeerJoined struct {
 	Room string
 	Peer peer.ID
 	Nick string // empty when not yet known
+	Role string // RoleRelay or RolePerson
 }
 
-// PeerLeft reports a peer leaving a room (or disconnecting).
+// PeerLeft reports a peer leaving a room (or disconnecting); a relay that
+// leaves stopped carrying the room.
 type PeerLeft struct {
 	Room string
 	Peer peer.ID
 	Nick string
+	Role string
+}
+
+// HistoryShown follows the history shown for a room: the stored messages
+// replayed at join (then what follows is new since this node left), or
+// what a catch-up brought (CaughtUp). Shown is how many were shown,
+// Hidden how many more are stored but were not shown (WithHistory bounds
+// both), readable with Service.History.
+type HistoryShown struct {
+	Room     string
+	Shown    int
+	Hidden   int
+	CaughtUp bool
+}
+
+// NickChanged reports that a member of Room now uses another nick: one
+// event per room this node shares with it, so each room can show it.
+// Self marks this node's own change (SetNick).
+type NickChanged struct {
+	Room string
+	Peer peer.ID
+	Old  string // "" when it had none (or one that broke the rules)
+	New  string
+	Self bool
 }
 
 // Path values of a Connection event: node's names, so that a classifier
@@ -73,6 +105,7 @@ type Connection struct {
 	Peer  peer.ID
 	Path  string  // one of the Path constants
 	Relay peer.ID // the relay, when Path is PathRelayed and it is known
+	Role  string  // RoleRelay for a relay, RolePerson ("") for anyone else
 }
 
 // RelayReservation reports that this node can be reached through a relay
@@ -96,6 +129,8 @@ type Notice struct {
 }
 
 func (Notice) isEvent()           {}
+func (NickChanged) isEvent()      {}
+func (HistoryShown) isEvent()     {}
 func (Message) isEvent()          {}
 func (DirectMessage) isEvent()    {}
 func (Delivered) isEvent()        {}

@@ -1,4 +1,20 @@
 package chat
 
+import "time"
+
 // OutboxTracked counts the peers the DM outbox keeps state for.
 func OutboxTracked(s *Service) int { return s.outbox.tracked() }
+
+// SetHoldFor changes how long a line waits for its sender's previous one;
+// the returned func restores it.
+func SetHoldFor(d time.Duration) (restore func()) {
+	old := holdNanos.Swap(int64(d))
+	return func() { holdNanos.Store(old) }
+}
+
+// SetResendAfter changes how long a member that joined has to catch up on
+// messages no one received before they are sent again.
+func SetResendAfter(d time.Duration) (restore func()) {
+	old := resendNanos.Swap(int64(d))
+	return func() { resendNanos.Store(old) }
+}

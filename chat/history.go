@@ -17,8 +17,9 @@ const (
 )
 
 // catchUp fetches what r's store lacks from p, verifies each message,
-// stores it and shows it as backfill. A peer that answers with anything
-// forged or malformed is not asked again by this catch-up.
+// stores it and shows the newest cfg.history of what was new as backfill,
+// then a HistoryShown saying how many more it stored. A peer that answers
+// with anything forged or malformed is not asked again by this catch-up.
 func (r *room) catchUp(p peer.ID) {
 	s := r.s
 	latest, ok, err := s.store.LatestRoomMessage(r.name)
@@ -34,13 +35,17 @@ func (r *room) catchUp(p peer.ID) {
 	} else if s.cfg.retention.MaxAge > 0 {
 		cur = storage.Cursor{SentAt: time.Now().Add(-s.cfg.retention.MaxAge).UnixMilli()}
 	}
-	got, shown := 0, 0
+	got, fresh := 0, 0
+	// What is new is stored page by page; the newest cfg.history of it
+	// are shown once the catch-up is done (the rest only counted).
+	var show []storage.RoomMessage
 	start := time.Now()
+pages: // stops early on a failure; what was stored is shown all the same
 	for page := 0; page < maxCatchUpPages && r.ctx.Err() == nil; page++ {
 		resp, err := history.Fetch(r.ctx, s.h, p, r.name, cur)
 		if err != nil {
 			s.log.Debug("catch up: history request failed", "room", r.name, "peer", p, "err", err)
-			return
+			break
 		}
 		// Verify the whole page before storing any of it, then store it
 		// in one transaction.
@@ -49,20 +54,29 @@ func (r *room) catchUp(p peer.ID) {
 			m, err := history.Verify(raw, r.name, time.Now())
 			if err != nil {
 				s.log.Info("catch up: peer sent invalid history; ignoring it", "room", r.name, "peer", p, "err", err)
-				return
+				break pages
 			}
 			page = append(page, m)
 		}
 		if len(page) > 0 {
 			got += len(page)
 			cur = page[len(page)-1].Cursor()
-			shown += r.deliver(page, true)
+			added := r.deliver(page)
+			fresh += len(added)
+			show = append(show, added...)
+			if keep := s.cfg.history; len(show) > keep {
+				show = append(show[:0], show[len(show)-keep:]...)
+			}
 		}
 		if !resp.GetMore() || len(resp.GetMessages()) == 0 {
 			break
 		}
 	}
-	if shown > 0 {
-		s.log.Info("caught up", "room", r.name, "peer", p, "new", shown, "received", got, "took", time.Since(start).Round(time.Millisecond))
+	for _, m := range show {
+		s.emit(r.event(m, true))
+	}
+	if fresh > 0 {
+		s.emit(HistoryShown{Room: r.name, Shown: len(show), Hidden: fresh - len(show), CaughtUp: true})
+		s.log.Info("caught up", "room", r.name, "peer", p, "new", fresh, "received", got, "took", time.Since(start).Round(time.Millisecond))
 	}
 }

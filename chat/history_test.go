@@ -279,3 +279,61 @@ func TestForgedBackfillIsIgnored(t *testing.T) {
 		}
 	}
 }
+
+// --history N bounds the history shown: of the 26 messages a new member
+// catches up, the newest 2 are shown and the rest counted (all are
+// stored); at a restart, the newest 2 stored are shown, then where what is
+// new since it left begins.
+func TestHistoryBoundsWhatIsShown(t *testing.T) {
+	alice := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("alice"))
+	if err := alice.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 26 {
+		if _, err := alice.Send(context.Background(), "lobby", fmt.Sprintf("m%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	carol := newMember(t, "carol")
+	st, err := store.Open(carol.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n := testutil.NewNode(t, node.WithIdentity(carol.key))
+	c := testutil.NewChat(t, n, chat.WithNick("carol"), chat.WithStore(st), chat.WithHistory(2))
+	if err := n.Host().Connect(context.Background(), testutil.Info(alice.Node)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	end := c.WaitFor(t, "catch-up done", func(ev chat.Event) bool {
+		h, ok := ev.(chat.HistoryShown)
+		return ok && h.CaughtUp
+	}).(chat.HistoryShown)
+	if end.Shown != 2 || end.Hidden != 24 {
+		t.Errorf("catch-up: %+v, want 2 shown and 24 hidden", end)
+	}
+	if got := fmt.Sprint(textsFrom(c.Messages("lobby"), alice.ID().String())); got != "[m24 m25]" {
+		t.Errorf("shown %s, want the newest two [m24 m25]", got)
+	}
+	if stored, _ := st.CountRoomMessages("lobby"); stored != 26 {
+		t.Errorf("%d stored, want all 26", stored)
+	}
+	c.Close()
+	n.Close()
+
+	n = testutil.NewNode(t, node.WithIdentity(carol.key))
+	c = testutil.NewChat(t, n, chat.WithNick("carol"), chat.WithStore(st), chat.WithHistory(2))
+	if err := c.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	mark := c.WaitFor(t, "replay done", func(ev chat.Event) bool { _, ok := ev.(chat.HistoryShown); return ok }).(chat.HistoryShown)
+	if mark.CaughtUp || mark.Shown != 2 || mark.Hidden != 24 {
+		t.Errorf("replay: %+v, want 2 shown, 24 hidden", mark)
+	}
+	if got := fmt.Sprint(textsFrom(c.Messages("lobby"), alice.ID().String())); got != "[m24 m25]" {
+		t.Errorf("replayed %s, want [m24 m25]", got)
+	}
+}

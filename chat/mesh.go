@@ -160,7 +160,8 @@ func (s *Service) reportDrops() {
 			}
 			pending = false
 			for p, n := range s.tracer.takeDropped() {
-				s.emit(Error{Err: fmt.Errorf("%d room messages to or from %s were dropped: a queue was full (a peer too slow, or the room too busy)", n, p)})
+				s.log.Warn("room messages dropped", "peer", p, "count", n)
+				s.emit(Error{Err: fmt.Errorf("%d room messages to or from %s were dropped: the peer or the room was too busy", n, short(p))})
 			}
 		}
 	}

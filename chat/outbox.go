@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -34,9 +35,10 @@ func retryDelay(attempts int) time.Duration {
 // Queued reports that DM ID could not be delivered yet: it stays in the
 // outbox and is retried (when the peer connects, and on a schedule).
 type Queued struct {
-	ID  string
-	To  peer.ID
-	Err error
+	ID   string
+	To   peer.ID
+	Nick string // the receiver's nick, when known
+	Err  error  // ErrOffline or ErrNoAck (errors.Is), reading as one short sentence
 }
 
 func (Queued) isEvent() {}
@@ -260,16 +262,16 @@ func (o *outbox) deliver(c *dmConn, force bool) {
 	s := o.s
 	pending, err := s.store.PendingDMs(c.peer.String())
 	if err != nil {
-		s.emit(Error{Err: fmt.Errorf("read dm outbox: %w", err)})
+		s.emit(Error{Err: s.tell("the DM outbox could not be read; see the log", nil, err)})
 		return
 	}
-	for _, m := range pending {
+	for i, m := range pending {
 		if s.ctx.Err() != nil {
 			return
 		}
 		now := time.Now()
 		if now.Sub(time.UnixMilli(m.SentAt)) > OutboxExpiry {
-			err := fmt.Errorf("dm %s to %s not delivered within %v; giving up", m.ID, c.peer, OutboxExpiry)
+			err := fmt.Errorf("DM %.8s to %s not delivered within %v; given up", m.ID, short(c.peer), OutboxExpiry)
 			if s.store.GiveUp(m.ID, err.Error()) == nil {
 				o.settled(c.peer)
 				s.emit(Error{ID: m.ID, Err: err})
@@ -288,13 +290,34 @@ func (o *outbox) deliver(c *dmConn, force bool) {
 			if err := s.store.Reschedule(m.ID, attempts, now.Add(retryDelay(attempts))); err != nil {
 				s.log.Warn("reschedule dm", "err", err)
 			}
-			if attempts == 1 {
-				s.emit(Queued{ID: m.ID, To: c.peer, Err: err})
+			kind := ErrNoAck
+			var unreachable *errUnreachable
+			if errors.As(err, &unreachable) {
+				kind = ErrOffline
+			}
+			// The person sees one sentence per DM, once; the dial error
+			// is logged. DMs queued behind this one (never tried: it goes
+			// first) are told about too, or a second DM to an offline
+			// peer would say nothing.
+			s.log.Info("dm not delivered yet", "id", m.ID, "peer", c.peer, "attempts", attempts, "err", err)
+			for j, w := range pending[i:] {
+				if j > 0 && w.Attempts > 0 {
+					continue
+				}
+				if j == 0 && attempts > 1 {
+					continue
+				}
+				if j > 0 {
+					if err := s.store.Reschedule(w.ID, 1, now.Add(retryDelay(attempts))); err != nil {
+						s.log.Warn("reschedule dm", "err", err)
+					}
+				}
+				s.emit(Queued{ID: w.ID, To: c.peer, Nick: s.nicks.get(c.peer), Err: &shortError{msg: kind.Error(), kind: kind, detail: err}})
 			}
 			return
 		}
 		if err := s.store.MarkDelivered(m.ID); err != nil {
-			s.emit(Error{ID: m.ID, Err: err})
+			s.emit(Error{ID: m.ID, Err: s.tell("a delivered DM could not be marked so; it may be sent again", nil, err)})
 		} else {
 			o.settled(c.peer)
 		}

@@ -88,7 +88,7 @@ type DMEntry struct {
 
 func dmEntry(m storage.ConversationDM) DMEntry {
 	p, _ := peer.Decode(m.Peer)
-	return DMEntry{ID: m.ID, Peer: p, Nick: m.Nick, Text: m.Text, SentAt: time.UnixMilli(m.SentAt).UTC(), Own: m.Own, State: m.State}
+	return DMEntry{ID: m.ID, Peer: p, Nick: content.PeerNick(m.Nick), Text: m.Text, SentAt: time.UnixMilli(m.SentAt).UTC(), Own: m.Own, State: m.State}
 }
 
 // Conversations lists the DM conversations, the newest first.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -30,16 +31,22 @@ type room struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	lamport   uint64
-	announce  *time.Timer
-	heard     map[peer.ID]time.Time // authors seen in the room, also through a bridge
-	joinedAt  time.Time
-	pruned    time.Time                // last retention run
-	asked     map[peer.ID]time.Time    // last catch-up per peer
-	left      map[peer.ID]time.Time    // members who left (or lost touch), and when
-	ownSent   map[string]chan struct{} // own messages not yet stored, by id
-	closeOnce sync.Once
+	order *sequencer // each sender's live lines in the order they were sent
+
+	mu         sync.Mutex
+	lamport    uint64
+	lastOwn    uint64 // Lamport of this node's newest message in the room
+	lastOwnAt  int64  // its sent-at (Unix ms)
+	announce   *time.Timer
+	heard      map[peer.ID]time.Time // authors seen in the room, also through a bridge
+	nickIn     map[peer.ID]string    // each member's nick as last seen in this room
+	joinedAt   time.Time
+	pruned     time.Time                // last retention run
+	asked      map[peer.ID]time.Time    // last catch-up per peer
+	left       map[peer.ID]time.Time    // members who left (or lost touch), and when
+	ownSent    map[string]chan struct{} // own messages not yet stored, by id
+	unreceived []unreceivedMsg          // own messages no one received yet, oldest first
+	closeOnce  sync.Once
 }
 
 // maxRemembered bounds the members remembered as having left a room.
@@ -97,10 +104,24 @@ func (s *Service) Join(name string) error {
 	if err != nil {
 		return fmt.Errorf("join room %q: %w", name, err)
 	}
+	// This node's counter goes on where its stored history stands, so its
+	// next message names the previous one (prev-lamport) after a restart.
+	lastOwn, _, err := s.store.AuthorLamport(name, s.h.ID().String(), math.MaxUint64)
+	if err != nil {
+		j.Close()
+		return fmt.Errorf("join room %q: %w", name, err)
+	}
+	latest, _, err := s.store.LatestRoomMessage(name)
+	if err != nil {
+		j.Close()
+		return fmt.Errorf("join room %q: %w", name, err)
+	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &room{s: s, name: name, joined: j, topic: j.Topic, ctx: ctx, cancel: cancel,
-		heard: make(map[peer.ID]time.Time), asked: make(map[peer.ID]time.Time), left: make(map[peer.ID]time.Time),
+		lamport: max(lastOwn, latest.Lamport), lastOwn: lastOwn,
+		heard: make(map[peer.ID]time.Time), nickIn: make(map[peer.ID]string), asked: make(map[peer.ID]time.Time), left: make(map[peer.ID]time.Time),
 		ownSent: make(map[string]chan struct{}), joinedAt: time.Now(), pruned: time.Now()}
+	r.order = newSequencer(r)
 	if !s.rooms.add(r) {
 		r.close()
 		return fmt.Errorf("join room %q: %w", name, ErrAlreadyInRoom)
@@ -164,7 +185,13 @@ func (s *Service) History(room, before string, limit int) ([]Message, error) {
 // briefly.
 func (s *Service) servesHistoryTo(ctx context.Context, room string, p peer.ID) bool {
 	r, ok := s.rooms.get(room)
-	return ok && r.joined.WaitMember(ctx, p)
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.ctx, cancel)() // the room left: stop waiting
+	return r.joined.WaitMember(ctx, p)
 }
 
 // sendTimeout bounds how long Send waits for its own message to come back
@@ -226,11 +253,10 @@ const (
 	readyWait  = 2 * time.Second
 )
 
+// publish stamps env (Lamport; for a message also the previous message's
+// Lamport, and a sent-at never before the previous one's, so that history
+// order keeps this node's lines in the order they were sent) and sends it.
 func (r *room) publish(ctx context.Context, env *pb.Envelope) error {
-	r.mu.Lock()
-	r.lamport++
-	env.Lamport = r.lamport
-	r.mu.Unlock()
 	if time.Since(r.joinedAt) < joinSettle && len(r.topic.ListPeers()) == 0 && len(r.s.h.Network().Peers()) > 0 {
 		wctx, cancel := context.WithTimeout(ctx, readyWait)
 		err := r.waitForMember(wctx)
@@ -239,12 +265,33 @@ func (r *room) publish(ctx context.Context, env *pb.Envelope) error {
 			return ctx.Err()
 		}
 	}
+	message := env.GetKind() == pb.Envelope_MESSAGE
+	r.mu.Lock()
+	r.lamport++
+	env.Lamport = r.lamport
 	env.SentAtMs = time.Now().UnixMilli()
-	data, err := proto.Marshal(env)
-	if err != nil {
-		return err
+	if message {
+		env.PrevLamport = r.lastOwn
+		env.SentAtMs = max(env.SentAtMs, r.lastOwnAt)
+		r.lastOwn, r.lastOwnAt = env.Lamport, env.SentAtMs
 	}
-	return r.topic.Publish(ctx, data)
+	r.mu.Unlock()
+	data, err := proto.Marshal(env)
+	if err == nil {
+		if message && len(r.topic.ListPeers()) == 0 {
+			r.noteUnreceived(env.GetId(), data) // before our own copy comes back
+		}
+		err = r.topic.Publish(ctx, data)
+	}
+	if err != nil && message {
+		// Not sent: the next message follows the one before this.
+		r.mu.Lock()
+		if r.lastOwn == env.Lamport {
+			r.lastOwn = env.GetPrevLamport()
+		}
+		r.mu.Unlock()
+	}
+	return err
 }
 
 // waitForMember returns once the room has a known member.
@@ -275,7 +322,14 @@ func (r *room) readLoop() {
 			continue
 		}
 		env, body := opened.Envelope, opened.Body
-		r.s.nicks.set(msg.GetFrom(), body.GetNick())
+		if from := msg.GetFrom(); from != r.s.h.ID() { // own nick: SetNick's, not an echo's
+			old := r.noteNick(from, body.GetNick())
+			r.s.nicks.seen(from, body.GetNick(), time.Now())
+			r.hear(from)
+			if old != "" && old != body.GetNick() {
+				r.s.emit(NickChanged{Room: r.name, Peer: from, Old: old, New: body.GetNick()})
+			}
+		}
 		if env.GetKind() != pb.Envelope_MESSAGE {
 			continue
 		}
@@ -284,43 +338,68 @@ func (r *room) readLoop() {
 			r.s.log.Warn("room message", "room", r.name, "err", err)
 			continue
 		}
-		r.deliver([]storage.RoomMessage{m}, false)
+		if added := r.keep([]storage.RoomMessage{m}, false); len(added) == 1 && added[0] {
+			r.order.live(m, msg.GetFrom(), env.GetPrevLamport())
+		}
 	}
 }
 
-// replay shows the newest stored messages of the room, as history.
+// replay shows the newest stored messages of the room (at most
+// cfg.history), as history, and then where what is new since this node
+// left begins.
 func (r *room) replay() {
 	if r.s.cfg.history == 0 {
 		return
 	}
 	msgs, err := r.s.store.RecentRoomMessages(r.name, r.s.cfg.history)
 	if err != nil {
-		r.s.emit(Error{Err: fmt.Errorf("room %q: %w", r.name, err)})
+		r.s.emit(Error{Err: r.s.tell(fmt.Sprintf("the history of #%s could not be read; see the log", r.name), nil, err)})
 		return
 	}
 	for _, m := range msgs {
 		r.s.emit(r.event(m, true))
 	}
+	if len(msgs) > 0 {
+		hidden := 0
+		if n, err := r.s.store.CountRoomMessages(r.name); err == nil {
+			hidden = max(0, n-len(msgs))
+		}
+		r.s.emit(HistoryShown{Room: r.name, Shown: len(msgs), Hidden: hidden})
+	}
 }
 
-// deliver stores messages that arrived live or as backfill and shows the
-// new ones: the store is the one place where duplicates (live, backfilled
-// and replayed copies of a message) are recognised. It returns how many
-// were new.
-func (r *room) deliver(msgs []storage.RoomMessage, backfill bool) int {
-	added, err := r.s.store.AddRoomMessages(msgs)
-	if err != nil {
-		r.s.emit(Error{Err: fmt.Errorf("room %q: %d messages not stored: %w", r.name, len(msgs), err)})
-		return 0
-	}
-	shown := 0
+// deliver stores messages caught up as history and returns the new ones.
+func (r *room) deliver(msgs []storage.RoomMessage) []storage.RoomMessage {
+	added := r.keep(msgs, true)
+	var fresh []storage.RoomMessage
 	for i, m := range msgs {
 		author, _ := peer.Decode(m.Author)
+		r.order.history(author, m.Lamport)
+		if i < len(added) && added[i] {
+			fresh = append(fresh, m)
+		}
+	}
+	return fresh
+}
+
+// keep stores messages that arrived live or as backfill and reports which
+// were new: the store is the one place where duplicates (live, backfilled
+// and replayed copies of a message) are recognised.
+func (r *room) keep(msgs []storage.RoomMessage, backfill bool) []bool {
+	added, err := r.s.store.AddRoomMessages(msgs)
+	if err != nil {
+		r.s.emit(Error{Err: r.s.tell(fmt.Sprintf("%d messages of #%s could not be stored; see the log", len(msgs), r.name), nil, err, "room", r.name)})
+		return nil
+	}
+	for _, m := range msgs {
+		author, _ := peer.Decode(m.Author)
+		if backfill && author != r.s.h.ID() {
+			// Who wrote history is known by nick too (e.g. for /dm), as
+			// of when it was sent: newer sightings win.
+			r.s.nicks.seen(author, content.PeerNick(m.Nick), time.UnixMilli(min(m.SentAt, time.Now().UnixMilli())))
+		}
 		r.mu.Lock()
 		r.lamport = max(r.lamport, m.Lamport)
-		if author != r.s.h.ID() {
-			r.heard[author] = time.Now()
-		}
 		prune := time.Since(r.pruned) >= pruneEvery
 		if prune {
 			r.pruned = time.Now()
@@ -335,15 +414,17 @@ func (r *room) deliver(msgs []storage.RoomMessage, backfill bool) int {
 				r.s.log.Warn("prune room history", "room", r.name, "err", err)
 			}
 		}
-		if added[i] {
-			shown++
-			r.s.emit(r.event(m, backfill))
-		}
 	}
-	return shown
+	return added
 }
 
-func (r *room) event(m storage.RoomMessage, backfill bool) Message { return messageEvent(m, backfill) }
+func (r *room) event(m storage.RoomMessage, backfill bool) Message {
+	ev := messageEvent(m, backfill)
+	if !backfill && ev.From == r.s.h.ID() {
+		ev.Unreceived = r.isUnreceived(m.ID)
+	}
+	return ev
+}
 
 func messageEvent(m storage.RoomMessage, backfill bool) Message {
 	author, _ := peer.Decode(m.Author)
@@ -351,7 +432,7 @@ func messageEvent(m storage.RoomMessage, backfill bool) Message {
 		Room:     m.Room,
 		ID:       m.ID,
 		From:     author,
-		Nick:     m.Nick,
+		Nick:     content.PeerNick(m.Nick), // stored under looser rules, maybe
 		Text:     m.Text,
 		SentAt:   time.UnixMilli(m.SentAt).UTC(),
 		Lamport:  m.Lamport,
@@ -368,11 +449,23 @@ func (r *room) peerLoop() {
 		}
 		switch ev.Type {
 		case pubsub.PeerJoin:
-			r.s.emit(PeerJoined{Room: r.name, Peer: ev.Peer, Nick: r.s.nicks.get(ev.Peer)})
-			// Tell the newcomer who we are, so /dm by nick works before we
-			// say anything.
+			// A relay joins every room it carries: name it as the relay,
+			// not as a member (its identify may still be under way).
+			role := r.s.roles.get(r.ctx, ev.Peer)
+			nick := r.s.nicks.get(ev.Peer)
+			if nick != "" {
+				r.mu.Lock()
+				if _, ok := r.nickIn[ev.Peer]; !ok {
+					r.nickIn[ev.Peer] = nick // what this room saw it join as
+				}
+				r.mu.Unlock()
+			}
+			r.s.emit(PeerJoined{Room: r.name, Peer: ev.Peer, Nick: nick, Role: role})
+			r.memberJoined(ev.Peer, role)
+			// Tell the newcomer who we are, so /dm by nick works before
+			// we say anything (through a relay: to the members behind it).
 			r.announceSoon(presenceDelay)
-			r.catchUpSoon(ev.Peer)
+			r.catchUpSoon(ev.Peer) // a relay keeps the room's history too
 		case pubsub.PeerLeave:
 			r.s.tracer.Prune(ev.Peer, roomproto.Topic(r.name))
 			r.mu.Lock()
@@ -382,7 +475,8 @@ func (r *room) peerLoop() {
 			}
 			r.left[ev.Peer] = time.Now()
 			r.mu.Unlock()
-			r.s.emit(PeerLeft{Room: r.name, Peer: ev.Peer, Nick: r.s.nicks.get(ev.Peer)})
+			role, _ := r.s.roles.known(ev.Peer)
+			r.s.emit(PeerLeft{Room: r.name, Peer: ev.Peer, Nick: r.s.nicks.get(ev.Peer), Role: role})
 		}
 	}
 }
@@ -423,10 +517,48 @@ func (r *room) close() {
 		}
 		r.mu.Unlock()
 		r.cancel()
+		r.order.close()
 		if err := r.joined.Close(); err != nil {
 			r.s.log.Debug("close room topic", "room", r.name, "err", err)
 		}
 	})
+}
+
+// hear notes a live message or presence from p in the room: p is a member
+// now, also when it is reachable only through a bridge. History (replayed
+// or caught up) says nothing about who is here now.
+func (r *room) hear(p peer.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.heard) >= maxRemembered {
+		clear(r.heard) // forgetting only lists a member later
+	}
+	r.heard[p] = time.Now()
+}
+
+// noteNick records nick as p's in the room and returns the one it had
+// before: in this room, else (first sighting here) the one the nick book
+// knew, so a change made while this node was away is announced too.
+func (r *room) noteNick(p peer.ID, nick string) string {
+	r.mu.Lock()
+	old, ok := r.nickIn[p]
+	if len(r.nickIn) >= maxRemembered {
+		clear(r.nickIn)
+	}
+	r.nickIn[p] = nick
+	r.mu.Unlock()
+	if !ok {
+		old = r.s.nicks.get(p)
+	}
+	return old
+}
+
+// gone forgets p as a member heard in the room: it left the topic or
+// disconnected from this node.
+func (r *room) gone(p peer.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.heard, p)
 }
 
 // heardWithin lists the authors heard in the room within d: members that

@@ -2,11 +2,16 @@ package chat
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/chat/content"
+	"github.com/parley-chat/parley/chat/storage"
 )
 
 // roomTable holds the joined rooms. Its lock is never held while calling
@@ -68,32 +73,107 @@ func (t *roomTable) takeAll() []*room {
 }
 
 // nickBook maps peers to the nicks they announced, this node's own
-// included.
+// included, with when each was last seen. It is kept in the store, so
+// that /dm NICK works after a restart.
 type nickBook struct {
 	self peer.ID
+	st   storage.Store
+	log  *slog.Logger
 
 	mu sync.Mutex
-	m  map[peer.ID]string
+	m  map[peer.ID]nickEntry
 }
 
-func newNickBook(self peer.ID, nick string) *nickBook {
-	return &nickBook{self: self, m: map[peer.ID]string{self: nick}}
+type nickEntry struct {
+	nick  string
+	seen  time.Time // last sighting (a message, a presence, a DM)
+	saved time.Time // last sighting written to the store
+}
+
+// Known nicks are remembered for knownPeersFor, and a peer's last
+// sighting is written at most every saveSeenEvery (a nick change at once).
+const (
+	knownPeersFor = 30 * 24 * time.Hour
+	saveSeenEvery = time.Minute
+)
+
+// newNickBook loads the peers seen within knownPeersFor. nick is this
+// node's nick; "" keeps the one it had last time (or DefaultNick).
+func newNickBook(self peer.ID, nick string, st storage.Store, log *slog.Logger) (*nickBook, error) {
+	b := &nickBook{self: self, st: st, log: log, m: make(map[peer.ID]nickEntry)}
+	known, err := st.KnownPeers(time.Now().Add(-knownPeersFor))
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range known {
+		p, err := peer.Decode(k.ID)
+		if err != nil {
+			continue
+		}
+		b.m[p] = nickEntry{nick: content.PeerNick(k.Nick), seen: k.LastSeen, saved: k.LastSeen}
+	}
+	switch {
+	case nick != "":
+		b.setOwn(nick)
+	case b.m[self].nick == "":
+		b.m[self] = nickEntry{nick: DefaultNick(self)}
+	}
+	return b, nil
 }
 
 func (b *nickBook) own() string { return b.get(b.self) }
 
-func (b *nickBook) setOwn(nick string) { b.set(b.self, nick) }
+// setOwn changes this node's nick and keeps it for the next start.
+func (b *nickBook) setOwn(nick string) { b.seen(b.self, nick, time.Now()) }
 
 func (b *nickBook) get(p peer.ID) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.m[p]
+	return b.m[p].nick
 }
 
-func (b *nickBook) set(p peer.ID, nick string) {
+// lastSeen says when p was last seen, zero if never.
+func (b *nickBook) lastSeen(p peer.ID) time.Time {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.m[p] = nick
+	return b.m[p].seen
+}
+
+// seen notes that p used nick at time at (now for what arrives live, the
+// send time for history). An older sighting than the last one is ignored,
+// so a caught-up message never brings back an old nick.
+func (b *nickBook) seen(p peer.ID, nick string, at time.Time) {
+	b.mu.Lock()
+	e, ok := b.m[p]
+	if ok && at.Before(e.seen) {
+		b.mu.Unlock()
+		return
+	}
+	save := !ok || e.nick != nick || at.Sub(e.saved) >= saveSeenEvery
+	e.nick, e.seen = nick, at
+	if save {
+		e.saved = at
+	}
+	b.m[p] = e
+	b.mu.Unlock()
+	if save {
+		if err := b.st.SavePeer(storage.KnownPeer{ID: p.String(), Nick: nick, LastSeen: at}); err != nil {
+			b.log.Warn("remember nick", "peer", p, "err", err)
+		}
+	}
+}
+
+// known lists the other peers seen since, with their nicks.
+func (b *nickBook) known(since time.Time) map[peer.ID]nickEntry {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[peer.ID]nickEntry)
+	for p, e := range b.m {
+		if p != b.self && !e.seen.Before(since) {
+			out[p] = e
+		}
+	}
+	return out
 }
 
 // lookup lists the other peers using nick.
@@ -101,8 +181,8 @@ func (b *nickBook) lookup(nick string) []peer.ID {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []peer.ID
-	for id, n := range b.m {
-		if n == nick && id != b.self {
+	for id, e := range b.m {
+		if e.nick == nick && id != b.self {
 			out = append(out, id)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 // package content and the protocol packages).
 const (
 	MaxTextBytes = content.MaxTextBytes
+	MaxNickChars = content.MaxNickChars
 	MaxNickBytes = content.MaxNickBytes
 	MaxRoomBytes = roomproto.MaxNameBytes
 	// MaxEnvelopeBytes bounds a whole encoded room envelope.
@@ -25,7 +26,8 @@ var (
 // ValidateRoomName accepts 1–64 letters, digits, '-', '_' and '.'.
 func ValidateRoomName(name string) error { return roomproto.ValidateName(name) }
 
-// ValidateNick accepts 1–32 bytes of printable UTF-8 without line breaks.
+// ValidateNick accepts 1–32 letters, digits, '-', '_' and '.' and says
+// why it refuses anything else (see content.ValidateNick).
 func ValidateNick(nick string) error { return content.ValidateNick(nick) }
 
 // ValidateText accepts 1–4096 bytes of UTF-8; tabs and newlines are the

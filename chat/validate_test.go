@@ -61,6 +61,14 @@ func TestRoomRejectsMalformedEnvelopes(t *testing.T) {
 		}
 	}
 	testutil.Eventually(t, "all bad envelopes rejected", func() bool { return victim.Rejected() == len(bad) })
+	// A nick that imitates someone's ID tag is dropped, the message kept.
+	imitation := sealed(pb.Envelope_MESSAGE, "0123456789abcdef0123456789abcdea", "lobby", "alice[FTbHkd]>", "trust me", now)
+	if err := topic.Publish(ctx, imitation); err != nil {
+		t.Fatal(err)
+	}
+	if m := victim.WaitMessage(t, "lobby", "trust me"); m.Nick != "" || m.From != rogue.ID() {
+		t.Errorf("message with a bad nick shown as %q from %s, want no nick from %s", m.Nick, m.From, rogue.ID())
+	}
 	good := sealed(pb.Envelope_MESSAGE, "0123456789abcdef0123456789abcdec", "lobby", "rogue", "a fine message", now)
 	if err := topic.Publish(ctx, good); err != nil {
 		t.Fatal(err)
@@ -70,7 +78,7 @@ func TestRoomRejectsMalformedEnvelopes(t *testing.T) {
 		t.Errorf("from = %s, want %s", m.From, rogue.ID())
 	}
 	for _, ev := range victim.Events() {
-		if m, ok := ev.(chat.Message); ok && m.Text != "a fine message" {
+		if m, ok := ev.(chat.Message); ok && m.Text != "a fine message" && m.Text != "trust me" {
 			t.Errorf("malformed envelope reached the front end: %+v", m)
 		}
 	}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p-kad-dht/dual"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
@@ -48,11 +50,13 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	closeOnce sync.Once
-	mdns      interface{ Close() error }
-	punches   punchTracker
-	started   time.Time
-	natReady  chan struct{} // closed when discovery may dial (see watchNAT)
+	closeOnce   sync.Once
+	mdns        interface{ Close() error }
+	punches     punchTracker
+	lan         lanPeers      // found by mDNS
+	pathChanged event.Emitter // EvtPathChanged
+	started     time.Time
+	natReady    chan struct{} // closed when discovery may dial (see watchNAT)
 }
 
 // New starts a node. It listens before it returns; Close stops it.
@@ -88,6 +92,10 @@ func New(opts ...Option) (*Node, error) {
 		return nil, errors.New("start libp2p host: DHT was not constructed")
 	}
 	n.disc = drouting.NewRoutingDiscovery(n.dht)
+	if n.pathChanged, err = h.EventBus().Emitter(new(EvtPathChanged)); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
 
 	for _, p := range cfg.bootstrap {
 		h.ConnManager().Protect(p.ID, "parley-bootstrap")
@@ -132,7 +140,7 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ConnectionManager(cm),
-		libp2p.UserAgent("parley"),
+		libp2p.UserAgent(n.agent()),
 		libp2p.WithDialTimeout(cfg.dialTimeout),
 		libp2p.EnableRelay(),
 		libp2p.EnableHolePunching(holepunch.WithTracer(&n.punches)),
@@ -181,6 +189,27 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 		}
 	}
 	return opts
+}
+
+// Agents are the identify agent versions of Parley nodes: a relay says it
+// is one, so that chat shows it as the relay and not as a nameless member
+// of every room it carries.
+const (
+	Agent      = "parley"
+	RelayAgent = "parley-relay"
+)
+
+func (n *Node) agent() string {
+	if n.cfg.relayService {
+		return RelayAgent
+	}
+	return Agent
+}
+
+// IsRelayAgent reports whether an identify agent version is a Parley
+// relay's.
+func IsRelayAgent(agent string) bool {
+	return agent == RelayAgent || strings.HasPrefix(agent, RelayAgent+"/")
 }
 
 // hasPublicInterfaceAddr reports whether any local interface has a public IP.
@@ -252,6 +281,9 @@ func (n *Node) Close() error {
 		n.wg.Wait() // keepers and discovery loops end with n.ctx
 		if n.dht != nil {
 			errs = append(errs, n.dht.Close())
+		}
+		if n.pathChanged != nil {
+			n.pathChanged.Close()
 		}
 		if n.host != nil {
 			errs = append(errs, n.host.Close())

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -180,5 +181,39 @@ func TestConnLimits(t *testing.T) {
 				t.Errorf("New: %v; want an error from WithConnLimits saying %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// A loopback (or any private) address dialed through --bootstrap is
+// "direct"; "lan" is for peers mDNS found on the local network, and the
+// event bus says when a connected peer becomes one.
+func TestPathLANOnlyWhenFoundByMDNS(t *testing.T) {
+	a := testutil.NewNode(t)
+	b := testutil.NewNode(t, node.WithBootstrap(testutil.Info(a)))
+	testutil.Eventually(t, "b connected to its bootstrap peer", func() bool {
+		return a.Host().Network().Connectedness(b.ID()) == network.Connected
+	})
+	if path, _ := a.PathOf(b.ID()); path != node.PathDirect {
+		t.Errorf("a reaches b (dialed over loopback) via %q, want direct", path)
+	}
+	if path, _ := b.PathOf(a.ID()); path != node.PathDirect {
+		t.Errorf("b reaches its bootstrap peer a over loopback via %q, want direct", path)
+	}
+	sub, err := a.Host().EventBus().Subscribe(new(node.EvtPathChanged))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	node.FoundOnLAN(a, b.ID())
+	select {
+	case ev := <-sub.Out():
+		if ev.(node.EvtPathChanged).Peer != b.ID() {
+			t.Errorf("path change for %v, want b", ev)
+		}
+	case <-time.After(testutil.Timeout):
+		t.Fatal("no EvtPathChanged after mDNS found a connected peer")
+	}
+	if path, _ := a.PathOf(b.ID()); path != node.PathLAN {
+		t.Errorf("a reaches b, found by mDNS, via %q, want lan", path)
 	}
 }

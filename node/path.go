@@ -13,11 +13,17 @@ import (
 
 // How a peer is reached, best first.
 const (
-	PathLAN         = "lan"          // a private or loopback address
+	PathLAN         = "lan"          // found by mDNS on the local network, and reached there
 	PathHolePunched = "hole-punched" // a direct connection made by DCUtR
-	PathDirect      = "direct"       // a public address
+	PathDirect      = "direct"       // a dialed (or dialing) address, public, private or loopback
 	PathRelayed     = "relayed"      // a circuit through a relay
 )
+
+// EvtPathChanged is emitted on the host's event bus when a connected
+// peer's path may have changed without any connection opening or closing:
+// mDNS found on the LAN a peer that was connected already. Connection
+// watchers (chat) ask PathOf again.
+type EvtPathChanged struct{ Peer peer.ID }
 
 // PathOf names the best open connection to p and, for a relayed one, the
 // relay. It returns "" when p is not connected.
@@ -51,7 +57,10 @@ func (n *Node) connPath(c network.Conn) (string, peer.ID) {
 		}
 		return PathRelayed, relay
 	}
-	if manet.IsPrivateAddr(addr) || manet.IsIPLoopback(addr) {
+	// "lan" means what a person reads it as: found on the local network
+	// (by mDNS) and reached there. A private or loopback address dialed
+	// through --bootstrap or found in the DHT is just direct.
+	if (manet.IsPrivateAddr(addr) || manet.IsIPLoopback(addr)) && n.lan.has(c.RemotePeer()) {
 		return PathLAN, ""
 	}
 	if n.punches.punched(c.RemotePeer()) {
@@ -111,4 +120,34 @@ func (t *punchTracker) lastTry(p peer.ID) time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.attempted[p]
+}
+
+// lanPeers are the peers mDNS found on the local network.
+type lanPeers struct {
+	mu sync.Mutex
+	m  map[peer.ID]struct{}
+}
+
+// maxLANPeers bounds the peers remembered as found by mDNS.
+const maxLANPeers = 4096
+
+// add notes p and reports whether it is new.
+func (l *lanPeers) add(p peer.ID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.m[p]; ok {
+		return false
+	}
+	if l.m == nil || len(l.m) >= maxLANPeers {
+		l.m = make(map[peer.ID]struct{}) // forgetting only names a path "direct"
+	}
+	l.m[p] = struct{}{}
+	return true
+}
+
+func (l *lanPeers) has(p peer.ID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.m[p]
+	return ok
 }

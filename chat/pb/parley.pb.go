@@ -99,7 +99,14 @@ type Envelope struct {
 	// be put in one order on every node (sent_at, then lamport, then id).
 	Lamport uint64 `protobuf:"varint,7,opt,name=lamport,proto3" json:"lamport,omitempty"`
 	// body is an encoded Body.
-	Body          []byte `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
+	Body []byte `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
+	// prev_lamport is the lamport of the sender's previous MESSAGE in this
+	// room (presences do not count), 0 for its first one (or from a Parley
+	// that predates the field). A receiver that gets a message whose
+	// predecessor it has not seen holds it briefly for the predecessor, so
+	// one sender's lines show in the order they were sent. When set, it is
+	// less than lamport.
+	PrevLamport   uint64 `protobuf:"varint,9,opt,name=prev_lamport,json=prevLamport,proto3" json:"prev_lamport,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -174,6 +181,13 @@ func (x *Envelope) GetBody() []byte {
 		return x.Body
 	}
 	return nil
+}
+
+func (x *Envelope) GetPrevLamport() uint64 {
+	if x != nil {
+		return x.PrevLamport
+	}
+	return 0
 }
 
 // Body is what members read: the sender's display name (the peer ID is the
@@ -569,7 +583,7 @@ var File_parley_proto protoreflect.FileDescriptor
 
 const file_parley_proto_rawDesc = "" +
 	"\n" +
-	"\fparley.proto\x12\vparley.chat\"\xef\x01\n" +
+	"\fparley.proto\x12\vparley.chat\"\x92\x02\n" +
 	"\bEnvelope\x12.\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1a.parley.chat.Envelope.KindR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
@@ -577,7 +591,8 @@ const file_parley_proto_rawDesc = "" +
 	"\n" +
 	"sent_at_ms\x18\x06 \x01(\x03R\bsentAtMs\x12\x18\n" +
 	"\alamport\x18\a \x01(\x04R\alamport\x12\x12\n" +
-	"\x04body\x18\b \x01(\fR\x04body\"7\n" +
+	"\x04body\x18\b \x01(\fR\x04body\x12!\n" +
+	"\fprev_lamport\x18\t \x01(\x04R\vprevLamport\"7\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aMESSAGE\x10\x01\x12\f\n" +

@@ -67,6 +67,14 @@ type Conversation struct {
 	Unread int // received after the read marker
 }
 
+// KnownPeer is a peer known by nick: what it last announced (in a room
+// message, a presence or a DM) and when it was last seen.
+type KnownPeer struct {
+	ID       string // peer ID
+	Nick     string // "" when it announced none (or one that breaks the rules)
+	LastSeen time.Time
+}
+
 // History is what serving and storing room history needs; a bridge needs
 // only this.
 type History interface {
@@ -110,4 +118,14 @@ type Store interface {
 	MarkRead(conversation string, at time.Time) error
 	// UnreadRoom counts room's messages by others after its read marker.
 	UnreadRoom(room, self string) (int, error)
+
+	// AuthorLamport returns the highest Lamport of author's messages in
+	// room that is below below, and false when there is none.
+	AuthorLamport(room, author string, below uint64) (uint64, bool, error)
+
+	// SavePeer records a peer's nick and when it was seen; an older
+	// sighting than the stored one changes nothing.
+	SavePeer(p KnownPeer) error
+	// KnownPeers lists the peers seen at or after since, newest first.
+	KnownPeers(since time.Time) ([]KnownPeer, error)
 }

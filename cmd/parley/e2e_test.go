@@ -112,10 +112,13 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"join"}, "at least one room"},
 		{[]string{"join", "lobby", "--nope"}, "not defined"},
+		{[]string{"join", "--bogus", "lobby"}, "not defined"},
 		{[]string{"join", "bad/room"}, "room name"},
 		{[]string{"join", "lobby", "--bootstrap", "/ip4/127.0.0.1/tcp/1"}, "/p2p/"},
 		{[]string{"join", "lobby", "--listen", "not-a-multiaddr"}, "--listen"},
 		{[]string{"join", "lobby", "--nick", strings.Repeat("n", 40)}, "nick"},
+		{[]string{"join", "lobby", "--nick", "a b"}, "spaces are not allowed"},
+		{[]string{"join", "lobby", "--nick", "alice[FTbHkd]>"}, "imitate someone else's tag"},
 		{[]string{"join", "lobby", "--log-level", "loud"}, "log-level"},
 		{[]string{"relay", "--max-circuits", "0"}, "positive"},
 		{[]string{"relay", "--max-message-bytes", "0"}, "positive"},
@@ -140,6 +143,14 @@ func TestBadCommandLines(t *testing.T) {
 			}
 			if stdout.Len() > 0 {
 				t.Errorf("usage error wrote to stdout: %q", stdout.String())
+			}
+			// Usage and the error each once (the flag package printed the
+			// error a second time).
+			if n := strings.Count(stderr.String(), "usage: parley"); n > 1 {
+				t.Errorf("usage printed %d times: %s", n, stderr.String())
+			}
+			if n := strings.Count(stderr.String(), "provided but not defined"); n > 1 {
+				t.Errorf("the error printed %d times: %s", n, stderr.String())
 			}
 		})
 	}

@@ -42,7 +42,7 @@ func (c *common) register(fs *flag.FlagSet, dataDefault string) {
 	fs.Var(&c.listen, "listen", "multiaddr to listen on (repeatable)")
 	fs.Var(&c.bootstrap, "bootstrap", "multiaddr with /p2p/<id> of a peer to connect to at start and keep connected (repeatable)")
 	fs.BoolVar(&c.json, "json", false, "one JSON event per line on stdout, commands on stdin")
-	fs.StringVar(&c.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
+	fs.StringVar(&c.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error (a terminal chat without it logs at info to "+LogFile+" in --data)")
 }
 
 // logger builds the stderr logger named by --log-level.
@@ -81,14 +81,17 @@ func (c *common) nodeOptions() ([]node.Option, error) {
 // started is what every long-running command opens first.
 type started struct {
 	log      *slog.Logger
+	logFile  string // where the log goes, when not to stderr
 	identity node.Option
 	store    *store.Store
 	close    func()
 }
 
 // start builds the logger, locks the data directory, loads (or creates)
-// the identity and opens the store; close releases them.
-func (c *common) start(stderr io.Writer) (*started, error) {
+// the identity and opens the store; close releases them. With toFile
+// (a terminal chat without --log-level), the log goes to LogFile in the
+// data directory at level info, the libraries' logs too.
+func (c *common) start(stderr io.Writer, toFile bool) (*started, error) {
 	log, err := c.logger(stderr)
 	if err != nil {
 		return nil, err
@@ -97,12 +100,25 @@ func (c *common) start(stderr io.Writer) (*started, error) {
 	if err != nil {
 		return nil, err
 	}
+	var logFile string
+	var closeLog func() error = func() error { return nil }
+	if toFile {
+		f, path, err := openLogFile(c.data)
+		if err != nil {
+			unlock()
+			return nil, err
+		}
+		h := slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo})
+		log, logFile, closeLog = slog.New(h), path, f.Close
+		libraryLogsTo(f, h, path)
+	}
 	st, err := store.Open(c.data)
 	if err != nil {
+		closeLog()
 		unlock()
 		return nil, err
 	}
-	return &started{log: log, identity: identity, store: st, close: func() { st.Close(); unlock() }}, nil
+	return &started{log: log, logFile: logFile, identity: identity, store: st, close: func() { st.Close(); closeLog(); unlock() }}, nil
 }
 
 // openData locks the data directory and loads (or creates) the identity.

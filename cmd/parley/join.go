@@ -44,7 +44,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	nick := fs.String("nick", "", "your nick (default: peer-<end of your peer ID>)")
 	noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the LAN with mDNS")
 	upnp := fs.Bool("upnp", false, "ask the router for a port mapping (UPnP/NAT-PMP)")
-	history := fs.Int("history", chat.DefaultHistory, "stored messages shown per room at start")
+	history := fs.Int("history", chat.DefaultHistory, "history shown per room: the newest N stored at start, and of what each catch-up brings")
 	rooms, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -60,8 +60,9 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 		fs.Usage()
 		return err
 	}
-	for _, r := range rooms {
-		if err := chat.ValidateRoomName(r); err != nil {
+	for i, r := range rooms {
+		rooms[i] = app.RoomName(r) // "#lobby" as front ends show it
+		if err := chat.ValidateRoomName(rooms[i]); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
@@ -79,8 +80,9 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	}
 
 	// In a terminal, a line editor keeps the line being typed intact when
-	// messages arrive; logs go through it too when stderr is that terminal.
-	var tty *term.Terminal
+	// messages arrive; logs go to a file in the data directory, or, with
+	// --log-level, through the line editor when stderr is that terminal.
+	var tty *lineTerminal
 	inFile, inOK := stdin.(*os.File)
 	outFile, outOK := stdout.(*os.File)
 	if !webMode && !c.json && inOK && outOK && term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd())) {
@@ -92,15 +94,13 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 			term.Restore(int(inFile.Fd()), old)
 			fmt.Fprintln(outFile) // leave the shell prompt on a line of its own
 		}()
-		tty = term.NewTerminal(struct {
-			io.Reader
-			io.Writer
-		}{inFile, outFile}, "> ")
+		tty = newLineTerminal(inFile, outFile)
+		defer followSize(tty, outFile)() // x/term assumes 80 columns
 		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			stderr = tty
 		}
 	}
-	run, err := c.start(stderr)
+	run, err := c.start(stderr, tty != nil && !logLevelGiven(fs))
 	if err != nil {
 		return err
 	}
@@ -162,6 +162,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 			Nick:  svc.Nick(),
 			Addrs: multiaddrStrings(n),
 			Rooms: rooms,
+			Log:   run.logFile,
 		},
 	}
 	if web != nil {

@@ -92,10 +92,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // are reported as usage errors.
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("parley "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// The flag package would print a parse error before the usage and run
+	// prints it again after: only run's copy is kept.
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: parley %s\n\nflags:\n", synopsis)
+		fs.SetOutput(stderr)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 	return fs
 }

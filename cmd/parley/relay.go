@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley-chat/parley/bridge"
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/app"
 	"github.com/parley-chat/parley/internal/datadir"
 	"github.com/parley-chat/parley/internal/ui"
 	"github.com/parley-chat/parley/node"
@@ -48,6 +49,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keep := bridge.DefaultRetention
 	fs.IntVar(&keep.MaxMessages, "history-messages", keep.MaxMessages, "messages kept per carried room for members catching up (0: no limit)")
 	fs.DurationVar(&keep.MaxAge, "history-age", keep.MaxAge, "how long carried messages are kept (0: no limit)")
+	// The relay takes no commands: it prints events and runs until stopped.
+	fs.Lookup("json").Usage = "one JSON event per line on stdout (stdin is not read; stop the relay with a signal)"
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -75,7 +78,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	for _, list := range rooms {
 		for _, r := range strings.Split(list, ",") {
-			if r = strings.TrimSpace(r); r == "" {
+			if r = app.RoomName(strings.TrimSpace(r)); r == "" {
 				continue
 			}
 			if err := chat.ValidateRoomName(r); err != nil {
@@ -98,7 +101,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		opts = append(opts, node.WithAnnounceAddrs(a))
 	}
-	run, err := c.start(stderr)
+	run, err := c.start(stderr, false)
 	if err != nil {
 		return err
 	}

@@ -90,10 +90,14 @@ func (a *App) Shutdown(ctx context.Context) error {
 	err := a.svc.Drain(ctx)
 	cancel()
 	if err != nil {
-		a.svc.Notify(chat.Error{Err: fmt.Errorf("some DMs are still being delivered: %w", err)})
+		a.svc.Notify(chat.Error{Err: errors.New("some DMs were still being delivered when Parley stopped; they stay queued")})
 	}
 	if pending, err := a.svc.Outbox(); err == nil && len(pending) > 0 {
-		a.svc.Notify(chat.Notice{Text: fmt.Sprintf("%d DMs not delivered yet stay queued; they are sent when you run parley again and the peer is reachable", len(pending))})
+		text := fmt.Sprintf("%d DMs not delivered yet stay queued; they go out when you run parley again and their peers are reachable", len(pending))
+		if len(pending) == 1 {
+			text = "1 DM not delivered yet stays queued; it goes out when you run parley again and the peer is reachable"
+		}
+		a.svc.Notify(chat.Notice{Text: text})
 	}
 	err = a.svc.Close()
 	<-a.watched
@@ -144,6 +148,9 @@ type Sent struct {
 	ID   string
 	Room string  // for a room message
 	To   peer.ID // for a DM
+	// IDs are the messages sent when the text was longer than one message
+	// holds and was split (ID is the first); nil for one message.
+	IDs []string
 }
 
 // RoomList is the joined rooms and the current one; it answers join,
@@ -190,21 +197,37 @@ func (s *Session) Execute(ctx context.Context, cmd Command) (Result, error) {
 		if room == "" {
 			return nil, ErrNoRoom
 		}
-		id, err := svc.Send(ctx, room, cmd.Text)
+		parts, err := splitForSending(cmd.Text)
 		if err != nil {
 			return nil, err
 		}
-		return Sent{ID: id, Room: room}, nil
+		var ids []string
+		for _, text := range parts {
+			id, err := svc.Send(ctx, room, text)
+			if err != nil {
+				return nil, sentSome(ids, len(parts), err)
+			}
+			ids = append(ids, id)
+		}
+		return sent(ids, room, ""), nil
 	case DM:
 		to, err := svc.ResolvePeer(cmd.To)
 		if err != nil {
 			return nil, fmt.Errorf("dm: %w", err)
 		}
-		id, err := svc.SendDM(to.String(), cmd.Text)
+		parts, err := splitForSending(cmd.Text)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("dm: %w", err)
 		}
-		return Sent{ID: id, To: to}, nil
+		var ids []string
+		for _, text := range parts {
+			id, err := svc.SendDM(to.String(), text)
+			if err != nil {
+				return nil, sentSome(ids, len(parts), err)
+			}
+			ids = append(ids, id)
+		}
+		return sent(ids, "", to), nil
 	case Join:
 		if err := svc.Join(cmd.Room); err != nil {
 			return nil, err
@@ -259,6 +282,23 @@ func (s *Session) Execute(ctx context.Context, cmd Command) (Result, error) {
 	default:
 		return nil, fmt.Errorf("unknown command %q", cmd.Kind)
 	}
+}
+
+// sent is the result of sending ids (one text, maybe split).
+func sent(ids []string, room string, to peer.ID) Sent {
+	res := Sent{ID: ids[0], Room: room, To: to}
+	if len(ids) > 1 {
+		res.IDs = ids
+	}
+	return res
+}
+
+// sentSome says how far a split text got before err.
+func sentSome(ids []string, parts int, err error) error {
+	if len(ids) == 0 {
+		return err
+	}
+	return fmt.Errorf("only %d of the %d messages the text was split into were sent: %w", len(ids), parts, err)
 }
 
 func (s *Session) roomList() RoomList {

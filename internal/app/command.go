@@ -40,15 +40,20 @@ func IsEmpty(err error) bool { return errors.Is(err, errEmpty) }
 // HelpText lists the typed commands.
 const HelpText = `commands:
   TEXT               send TEXT to the current room
-  /dm PEER TEXT      direct message to a peer ID or nick
-  /join ROOM         join a room and make it current
-  /leave [ROOM]      leave a room (default: the current one)
+  /dm PEER TEXT      direct message (also /msg); PEER is a nick, nick[ID tag] as
+                     shown, the ID tag alone, or a peer ID
+  /join ROOM         join a room and make it current (ROOM or #ROOM)
+  /leave [ROOM]      leave a room (default: the current one; also /part)
   /room [ROOM]       switch the current room, or show the rooms
   /peers             list peers: nick, rooms and how they are reached
   /nick NAME         change your nick
   /outbox            DMs not delivered yet
   /quit              leave (end of input does the same)
   /help              this list`
+
+// RoomName is a room name as typed, without the '#' that front ends
+// show before room names ("#lobby" and "lobby" are the same room).
+func RoomName(typed string) string { return strings.TrimPrefix(typed, "#") }
 
 // ParseLine parses a typed line. A line starting with "//" sends the text
 // after the first slash (a way to say something that starts with '/').
@@ -81,22 +86,26 @@ func ParseLine(line string) (Command, error) {
 		return Command{Kind: DM, To: to, Text: text}, nil
 	case "join":
 		room, err := arg()
-		return Command{Kind: Join, Room: room}, err
+		return Command{Kind: Join, Room: RoomName(room)}, err
 	case "leave", "part":
 		if rest == "" {
 			return Command{Kind: Leave}, nil
 		}
 		room, err := arg()
-		return Command{Kind: Leave, Room: room}, err
+		return Command{Kind: Leave, Room: RoomName(room)}, err
 	case "room":
 		if rest == "" {
 			return Command{Kind: Switch}, nil
 		}
 		room, err := arg()
-		return Command{Kind: Switch, Room: room}, err
+		return Command{Kind: Switch, Room: RoomName(room)}, err
 	case "nick":
-		nick, err := arg()
-		return Command{Kind: Nick, Text: nick}, err
+		// The whole rest is the nick asked for, so that a refusal says
+		// what is wrong with it ("spaces are not allowed"), not just usage.
+		if rest == "" {
+			return Command{}, errors.New("usage: /nick NAME")
+		}
+		return Command{Kind: Nick, Text: rest}, nil
 	case "peers", "quit", "help", "outbox":
 		if rest != "" {
 			return Command{}, fmt.Errorf("usage: /%s", name)
@@ -134,6 +143,7 @@ func ParseJSON(line string) (Command, error) {
 	if err := dec.Decode(&c); err != nil {
 		return Command{}, fmt.Errorf("bad JSON command: %w", err)
 	}
+	c.Room = RoomName(c.Room)
 	switch c.Cmd {
 	case "send", "say":
 		return Command{Kind: Say, Room: c.Room, Text: c.Text}, nil

@@ -5,7 +5,10 @@
 // disk, so a message acknowledged after it survives kill -9.
 //
 // The schema is versioned: sql/NNN_*.sql files are applied in order, each
-// in a transaction, and PRAGMA user_version records the last one.
+// in a transaction, and PRAGMA user_version records the last one. A file
+// that starts with rerunMarker is idempotent and also runs on a database
+// whose version is past it: branches developed in parallel may merge a
+// lower number after a higher one was applied somewhere.
 package store
 
 import (
@@ -26,6 +29,10 @@ import (
 
 // FileName is the database file inside the data directory.
 const FileName = "parley.db"
+
+// rerunMarker starts a migration that runs on every open (see the package
+// documentation).
+const rerunMarker = "-- parley:rerun"
 
 //go:embed sql/*.sql
 var migrations embed.FS
@@ -160,12 +167,19 @@ func (s *Store) migrate() error {
 			return fmt.Errorf("migration %s: bad name", f)
 		}
 		latest = max(latest, n)
-		if n <= version {
-			continue
-		}
 		body, err := migrations.ReadFile(f)
 		if err != nil {
 			return err
+		}
+		if n <= version {
+			// A migration from a branch that merged after a higher-numbered
+			// one was applied is idempotent and says so: it runs again.
+			if strings.HasPrefix(string(body), rerunMarker) {
+				if _, err := s.db.Exec(string(body)); err != nil {
+					return fmt.Errorf("migration %s: %w", f, err)
+				}
+			}
+			continue
 		}
 		tx, err := s.db.Begin()
 		if err != nil {

@@ -130,3 +130,70 @@ func TestUnwritableDirectoryIsAnError(t *testing.T) {
 		t.Fatal("opening a store in a read-only directory succeeded")
 	}
 }
+
+// Known nicks survive a restart; the newest sighting wins.
+func TestKnownPeersSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Millisecond)
+	for _, p := range []store.KnownPeer{
+		{ID: "bob", Nick: "bob", LastSeen: now.Add(-time.Hour)},
+		{ID: "bob", Nick: "robert", LastSeen: now},
+		{ID: "bob", Nick: "stale", LastSeen: now.Add(-2 * time.Hour)}, // an old backfilled message
+		{ID: "carol", Nick: "carol", LastSeen: now.Add(-48 * time.Hour)},
+	} {
+		if err := s.SavePeer(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s = open(t, dir)
+	got, err := s.KnownPeers(now.Add(-24 * time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != "bob" || got[0].Nick != "robert" || !got[0].LastSeen.Equal(now) {
+		t.Errorf("known peers seen in the last day: %+v, want bob as robert seen %v", got, now)
+	}
+	if all, _ := s.KnownPeers(time.Time{}); len(all) != 2 || all[1].ID != "carol" {
+		t.Errorf("all known peers: %+v, want bob then carol", all)
+	}
+}
+
+// A database migrated to version 3 before 002 existed (the branches merged
+// in that order) still gets 002's table.
+func TestLateLowerMigrationRuns(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	if _, err := s.DB().Exec(`DROP TABLE known_peers`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dir)
+	if err := s.SavePeer(store.KnownPeer{ID: "bob", Nick: "bob", LastSeen: time.Now()}); err != nil {
+		t.Fatalf("known_peers missing after reopening a version-3 database: %v", err)
+	}
+}
+
+func TestAuthorLamport(t *testing.T) {
+	s := open(t, t.TempDir())
+	now := time.Now().UnixMilli()
+	for _, m := range []store.RoomMessage{msg("a", now, 3), msg("b", now, 7), {ID: "c", Room: "lobby", Author: "other", Nick: "n", Text: "t", SentAt: now, Lamport: 5, Raw: []byte("c")}} {
+		if _, err := s.AddRoomMessage(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		below uint64
+		want  uint64
+		ok    bool
+	}{{^uint64(0), 7, true}, {7, 3, true}, {4, 3, true}, {3, 0, false}} {
+		got, ok, err := s.AuthorLamport("lobby", "peer", tt.below)
+		if err != nil || got != tt.want || ok != tt.ok {
+			t.Errorf("below %d: %d %v %v, want %d %v", tt.below, got, ok, err, tt.want, tt.ok)
+		}
+	}
+}

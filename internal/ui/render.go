@@ -2,6 +2,7 @@ package ui
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ type Renderer interface {
 
 // result renders a command's result with r's parts.
 func result(r interface {
-	Sent(id, room string, to peer.ID) string
+	Sent(res app.Sent) string
 	Peers(self peer.ID, ps []chat.PeerInfo) string
 	Rooms(current string, rooms []string) string
 	Outbox(pending []chat.PendingDM) string
@@ -30,7 +31,7 @@ func result(r interface {
 }, res app.Result) string {
 	switch res := res.(type) {
 	case app.Sent:
-		return r.Sent(res.ID, res.Room, res.To)
+		return r.Sent(res)
 	case app.RoomList:
 		return r.Rooms(res.Current, res.Rooms)
 	case app.PeerList:
@@ -56,28 +57,32 @@ type Ready struct {
 	Addrs []string
 	Rooms []string
 	Web   string // the web app's URL, when served
+	Log   string // the log file, when the log does not go to stderr
 }
 
 // JSON renders one object per line, as documented in the README.
 type JSON struct{}
 
 type jsonMessage struct {
-	Event    string `json:"event"`
-	Room     string `json:"room,omitempty"`
-	ID       string `json:"id"`
-	From     string `json:"from"`
-	Nick     string `json:"nick"`
-	Text     string `json:"text"`
-	SentAt   string `json:"sent_at"`
-	Backfill bool   `json:"backfill,omitempty"`
+	Event      string `json:"event"`
+	Room       string `json:"room,omitempty"`
+	ID         string `json:"id"`
+	From       string `json:"from"`
+	Nick       string `json:"nick"`
+	Text       string `json:"text"`
+	SentAt     string `json:"sent_at"`
+	Backfill   bool   `json:"backfill,omitempty"`
+	Unreceived bool   `json:"unreceived,omitempty"`
 }
 
 type jsonPeer struct {
-	Peer  string   `json:"peer"`
-	Nick  string   `json:"nick,omitempty"`
-	Rooms []string `json:"rooms"`
-	Path  string   `json:"path,omitempty"`
-	Relay string   `json:"relay,omitempty"`
+	Peer     string   `json:"peer"`
+	Nick     string   `json:"nick,omitempty"`
+	Rooms    []string `json:"rooms"`
+	Path     string   `json:"path"`
+	Relay    string   `json:"relay,omitempty"`
+	Role     string   `json:"role,omitempty"`
+	LastSeen string   `json:"last_seen,omitempty"`
 }
 
 func encode(v any) string {
@@ -98,9 +103,9 @@ func idOrEmpty(p peer.ID) string {
 func (j JSON) Event(ev chat.Event) string {
 	switch e := ev.(type) {
 	case chat.Message:
-		return encode(jsonMessage{"message", e.Room, e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano), e.Backfill})
+		return encode(jsonMessage{"message", e.Room, e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano), e.Backfill, e.Unreceived})
 	case chat.DirectMessage:
-		return encode(jsonMessage{"dm", "", e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano), false})
+		return encode(jsonMessage{"dm", "", e.ID, e.From.String(), e.Nick, e.Text, e.SentAt.UTC().Format(time.RFC3339Nano), false, false})
 	case chat.Queued:
 		return encode(struct {
 			Event string `json:"event"`
@@ -120,21 +125,48 @@ func (j JSON) Event(ev chat.Event) string {
 			Room  string `json:"room"`
 			Peer  string `json:"peer"`
 			Nick  string `json:"nick,omitempty"`
-		}{"peer-joined", e.Room, e.Peer.String(), e.Nick})
+			Role  string `json:"role,omitempty"`
+		}{"peer-joined", e.Room, e.Peer.String(), e.Nick, e.Role})
 	case chat.PeerLeft:
 		return encode(struct {
 			Event string `json:"event"`
 			Room  string `json:"room"`
 			Peer  string `json:"peer"`
 			Nick  string `json:"nick,omitempty"`
-		}{"peer-left", e.Room, e.Peer.String(), e.Nick})
+			Role  string `json:"role,omitempty"`
+		}{"peer-left", e.Room, e.Peer.String(), e.Nick, e.Role})
+	case chat.Received:
+		return encode(struct {
+			Event string   `json:"event"`
+			Room  string   `json:"room"`
+			IDs   []string `json:"ids"`
+			By    string   `json:"by"`
+			Role  string   `json:"role,omitempty"`
+		}{"received", e.Room, nonNil(e.IDs), e.By.String(), e.Role})
+	case chat.HistoryShown:
+		return encode(struct {
+			Event    string `json:"event"`
+			Room     string `json:"room"`
+			Shown    int    `json:"shown"`
+			Hidden   int    `json:"hidden"`
+			CaughtUp bool   `json:"caught_up"`
+		}{"history", e.Room, e.Shown, e.Hidden, e.CaughtUp})
+	case chat.NickChanged:
+		return encode(struct {
+			Event string `json:"event"`
+			Room  string `json:"room"`
+			Peer  string `json:"peer"`
+			Old   string `json:"old"`
+			Nick  string `json:"nick"`
+		}{"nick", e.Room, e.Peer.String(), e.Old, e.New})
 	case chat.Connection:
 		return encode(struct {
 			Event string `json:"event"`
 			Peer  string `json:"peer"`
 			Path  string `json:"path"`
 			Relay string `json:"relay,omitempty"`
-		}{"connection", e.Peer.String(), e.Path, idOrEmpty(e.Relay)})
+			Role  string `json:"role,omitempty"`
+		}{"connection", e.Peer.String(), e.Path, idOrEmpty(e.Relay), e.Role})
 	case chat.RelayReservation:
 		return encode(struct {
 			Event string   `json:"event"`
@@ -163,19 +195,28 @@ func (JSON) Ready(r Ready) string {
 	}{"ready", r.Peer.String(), r.Nick, nonNil(r.Addrs), nonNil(r.Rooms), r.Web})
 }
 
-func (JSON) Sent(id, room string, to peer.ID) string {
+func (JSON) Sent(res app.Sent) string {
 	return encode(struct {
-		Event string `json:"event"`
-		ID    string `json:"id"`
-		Room  string `json:"room,omitempty"`
-		To    string `json:"to,omitempty"`
-	}{"sent", id, room, idOrEmpty(to)})
+		Event string   `json:"event"`
+		ID    string   `json:"id"`
+		Room  string   `json:"room,omitempty"`
+		To    string   `json:"to,omitempty"`
+		IDs   []string `json:"ids,omitempty"`
+	}{"sent", res.ID, res.Room, idOrEmpty(res.To), res.IDs})
 }
 
 func (JSON) Peers(_ peer.ID, ps []chat.PeerInfo) string {
 	out := make([]jsonPeer, len(ps))
 	for i, p := range ps {
-		out[i] = jsonPeer{p.ID.String(), p.Nick, nonNil(p.Rooms), p.Path, idOrEmpty(p.Relay)}
+		path := p.Path
+		if path == "" {
+			path = chat.PathNone
+		}
+		seen := ""
+		if !p.LastSeen.IsZero() {
+			seen = p.LastSeen.UTC().Format(time.RFC3339Nano)
+		}
+		out[i] = jsonPeer{p.ID.String(), p.Nick, nonNil(p.Rooms), path, idOrEmpty(p.Relay), p.Role, seen}
 	}
 	return encode(struct {
 		Event string     `json:"event"`
@@ -224,6 +265,14 @@ func (JSON) Error(err error) string {
 	}{"error", err.Error()})
 }
 
+// plural says "1 thing" or "2 things".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -248,6 +297,15 @@ func Who(nick string, id peer.ID) string {
 		return "[" + short + "]"
 	}
 	return nick + "[" + short + "]"
+}
+
+// WhoRole formats a peer with its role: a relay as "the relay [6Bhwec]"
+// (no nick can look like that: nicks have no spaces), anyone else as Who.
+func WhoRole(role, nick string, id peer.ID) string {
+	if role == chat.RoleRelay {
+		return "the relay " + Who("", id)
+	}
+	return Who(nick, id)
 }
 
 func (t Text) clock(ts time.Time) string {
@@ -281,28 +339,77 @@ func (t Text) Event(ev chat.Event) string {
 			// History can be days old: show the date too.
 			clock = t.date(e.SentAt)
 		}
-		return fmt.Sprintf("[%s] %s<%s> %s", clock, room, Who(e.Nick, e.From), indent(e.Text))
+		line := fmt.Sprintf("[%s] %s<%s> %s", clock, room, Who(e.Nick, e.From), indent(e.Text))
+		if e.Unreceived {
+			line += "\n  (no one in #" + e.Room + " has received this yet)"
+		}
+		return line
 	case chat.DirectMessage:
 		return fmt.Sprintf("[%s] *dm* <%s> %s", t.clock(e.SentAt), Who(e.Nick, e.From), indent(e.Text))
 	case chat.Queued:
-		return fmt.Sprintf("  … dm %s to %s queued, will retry: %v", e.ID[:min(8, len(e.ID))], Who("", e.To), e.Err)
+		if errors.Is(e.Err, chat.ErrOffline) {
+			return fmt.Sprintf("  … %s is offline: the DM is queued and will be retried", Who(e.Nick, e.To))
+		}
+		return fmt.Sprintf("  … %s did not confirm the DM: it is queued and will be retried", Who(e.Nick, e.To))
 	case chat.Delivered:
 		return fmt.Sprintf("  ✓ dm %s delivered to %s", e.ID[:min(8, len(e.ID))], Who(e.Nick, e.To))
 	case chat.PeerJoined:
+		if e.Role == chat.RoleRelay {
+			return fmt.Sprintf("* %s carries #%s", WhoRole(e.Role, "", e.Peer), e.Room)
+		}
 		return fmt.Sprintf("* %s joined #%s", Who(e.Nick, e.Peer), e.Room)
 	case chat.PeerLeft:
-		return fmt.Sprintf("* %s left #%s", Who(e.Nick, e.Peer), e.Room)
-	case chat.Connection:
-		if e.Relay != "" {
-			return fmt.Sprintf("* %s reached %s via %s", Who("", e.Peer), e.Path, Who("", e.Relay))
+		if e.Role == chat.RoleRelay {
+			return fmt.Sprintf("* %s no longer carries #%s", WhoRole(e.Role, "", e.Peer), e.Room)
 		}
-		return fmt.Sprintf("* %s reached: %s", Who("", e.Peer), e.Path)
+		return fmt.Sprintf("* %s left #%s", Who(e.Nick, e.Peer), e.Room)
+	case chat.Received:
+		what := "your message"
+		if len(e.IDs) > 1 {
+			what = fmt.Sprintf("your %d messages", len(e.IDs))
+		}
+		return fmt.Sprintf("  ✓ %s in #%s that no one had received reached %s", what, e.Room, WhoRole(e.Role, e.Nick, e.By))
+	case chat.HistoryShown:
+		room := ""
+		if t.Current == nil || e.Room != t.Current() {
+			room = "#" + e.Room + ": "
+		}
+		if !e.CaughtUp {
+			return "──── " + room + "new since you left ────"
+		}
+		switch {
+		case e.Hidden == 0:
+			return ""
+		case e.Shown == 0:
+			return fmt.Sprintf("  (%s%s caught up and stored, not shown)", room, plural(e.Hidden, "missed message"))
+		default:
+			return fmt.Sprintf("  (%s%s caught up, the newest %d shown above; the rest are stored)", room, plural(e.Shown+e.Hidden, "missed message"), e.Shown)
+		}
+	case chat.NickChanged:
+		if e.Self {
+			return "" // the /nick that did it says so ("you are now …")
+		}
+		room := ""
+		if t.Current == nil || e.Room != t.Current() {
+			room = "#" + e.Room + " "
+		}
+		old := e.Old
+		if old == "" {
+			old = Who("", e.Peer)
+		}
+		return fmt.Sprintf("* %s%s is now %s", room, old, Who(e.New, e.Peer))
+	case chat.Connection:
+		who := WhoRole(e.Role, "", e.Peer)
+		if e.Relay != "" {
+			return fmt.Sprintf("* %s reached %s via %s", who, e.Path, WhoRole(chat.RoleRelay, "", e.Relay))
+		}
+		return fmt.Sprintf("* %s reached: %s", who, e.Path)
 	case chat.RelayReservation:
 		return "* reachable through a relay: " + strings.Join(e.Addrs, " ")
 	case chat.Notice:
 		return e.Text
 	case chat.Error:
-		return "! " + e.Err.Error()
+		return "! " + oneLine(e.Err.Error())
 	}
 	return ""
 }
@@ -314,35 +421,99 @@ func (t Text) Ready(r Ready) string {
 	for _, a := range r.Addrs {
 		b.WriteString("  " + a + "\n")
 	}
+	if r.Log != "" {
+		fmt.Fprintf(&b, "log: %s\n", r.Log)
+	}
 	fmt.Fprintf(&b, "in rooms: %s — type to chat, /help for commands", strings.Join(r.Rooms, ", "))
 	return b.String()
 }
 
-func (Text) Sent(string, string, peer.ID) string { return "" }
+// Sent says nothing for one message (it comes back as a message, a DM as
+// "delivered"), and that a long text was split.
+func (Text) Sent(res app.Sent) string {
+	if len(res.IDs) < 2 {
+		return ""
+	}
+	return fmt.Sprintf("  (the text was sent as %d messages: one message holds at most %d bytes)", len(res.IDs), chat.MaxTextBytes)
+}
 
-func (Text) Peers(self peer.ID, ps []chat.PeerInfo) string {
+// Peers lists who is in your rooms now, the relays, other connected
+// peers, and who was seen recently but is in none of your rooms now.
+func (t Text) Peers(self peer.ID, ps []chat.PeerInfo) string {
+	var in, relays, other, recent []chat.PeerInfo
+	for _, p := range ps {
+		switch {
+		case p.Role == chat.RoleRelay:
+			relays = append(relays, p)
+		case len(p.Rooms) > 0:
+			in = append(in, p)
+		case p.Path != chat.PathNone && p.Path != "":
+			other = append(other, p)
+		default:
+			recent = append(recent, p)
+		}
+	}
 	if len(ps) == 0 {
 		return "no peers yet"
 	}
 	var b strings.Builder
-	for i, p := range ps {
-		if i > 0 {
+	section := func(title string, list []chat.PeerInfo, row func(chat.PeerInfo) string) {
+		if len(list) == 0 {
+			return
+		}
+		if b.Len() > 0 {
 			b.WriteByte('\n')
 		}
-		path := p.Path
-		switch {
-		case path == "":
-			path = "not connected"
-		case p.Relay != "":
-			path += " via " + Who("", p.Relay)
+		b.WriteString(title)
+		for _, p := range list {
+			b.WriteString("\n  " + row(p))
 		}
-		rooms := "-"
-		if len(p.Rooms) > 0 {
-			rooms = "#" + strings.Join(p.Rooms, " #")
-		}
-		fmt.Fprintf(&b, "  %-28s %-20s %s  %s", Who(p.Nick, p.ID), rooms, path, p.ID)
 	}
+	section("in your rooms now:", in, func(p chat.PeerInfo) string {
+		return fmt.Sprintf("%-18s %s  %s", Who(p.Nick, p.ID), "#"+strings.Join(p.Rooms, " #"), pathText(p))
+	})
+	if len(in) == 0 {
+		b.WriteString("in your rooms now: nobody else")
+	}
+	section("relays:", relays, func(p chat.PeerInfo) string {
+		carries := "no room of yours"
+		if len(p.Rooms) > 0 {
+			carries = "#" + strings.Join(p.Rooms, " #")
+		}
+		return fmt.Sprintf("%s carries %s  %s", WhoRole(p.Role, "", p.ID), carries, pathText(p))
+	})
+	section("connected, in none of your rooms:", other, func(p chat.PeerInfo) string {
+		return fmt.Sprintf("%-18s %s", Who(p.Nick, p.ID), pathText(p))
+	})
+	section("seen recently, not in your rooms now:", recent, func(p chat.PeerInfo) string {
+		return fmt.Sprintf("%-18s last seen %s  %s", Who(p.Nick, p.ID), t.when(p.LastSeen), pathText(p))
+	})
 	return b.String()
+}
+
+// pathText says how a peer is reached, as /peers shows it.
+func pathText(p chat.PeerInfo) string {
+	switch {
+	case p.Path == "":
+		return chat.PathNone
+	case p.Relay != "":
+		return p.Path + " via " + WhoRole(chat.RoleRelay, "", p.Relay)
+	}
+	return p.Path
+}
+
+// when shows a time of today as 15:04, an earlier one with its date.
+func (t Text) when(ts time.Time) string {
+	loc := t.Local
+	if loc == nil {
+		loc = time.Local
+	}
+	y, m, d := ts.In(loc).Date()
+	ny, nm, nd := time.Now().In(loc).Date()
+	if y == ny && m == nm && d == nd {
+		return t.clock(ts)
+	}
+	return t.date(ts)
 }
 
 func (Text) Rooms(current string, rooms []string) string {
@@ -357,13 +528,27 @@ func (t Text) Outbox(pending []chat.PendingDM) string {
 		return "outbox empty: every DM was delivered"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d DMs waiting for delivery:", len(pending))
+	fmt.Fprintf(&b, "%s waiting for delivery:", plural(len(pending), "DM"))
 	for _, p := range pending {
-		fmt.Fprintf(&b, "\n  %s to %s (%d tries, next %s): %s", p.ID[:min(8, len(p.ID))], Who("", p.To), p.Attempts, t.clock(p.Next), p.Text)
+		tries := fmt.Sprintf("%d tries", p.Attempts)
+		if p.Attempts == 1 {
+			tries = "1 try"
+		}
+		fmt.Fprintf(&b, "\n  %s to %s (%s, next %s): %s", p.ID[:min(8, len(p.ID))], Who("", p.To), tries, t.clock(p.Next), p.Text)
 	}
 	return b.String()
 }
 
 func (Text) Info(msg string) string { return msg }
 
-func (Text) Error(err error) string { return "! " + err.Error() }
+func (Text) Error(err error) string { return "! " + oneLine(err.Error()) }
+
+// oneLine keeps the first line of an error: a person reads one sentence
+// (chat logs the details); a library's multi-line error never fills the
+// screen.
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return strings.TrimSpace(s[:i]) + " …"
+	}
+	return s
+}

@@ -306,21 +306,27 @@ func (s *Server) dmRead(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) peers(w http.ResponseWriter, _ *http.Request) error {
 	type peerJSON struct {
-		Peer   string   `json:"peer"`
-		Nick   string   `json:"nick"`
-		Rooms  []string `json:"rooms"`
-		Path   string   `json:"path"`
-		Relay  string   `json:"relay,omitempty"`
-		Online bool     `json:"online"`
+		Peer     string   `json:"peer"`
+		Nick     string   `json:"nick"`
+		Rooms    []string `json:"rooms"`
+		Path     string   `json:"path"`
+		Relay    string   `json:"relay,omitempty"`
+		Online   bool     `json:"online"`
+		Role     string   `json:"role,omitempty"`
+		LastSeen string   `json:"last_seen,omitempty"`
 	}
 	ps := s.a.Peers()
 	out := make([]peerJSON, len(ps))
 	for i, p := range ps {
-		relay := ""
+		relay, seen := "", ""
 		if p.Relay != "" {
 			relay = p.Relay.String()
 		}
-		out[i] = peerJSON{p.ID.String(), p.Nick, nonNil(p.Rooms), p.Path, relay, p.Path != ""}
+		if !p.LastSeen.IsZero() {
+			seen = p.LastSeen.UTC().Format(time.RFC3339Nano)
+		}
+		online := p.Path != "" && p.Path != chat.PathNone
+		out[i] = peerJSON{p.ID.String(), p.Nick, nonNil(p.Rooms), p.Path, relay, online, p.Role, seen}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"peers": out})
 }

@@ -51,12 +51,10 @@ const (
 	writeTimeout = 10 * time.Second
 )
 
-// Validate checks a received message.
+// Validate checks a received message. Its nick is not checked: a bad one
+// is dropped by the receiver (content.PeerNick), like a room message's.
 func Validate(m *pb.DirectMessage, now time.Time) error {
 	if err := content.ValidateID(m.GetId()); err != nil {
-		return err
-	}
-	if err := content.ValidateNick(m.GetNick()); err != nil {
 		return err
 	}
 	if err := content.ValidateSentAt(m.GetSentAtMs(), now, MaxAge); err != nil {
@@ -116,6 +114,7 @@ func (h Handler) serve(st network.Stream) error {
 		if err := Validate(m, time.Now()); err != nil {
 			return fmt.Errorf("invalid message: %w", err)
 		}
+		m.Nick = content.PeerNick(m.GetNick())
 		added, err := h.Store(from, m)
 		if err != nil {
 			return err

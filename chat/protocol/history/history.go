@@ -147,6 +147,9 @@ type Source interface {
 type Server struct {
 	Store   Source
 	Allowed func(ctx context.Context, room string, requester peer.ID) bool
+	// Served, if not nil, is told which messages a requester was sent
+	// (after they were written): it has them now.
+	Served func(room string, requester peer.ID, ids []string)
 }
 
 // Handle serves one history stream: a thin handler that resets the stream
@@ -182,12 +185,14 @@ func (srv Server) serve(st network.Stream) error {
 	}
 	resp := &pb.HistoryResponse{More: len(msgs) > limit}
 	size := 0
+	var ids []string
 	for i, m := range msgs {
 		if i == limit || size+len(m.Raw)+16 > MaxResponseBytes {
 			resp.More = true
 			break
 		}
 		resp.Messages = append(resp.Messages, m.Raw)
+		ids = append(ids, m.ID)
 		size += len(m.Raw) + 16
 	}
 	// The reply is held in memory while it is written: account for it.
@@ -195,7 +200,13 @@ func (srv Server) serve(st network.Stream) error {
 		return fmt.Errorf("reserve memory for a history reply: %w", err)
 	}
 	defer st.Scope().ReleaseMemory(size + 16)
-	return pbio.NewDelimitedWriter(st).WriteMsg(resp)
+	if err := pbio.NewDelimitedWriter(st).WriteMsg(resp); err != nil {
+		return err
+	}
+	if srv.Served != nil && len(ids) > 0 {
+		srv.Served(req.GetRoom(), st.Conn().RemotePeer(), ids)
+	}
+	return nil
 }
 
 // Fetch asks p for one page of room's history after cur.
@@ -207,6 +218,9 @@ func Fetch(ctx context.Context, h host.Host, p peer.ID, rm string, cur storage.C
 		return nil, err
 	}
 	defer st.Close()
+	// Reading is bounded by deadlines; ending ctx (the room left, the node
+	// closing) ends it at once too.
+	defer context.AfterFunc(ctx, func() { st.Reset() })()
 	if err := st.Scope().SetService(ServiceName); err != nil {
 		st.Reset()
 		return nil, err

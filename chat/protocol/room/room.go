@@ -8,15 +8,17 @@
 // other under the DHT rendezvous namespace "parley/rendezvous/room/1/NAME".
 // Every message is signed by its author (strict signing) and carries a
 // protobuf pb.Envelope: an outer header — kind (message or presence),
-// 32-hex-digit id, room, sent-at (Unix ms), a per-room Lamport counter —
-// around a body (pb.Body: nick and text) that only members need to read.
+// 32-hex-digit id, room, sent-at (Unix ms), a per-room Lamport counter and
+// the Lamport of the sender's previous message in the room — around a body
+// (pb.Body: nick and text) that only members need to read.
 //
 // A bridge validates the header and forwards the body unread
 // (DecodeEnvelope); members also open the body (OpenBody). The validator
 // rejects, and so penalises the forwarder of, anything that is not a valid
 // envelope for the topic's room: more than MaxEnvelopeBytes, a sent-at
 // more than 5 minutes ahead or MaxMessageAge behind, a room that does not
-// match the topic, an unknown kind.
+// match the topic, a previous Lamport not before the Lamport, an unknown
+// kind.
 package room
 
 import (
@@ -117,6 +119,9 @@ func validateHeader(env *pb.Envelope, room string, now time.Time, maxAge time.Du
 	if err := content.ValidateSentAt(env.GetSentAtMs(), now, maxAge); err != nil {
 		return err
 	}
+	if prev := env.GetPrevLamport(); prev != 0 && prev >= env.GetLamport() {
+		return fmt.Errorf("prev-lamport %d is not before lamport %d", prev, env.GetLamport())
+	}
 	switch env.GetKind() {
 	case pb.Envelope_MESSAGE, pb.Envelope_PRESENCE:
 		return nil
@@ -126,15 +131,17 @@ func validateHeader(env *pb.Envelope, room string, now time.Time, maxAge time.Du
 }
 
 // OpenBody decodes and validates a public room's body: a nick, and text
-// exactly when the envelope is a MESSAGE.
+// exactly when the envelope is a MESSAGE. A nick that breaks the nick
+// rules (content.ValidateNick) is dropped, not rejected: the message is
+// the author's (its signature says so) and is shown under the author's ID
+// tag alone; rejecting it would silence a peer whose older Parley allowed
+// that nick, and penalise every peer that forwarded it.
 func OpenBody(env *pb.Envelope) (*pb.Body, error) {
 	var body pb.Body
 	if err := proto.Unmarshal(env.GetBody(), &body); err != nil {
 		return nil, fmt.Errorf("decode body: %w", err)
 	}
-	if err := content.ValidateNick(body.GetNick()); err != nil {
-		return nil, err
-	}
+	body.Nick = content.PeerNick(body.GetNick())
 	switch env.GetKind() {
 	case pb.Envelope_MESSAGE:
 		if err := content.ValidateText(body.GetText()); err != nil {

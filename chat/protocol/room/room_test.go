@@ -41,8 +41,9 @@ func TestValidate(t *testing.T) {
 		{"wrong room", func(e *fields) { e.Room = "other" }, "room"},
 		{"short id", func(e *fields) { e.Id = "abc" }, "id"},
 		{"uppercase id", func(e *fields) { e.Id = strings.ToUpper(e.Id) }, "id"},
-		{"empty nick", func(e *fields) { e.Nick = "" }, "nick"},
-		{"long nick", func(e *fields) { e.Nick = strings.Repeat("n", 33) }, "nick"},
+		// A bad nick is dropped, not rejected (TestBadNickIsDropped).
+		{"empty nick", func(e *fields) { e.Nick = "" }, ""},
+		{"long nick", func(e *fields) { e.Nick = strings.Repeat("n", 33) }, ""},
 		{"empty text", func(e *fields) { e.Text = "" }, "text"},
 		{"oversized text", func(e *fields) { e.Text = strings.Repeat("x", content.MaxTextBytes+1) }, "too long"},
 		{"escape sequence", func(e *fields) { e.Text = "\x1b]0;pwned\a" }, "control"},
@@ -74,6 +75,26 @@ func TestValidate(t *testing.T) {
 				t.Errorf("got %v, want an error about %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// A nick that breaks the nick rules is dropped from the body (the message
+// is shown under its author's ID tag), not a reason to reject the message.
+func TestBadNickIsDropped(t *testing.T) {
+	now := time.Now()
+	for _, nick := range []string{"alice[FTbHkd]>", "has space", "evil\u202egnp", "", strings.Repeat("n", 33)} {
+		env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: "0123456789abcdef0123456789abcdef", Room: "lobby", SentAtMs: now.UnixMilli(), Lamport: 1}
+		if err := room.SealBody(env, &pb.Body{Nick: nick, Text: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+		body, err := room.OpenBody(env)
+		if err != nil {
+			t.Errorf("nick %q: message rejected: %v", nick, err)
+			continue
+		}
+		if body.GetNick() != "" || body.GetText() != "hi" {
+			t.Errorf("nick %q: opened as nick %q text %q, want no nick and the text", nick, body.GetNick(), body.GetText())
+		}
 	}
 }
 

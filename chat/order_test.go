@@ -1,0 +1,190 @@
+package chat_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/chat/pb"
+	roomproto "github.com/parley-chat/parley/chat/protocol/room"
+	"github.com/parley-chat/parley/internal/testutil"
+	"github.com/parley-chat/parley/node"
+)
+
+// rawMember is a GossipSub peer in room that publishes and reads
+// envelopes as they are on the wire, connected to c.
+type rawMember struct {
+	*node.Node
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+}
+
+func newRawMember(t *testing.T, c *testutil.Chat, room string) *rawMember {
+	t.Helper()
+	n := testutil.NewNode(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ps, err := pubsub.NewGossipSub(ctx, n.Host(), pubsub.WithFloodPublish(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(roomproto.Topic(room))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Cancel(); topic.Close() })
+	if err := n.Host().Connect(ctx, testutil.Info(c.Node)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "raw member sees the chat node in the room", func() bool { return len(topic.ListPeers()) > 0 })
+	c.WaitPeerJoined(t, room, n.ID())
+	return &rawMember{Node: n, topic: topic, sub: sub}
+}
+
+// say publishes a room message with the given Lamport and previous Lamport.
+func (m *rawMember) say(t *testing.T, room string, sentAt time.Time, lamport, prev uint64, text string) {
+	t.Helper()
+	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: fmt.Sprintf("%032x", lamport), Room: room,
+		SentAtMs: sentAt.UnixMilli() + int64(lamport), Lamport: lamport, PrevLamport: prev}
+	if err := roomproto.SealBody(env, &pb.Body{Nick: "raw", Text: text}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := proto.Marshal(env)
+	if err := m.topic.Publish(context.Background(), data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func textsFrom(ms []chat.Message, from string) []string {
+	var out []string
+	for _, m := range ms {
+		if m.From.String() == from {
+			out = append(out, m.Text)
+		}
+	}
+	return out
+}
+
+// A sender's lines that arrive out of order are shown in the order they
+// were sent (a line waits for the one before it, which comes a moment
+// later), and a reload shows the same order.
+func TestOneSendersLinesShowInOrder(t *testing.T) {
+	// Held lines must be let go by their predecessor, never by the timer.
+	defer chat.SetHoldFor(time.Hour)()
+	c := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("reader"))
+	if err := c.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	raw := newRawMember(t, c, "lobby")
+	now := time.Now()
+	raw.say(t, "lobby", now, 1, 0, "one")
+	c.WaitMessage(t, "lobby", "one")
+	raw.say(t, "lobby", now, 3, 2, "three")
+	raw.say(t, "lobby", now, 4, 3, "four")
+	raw.say(t, "lobby", now, 2, 1, "two")
+	c.WaitMessage(t, "lobby", "four")
+	want := "[one two three four]"
+	if got := fmt.Sprint(textsFrom(c.Messages("lobby"), raw.ID().String())); got != want {
+		t.Errorf("shown live as %s, want %s", got, want)
+	}
+	reloaded, err := c.History("lobby", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(textsFrom(reloaded, raw.ID().String())); got != want {
+		t.Errorf("after a reload %s, want %s (as live)", got, want)
+	}
+}
+
+// A line whose predecessor never comes is shown after a short hold; lines
+// that arrive in order are not held at all.
+func TestHoldIsBoundedAndNormalLinesAreNotHeld(t *testing.T) {
+	c := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("reader"))
+	if err := c.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	raw := newRawMember(t, c, "lobby")
+	now := time.Now()
+	restore := chat.SetHoldFor(time.Hour) // any wait would time the test out
+	raw.say(t, "lobby", now, 5, 0, "first")
+	for l := uint64(6); l < 36; l++ {
+		raw.say(t, "lobby", now, l, l-1, fmt.Sprint("line ", l))
+	}
+	c.WaitMessage(t, "lobby", "line 35")
+	restore()
+
+	restore = chat.SetHoldFor(50 * time.Millisecond)
+	defer restore()
+	raw.say(t, "lobby", now, 40, 38, "after a lost line") // 38 was never sent
+	c.WaitMessage(t, "lobby", "after a lost line")
+}
+
+// A node's messages name its previous one (presences do not count), also
+// across a restart, and their send times never go back.
+func TestSentLinesNameTheirPredecessor(t *testing.T) {
+	st := openStore(t)
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func() *testutil.Chat {
+		c := testutil.NewChat(t, testutil.NewNode(t, node.WithIdentity(key)), chat.WithNick("alice"), chat.WithStore(st))
+		if err := c.Join("lobby"); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	alice := start()
+	raw := newRawMember(t, alice, "lobby")
+	var prev uint64
+	var prevAt int64
+	next := func(text string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
+		defer cancel()
+		for {
+			msg, err := raw.sub.Next(ctx)
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", text, err)
+			}
+			var env pb.Envelope
+			if proto.Unmarshal(msg.Data, &env) != nil || env.GetKind() != pb.Envelope_MESSAGE {
+				continue
+			}
+			if env.GetPrevLamport() != prev || env.GetSentAtMs() < prevAt {
+				t.Errorf("%q: prev-lamport %d sent-at %d, want %d and not before %d", text, env.GetPrevLamport(), env.GetSentAtMs(), prev, prevAt)
+			}
+			prev, prevAt = env.GetLamport(), env.GetSentAtMs()
+			return
+		}
+	}
+	for _, text := range []string{"a", "b", "c"} {
+		if _, err := alice.Send(context.Background(), "lobby", text); err != nil {
+			t.Fatal(err)
+		}
+		next(text)
+	}
+	alice.Close()
+	alice.Node.Close()
+	alice = start()
+	if err := raw.Host().Connect(context.Background(), testutil.Info(alice.Node)); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitPeerJoined(t, "lobby", raw.ID())
+	testutil.Eventually(t, "restarted alice in the room", func() bool { return len(raw.topic.ListPeers()) > 0 })
+	if _, err := alice.Send(context.Background(), "lobby", "after a restart"); err != nil {
+		t.Fatal(err)
+	}
+	next("after a restart")
+}

@@ -304,7 +304,9 @@
   }
 
   function reportError(err) {
-    if (err && err.status === 401) return;
+    // Not logged in: the login screen says so. Not answering: the banner
+    // does, while the stream reconnects.
+    if (err && (err.status === 401 || err.status === 0)) return;
     toast(err && err.message ? err.message : String(err), 'error');
   }
 
@@ -432,6 +434,8 @@
         learnNick(ev.peer, ev.nick);
         refreshPeers();
         refreshInfo();
+        // The connection itself closes a moment after a peer leaves.
+        if (ev.event === 'peer-left') setTimeout(refreshInfo, 2000);
         break;
       case 'connection':
         refreshPeers();
@@ -744,6 +748,7 @@
 
   function toBottom() {
     el.scroller.scrollTop = el.scroller.scrollHeight;
+    stuck = true;
     S.unseen = 0;
     renderJump();
   }
@@ -927,7 +932,15 @@
     el.empty.classList.toggle('is-error', !!(c && c.error));
   }
 
+  // A view at the bottom stays there when it changes size (the compose box
+  // grows, the window or a phone's keyboard resizes it).
+  let stuck = true;
+  new ResizeObserver(() => {
+    if (stuck) el.scroller.scrollTop = el.scroller.scrollHeight;
+  }).observe(el.scroller);
+
   el.scroller.addEventListener('scroll', () => {
+    stuck = atBottom();
     if (atBottom() && S.unseen) {
       S.unseen = 0;
       renderJump();
@@ -966,58 +979,34 @@
     }
   }
 
+  // fill rebuilds a list from build() unless what it shows (sig) is the
+  // same as last time: rebuilding under the pointer would lose a click, and
+  // the lists are refreshed often.
+  const sigs = new WeakMap();
+  function fill(list, sig, build) {
+    const key = JSON.stringify(sig);
+    if (sigs.get(list) === key) return;
+    sigs.set(list, key);
+    list.replaceChildren(...build());
+  }
+
   function renderLists() {
     const c = S.conv;
     // Rooms
-    const rl = el['room-list'];
-    rl.replaceChildren();
-    for (const r of S.rooms) {
-      const cur = isCurrent('room', r.room);
-      const li = h('li');
-      const b = h('button', 'nav-item' + (cur ? ' active' : '') + (r.unread && !cur ? ' unread' : ''));
-      b.type = 'button';
-      b.dataset.room = r.room;
-      if (cur) b.setAttribute('aria-current', 'page');
-      b.append(h('span', 'hash', '#'), h('span', 'label', r.room));
-      if (r.unread && !cur) b.append(badge(r.unread));
-      b.addEventListener('click', () => openView({ kind: 'room', id: r.room }));
-      li.append(b);
-      rl.append(li);
-    }
+    fill(el['room-list'], S.rooms.map((r) => [r.room, r.unread, isCurrent('room', r.room)]), () => S.rooms.map(roomRow));
     el['rooms-empty'].hidden = S.rooms.length > 0;
 
     // DMs: the conversations, and the one being started
-    const dl = el['dm-list'];
-    dl.replaceChildren();
     const list = S.dms.slice();
     if (c && c.kind === 'dm' && !list.some((d) => d.peer === c.id)) {
       list.unshift({ peer: c.id, nick: nickOf(c.id), unread: 0, last: null });
     }
-    for (const d of list) {
-      const cur = isCurrent('dm', d.peer);
-      const li = h('li');
-      const b = h('button', 'nav-item dm' + (cur ? ' active' : '') + (d.unread && !cur ? ' unread' : ''));
-      b.type = 'button';
-      b.dataset.peer = d.peer;
-      if (cur) b.setAttribute('aria-current', 'page');
+    const dmSig = list.map((d) => {
       const p = peerInfo(d.peer);
-      const av = avatar(d.nick || nickOf(d.peer), d.peer, 'small');
-      if (p && p.online) av.classList.add('online');
-      const txt = h('span', 'dm-text');
-      const line = h('span', 'dm-line');
-      const name = d.nick || nickOf(d.peer);
-      line.append(name ? h('span', 'label', name) : h('span', 'label anon', 'unnamed'), h('span', 'pid', short(d.peer)));
-      txt.append(line);
-      if (d.last && d.last.text) {
-        txt.append(h('span', 'preview', (d.last.own ? 'You: ' : '') + d.last.text.split('\n')[0]));
-      }
-      b.title = d.peer;
-      b.append(av, txt);
-      if (d.unread && !cur) b.append(badge(d.unread));
-      b.addEventListener('click', () => openView({ kind: 'dm', id: d.peer }));
-      li.append(b);
-      dl.append(li);
-    }
+      return [d.peer, d.nick || nickOf(d.peer), d.unread, isCurrent('dm', d.peer), !!(p && p.online),
+        d.last ? [d.last.own, d.last.text] : null];
+    });
+    fill(el['dm-list'], dmSig, () => list.map(dmRow));
     el['dms-empty'].hidden = list.length > 0;
 
     // Unread elsewhere: in the title and on the menu button
@@ -1026,6 +1015,46 @@
     for (const d of S.dms) if (!isCurrent('dm', d.peer)) total += d.unread || 0;
     document.title = (total ? '(' + total + ') ' : '') + (c ? (c.kind === 'room' ? '#' + c.id : nickOf(c.id) || short(c.id)) + ' · ' : '') + 'Parley';
     el['nav-badge'].hidden = total === 0;
+  }
+
+  function roomRow(r) {
+    const cur = isCurrent('room', r.room);
+    const li = h('li');
+    const b = h('button', 'nav-item' + (cur ? ' active' : '') + (r.unread && !cur ? ' unread' : ''));
+    b.type = 'button';
+    b.dataset.room = r.room;
+    if (cur) b.setAttribute('aria-current', 'page');
+    b.append(h('span', 'hash', '#'), h('span', 'label', r.room));
+    if (r.unread && !cur) b.append(badge(r.unread));
+    b.addEventListener('click', () => openView({ kind: 'room', id: r.room }));
+    li.append(b);
+    return li;
+  }
+
+  function dmRow(d) {
+    const cur = isCurrent('dm', d.peer);
+    const li = h('li');
+    const b = h('button', 'nav-item dm' + (cur ? ' active' : '') + (d.unread && !cur ? ' unread' : ''));
+    b.type = 'button';
+    b.dataset.peer = d.peer;
+    if (cur) b.setAttribute('aria-current', 'page');
+    const p = peerInfo(d.peer);
+    const av = avatar(d.nick || nickOf(d.peer), d.peer, 'small');
+    if (p && p.online) av.classList.add('online');
+    const txt = h('span', 'dm-text');
+    const line = h('span', 'dm-line');
+    const name = d.nick || nickOf(d.peer);
+    line.append(name ? h('span', 'label', name) : h('span', 'label anon', 'unnamed'), h('span', 'pid', short(d.peer)));
+    txt.append(line);
+    if (d.last && d.last.text) {
+      txt.append(h('span', 'preview', (d.last.own ? 'You: ' : '') + d.last.text.split('\n')[0]));
+    }
+    b.title = d.peer;
+    b.append(av, txt);
+    if (d.unread && !cur) b.append(badge(d.unread));
+    b.addEventListener('click', () => openView({ kind: 'dm', id: d.peer }));
+    li.append(b);
+    return li;
   }
 
   function badge(n) {
@@ -1072,12 +1101,10 @@
     return (nickOf(a.peer) || '~').localeCompare(nickOf(b.peer) || '~') || a.peer.localeCompare(b.peer);
   }
 
+  const personSig = (p) => [p.peer, p.nick || nickOf(p.peer), p.online, p.path, p.relay || ''];
+
   function renderPeople() {
     const c = S.conv;
-    const list = el['people-list'];
-    const others = el['others-list'];
-    list.replaceChildren();
-    others.replaceChildren();
     let members;
     if (c && c.kind === 'room') {
       el['people-title'].textContent = 'In #' + c.id;
@@ -1087,23 +1114,27 @@
       members = S.peers.slice();
     }
     members.sort(byPresence);
-    if (S.me) {
-      const li = h('li');
-      const me = h('div', 'person self online');
-      const av = avatar(S.me.nick, S.me.peer, 'small');
-      av.classList.add('online');
-      const txt = h('span', 'person-text');
-      txt.append(who(S.me.nick, S.me.peer, true), h('span', 'path', 'this computer'));
-      me.append(av, txt);
-      li.append(me);
-      list.append(li);
-    }
-    for (const p of members) list.append(personRow(p));
+    const me = S.me;
+    fill(el['people-list'], [me && [me.peer, me.nick], members.map(personSig)], () => {
+      const out = [];
+      if (me) {
+        const li = h('li');
+        const row = h('div', 'person self online');
+        const av = avatar(me.nick, me.peer, 'small');
+        av.classList.add('online');
+        const txt = h('span', 'person-text');
+        txt.append(who(me.nick, me.peer, true), h('span', 'path', 'this computer'));
+        row.append(av, txt);
+        li.append(row);
+        out.push(li);
+      }
+      return out.concat(members.map(personRow));
+    });
     const rest = c && c.kind === 'room'
       ? S.peers.filter((p) => p.online && !(p.rooms || []).includes(c.id)).sort(byPresence)
       : [];
-    for (const p of rest) others.append(personRow(p));
-    others.hidden = el['others-title'].hidden = rest.length === 0;
+    fill(el['others-list'], rest.map(personSig), () => rest.map(personRow));
+    el['others-list'].hidden = el['others-title'].hidden = rest.length === 0;
     el['people-count'].textContent = String(members.filter((p) => p.online).length + 1);
   }
 
@@ -1142,8 +1173,12 @@
   }
 
   function fillAddrs(ul, addrs, none) {
-    ul.replaceChildren();
-    if (!addrs.length && none) ul.append(h('li', 'hint', none));
+    fill(ul, addrs, () => addrRows(addrs, none));
+  }
+
+  function addrRows(addrs, none) {
+    const out = [];
+    if (!addrs.length && none) out.push(h('li', 'hint', none));
     // Addresses others can use first; loopback ones only work here.
     const sorted = addrs.slice().sort((a, b) => isLocalOnly(a) - isLocalOnly(b));
     for (const a of sorted) {
@@ -1156,15 +1191,16 @@
       b.type = 'button';
       b.addEventListener('click', () => copy(a, b));
       li.append(b);
-      ul.append(li);
+      out.push(li);
     }
+    return out;
   }
 
   function renderBanner() {
     let text = '';
     let action = '';
-    if (S.running && S.stream && !S.streamUp) {
-      text = 'Reconnecting to Parley… Messages will appear once it answers again.';
+    if (S.running && !S.streamUp) {
+      text = 'Reconnecting to Parley… Is it still running? Messages will appear once it answers again.';
     } else if (S.me && S.me.connected === 0) {
       text = 'No peers yet: nobody is connected to you, so messages wait here. People on your local network show up by themselves; to chat with a friend elsewhere, send them your address.';
       action = 'Show my address';
@@ -1173,7 +1209,7 @@
     el['banner-text'].textContent = text;
     el['banner-action'].hidden = !action;
     el['banner-action'].textContent = action;
-    el.banner.classList.toggle('offline', !!(S.stream && !S.streamUp));
+    el.banner.classList.toggle('offline', S.running && !S.streamUp);
   }
 
   el['banner-action'].addEventListener('click', openMe);

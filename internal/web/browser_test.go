@@ -1,7 +1,14 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,8 +65,14 @@ var openLine = regexp.MustCompile(`Open (http://\S+/login#\S+)`)
 
 func startWeb(t *testing.T, bin, nick string, extra ...string) *webNode {
 	t.Helper()
-	args := append([]string{"web", "--nick", nick, "--web", "127.0.0.1:0", "--no-browser"},
-		proctest.LoopbackFlags(t.TempDir())...)
+	return startWebAt(t, bin, nick, t.TempDir(), "127.0.0.1:0", extra...)
+}
+
+// startWebAt starts a node on the data directory and web address given.
+func startWebAt(t *testing.T, bin, nick, data, web string, extra ...string) *webNode {
+	t.Helper()
+	args := append([]string{"web", "--nick", nick, "--web", web, "--no-browser"},
+		proctest.LoopbackFlags(data)...)
 	args = append(args, extra...)
 	p := proctest.StartTest(t, nick, exec.Command(bin, args...))
 	ready := p.Event("ready")
@@ -86,22 +99,46 @@ func startWeb(t *testing.T, bin, nick string, extra ...string) *webNode {
 	return n
 }
 
+// post sends text to room through the node's API, as any program may.
+func (n *webNode) post(t *testing.T, room, text string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"text": text})
+	req, err := http.NewRequest("POST", n.web+"api/v1/rooms/"+room+"/messages", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+n.login[strings.Index(n.login, "#")+1:])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("%s: POST %s: %s", n.Name(), req.URL, resp.Status)
+	}
+}
+
 // tab is one page in its own browser context, with what went wrong in it.
 type tab struct {
-	t     *testing.T
-	name  string
-	ctx   context.Context
-	shots string
+	t      *testing.T
+	name   string
+	ctx    context.Context
+	cancel context.CancelFunc // closes the tab
+	shots  string
 
 	mu       sync.Mutex
 	problems []string
+	// allow lists substrings of browser log lines that are expected (the
+	// 401 of a page that is not logged in yet).
+	allow []string
 }
 
 func newTab(t *testing.T, parent context.Context, name, shots string, opts ...chromedp.ContextOption) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(parent, opts...)
 	t.Cleanup(cancel)
-	b := &tab{t: t, name: name, ctx: ctx, shots: shots}
+	b := &tab{t: t, name: name, ctx: ctx, cancel: cancel, shots: shots}
 	if err := chromedp.Do(ctx); err != nil { // opens the tab; no timeout here
 		t.Fatalf("%s: open a tab: %v", name, err)
 	}
@@ -125,6 +162,13 @@ func newTab(t *testing.T, parent context.Context, name, shots string, opts ...ch
 		case *log.EventEntryAdded:
 			if e.Entry.Level == log.EntryLevelError {
 				p = "log: " + e.Entry.Text + " " + e.Entry.URL
+				b.mu.Lock()
+				for _, a := range b.allow {
+					if strings.Contains(p, a) {
+						p = ""
+					}
+				}
+				b.mu.Unlock()
 			}
 		case *page.EventJavascriptDialogOpening:
 			p = "a dialog opened: " + string(e.Type) + " " + e.Message
@@ -247,6 +291,9 @@ func line(text string) string {
 			state: st && !st.hidden ? st.className : ''};
 	})()`
 }
+
+// rows counts the message lines shown.
+const rows = `document.querySelectorAll('#messages .msg').length`
 
 type lineInfo struct {
 	Nick, Pid, State string
@@ -404,6 +451,90 @@ func TestBrowserTwoPeople(t *testing.T) {
 	a2.do("open the page", chromedp.Navigate(alice.web))
 	a2.wait("history in the second tab", title("#lobby")+` && `+line(hello)+` !== null`)
 
+	// History pages: 250 more lines, posted through the API. The open tab
+	// follows them live; a fresh load shows the newest page, and scrolling
+	// up brings the rest in order, down to the room's beginning.
+	const extra = 250
+	for i := range extra {
+		alice.post(t, "lobby", fmt.Sprintf("line %03d", i))
+	}
+	last := fmt.Sprintf("line %03d", extra-1)
+	a2.wait("the lines arrive live", line(last)+` !== null`)
+	a2.do("reload the second tab", chromedp.Reload())
+	a2.wait("the newest page", title("#lobby")+` && `+line(last)+` !== null`)
+	if n := mustEval[int](a2, "rows", rows); n != 100 {
+		t.Errorf("a fresh page shows %d lines, want the newest page of 100", n)
+	}
+	a2.wait("older pages while scrolling up", `(() => {
+		document.querySelector('#scroller').scrollTop = 0;
+		return `+rows+` === `+strconv.Itoa(extra+2)+` && !!document.querySelector('#history-top .start-title');
+	})()`)
+	texts := mustEval[[]string](a2, "texts", `[...document.querySelectorAll('#messages .text')].map((e) => e.textContent)`)
+	want := []string{hello, xss}
+	for i := range extra {
+		want = append(want, fmt.Sprintf("line %03d", i))
+	}
+	if strings.Join(texts, "\n") != strings.Join(want, "\n") {
+		t.Errorf("after paging up, the lines are not the history in order: %d lines, first %q, last %q", len(texts), texts[:min(3, len(texts))], texts[max(0, len(texts)-3):])
+	}
+
+	// A scrolled-up view stays put when a line comes, and says so.
+	b.do("bob back to the lobby", chromedp.Click(chromedp.CSS(`#room-list [data-room="lobby"]`)))
+	b.wait("bob's lobby again", title("#lobby")+` && `+line(last)+` !== null`)
+	b.say("bob writes while alice reads old lines", "Are you still there?")
+	a2.wait("the new-messages button", `!document.querySelector('#jump').hidden && document.querySelector('#scroller').scrollTop < 1000`)
+	a2.shot("11-alice-new-messages-button")
+	a2.do("jump to the new line", chromedp.Click(chromedp.ID("jump")))
+	a2.wait("at the bottom", `(() => { const s = document.querySelector('#scroller'); return s.scrollHeight - s.scrollTop - s.clientHeight < 50 && document.querySelector('#jump').hidden; })()`)
+
+	// Over the limit: counted in bytes, said before sending, not sent.
+	b.do("a message over the limit", chromedp.Evaluate[chromedp.Void](`(() => {
+		const t = document.querySelector('#text');
+		t.value = 'é'.repeat(2049);
+		t.dispatchEvent(new Event('input'));
+	})()`))
+	b.wait("the limit is shown", `document.querySelector('#bytes').textContent === '4098 / 4096 bytes' && document.querySelector('#send').disabled &&
+		document.querySelector('#compose-error').textContent.startsWith('Too long')`)
+	b.do("press Enter anyway", chromedp.Focus(chromedp.ID("text")), enter)
+	if n := mustEval[int](b, "text kept", `document.querySelector('#text').value.length`); n != 2049 {
+		t.Errorf("a message over the limit was sent or dropped: %d characters left in the box", n)
+	}
+	b.shot("12-bob-too-long")
+	b.do("clear the box", chromedp.Evaluate[chromedp.Void](`(() => {
+		const t = document.querySelector('#text');
+		t.value = '';
+		t.dispatchEvent(new Event('input'));
+	})()`))
+
+	// Not logged in: the page says what to do; pasting the link works. And
+	// the app works under a reverse proxy's path prefix, as the dispatcher
+	// will serve it.
+	target, err := url.Parse(alice.web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(http.StripPrefix("/me", httputil.NewSingleHostReverseProxy(target)))
+	defer func() {
+		// The pages' event streams never end by themselves.
+		proxy.CloseClientConnections()
+		proxy.Close()
+	}()
+	p1 := newTab(t, browser, "proxy-paste", shots, chromedp.WithNewBrowserContext())
+	p1.allow = []string{"401"}
+	p1.do("open /me/ without the link", chromedp.Navigate(proxy.URL+"/me/"))
+	p1.wait("the login screen", `!document.querySelector('#login').hidden && document.querySelector('#app').hidden`)
+	p1.shot("13-login-screen")
+	p1.do("paste the link", chromedp.SendKeys(chromedp.ID("login-input"), alice.login), chromedp.Click(chromedp.CSS("#login-form button")))
+	p1.wait("logged in under /me/", title("#lobby")+` && `+line(last)+` !== null`)
+	p2 := newTab(t, browser, "proxy-link", shots, chromedp.WithNewBrowserContext())
+	p2.do("open /me/login#TOKEN", chromedp.Navigate(proxy.URL+"/me/login"+alice.login[strings.Index(alice.login, "#"):]))
+	p2.wait("the lobby under /me/", title("#lobby")+` && `+line(last)+` !== null`)
+	if href := mustEval[string](p2, "location", `location.href`); href != proxy.URL+"/me/" {
+		t.Errorf("after login under /me/ the address is %q, want %q", href, proxy.URL+"/me/")
+	}
+	p2.say("a line through the proxy", "Through the proxy")
+	a.wait("alice's first tab sees it", line("Through the proxy")+`?.own === true`)
+
 	// Phone width: the sidebar is a drawer.
 	b.do("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
 	b.wait("the sidebar hides", `getComputedStyle(document.querySelector('#sidebar')).visibility === 'hidden'`)
@@ -412,7 +543,7 @@ func TestBrowserTwoPeople(t *testing.T) {
 	b.shot("07-bob-phone-menu")
 	b.do("pick the lobby", chromedp.Click(chromedp.CSS(`#room-list [data-room="lobby"]`)))
 	b.wait("the drawer closes on the lobby", title("#lobby")+` && !document.body.classList.contains('nav-open')`)
-	b.wait("the lobby at phone width", line(hello)+` !== null && getComputedStyle(document.querySelector('#sidebar')).visibility === 'hidden'`)
+	b.wait("the lobby at phone width", line("Are you still there?")+` !== null && getComputedStyle(document.querySelector('#sidebar')).visibility === 'hidden'`)
 	b.shot("08-bob-phone-lobby")
 
 	// The dark scheme.
@@ -427,17 +558,59 @@ func TestBrowserTwoPeople(t *testing.T) {
 	a.wait("the node dialog", `document.querySelector('#me-dialog').open && document.querySelector('#me-peer').textContent === `+js(alice.id))
 	a.shot("09-alice-dark-node")
 
-	for _, p := range []*tab{a, b, a2} {
+	for _, p := range []*tab{a, b, a2, p1, p2} {
 		for _, pr := range p.problemList() {
 			t.Errorf("%s: %s", p.name, pr)
 		}
 	}
 
-	// The nodes stop cleanly with pages open.
-	cancelBrowser()
-	for _, n := range []*webNode{alice, bob} {
-		n.Signal(syscall.SIGINT)
-		n.WaitExit()
+	// Bob goes away: a DM to him waits in the outbox, and says so.
+	b.do("bob's page goes", chromedp.Navigate("about:blank"))
+	bob.Signal(syscall.SIGINT)
+	bob.WaitExit()
+	a.do("close the dialog", chromedp.Click(chromedp.CSS("#me-dialog .dialog-head button")))
+	a.do("alice opens the DM", chromedp.Click(chromedp.CSS(peerSel("#dm-list ", bob.id, ""))))
+	a.wait("the DM view", line(dm)+` !== null`)
+	a.say("alice writes to bob, who is gone", "See you later")
+	a.wait("the DM is queued", line("See you later")+`?.state.includes('queued')`)
+	a.wait("bob offline", `document.querySelector('#conv-sub').textContent.includes('offline')`)
+	a.shot("14-alice-dark-dm-queued")
+
+	// Alice's node restarts under her open page: the page says it lost the
+	// node, resumes the stream (the node's event numbers start over, so it
+	// is told to resync) and shows what came after.
+	p1.cancel()
+	p2.cancel()
+	a.mu.Lock()
+	a.allow = []string{"ERR_CONNECTION_REFUSED"}
+	a.mu.Unlock()
+	alice.Signal(syscall.SIGINT)
+	alice.WaitExit()
+	a.wait("the page notices", `!document.querySelector('#banner').hidden && document.querySelector('#banner-text').textContent.startsWith('Reconnecting')`)
+	a.shot("15-alice-reconnecting")
+	aliceURL, err := url.Parse(alice.web)
+	if err != nil {
+		t.Fatal(err)
 	}
+	data := ""
+	for i, arg := range alice.P.Cmd.Args {
+		if arg == "--data" {
+			data = alice.P.Cmd.Args[i+1]
+		}
+	}
+	alice = startWebAt(t, bin, "alice", data, aliceURL.Host)
+	a.wait("back", `!document.querySelector('#banner-text').textContent.startsWith('Reconnecting')`)
+	alice.post(t, "lobby", "After the restart")
+	a2.wait("the second tab, in the lobby, gets it live", line("After the restart")+`?.own === true`)
+	a.do("to the lobby", chromedp.Click(chromedp.CSS(`#room-list [data-room="lobby"]`)))
+	a.wait("the line after the restart", line("After the restart")+`?.own === true`)
+	for _, pr := range a.problemList() {
+		t.Errorf("%s: %s", a.name, pr)
+	}
+
+	// The node stops cleanly with pages open.
+	cancelBrowser()
+	alice.Signal(syscall.SIGINT)
+	alice.WaitExit()
 	t.Logf("browser test took %v", time.Since(start).Round(time.Millisecond))
 }

@@ -473,8 +473,6 @@
     refreshDMs();
   }
 
-  const stateRank = { sending: 0, queued: 1, failed: 2, delivered: 3 };
-
   function setDMState(id, state, reason, to) {
     const c = S.conv;
     const m = c && c.byId.get(id);
@@ -873,7 +871,10 @@
         prev = m;
       }
     }
+    // A redraw is not news: screen readers announce only new lines.
+    el.messages.setAttribute('aria-busy', 'true');
     el.messages.replaceChildren(frag);
+    el.messages.removeAttribute('aria-busy');
     renderHistoryTop();
     renderEmpty();
     if (keepView === 'bottom') {

@@ -15,6 +15,7 @@ import (
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/internal/app"
 	"github.com/parley-chat/parley/internal/datadir"
+	"github.com/parley-chat/parley/internal/tui"
 	"github.com/parley-chat/parley/internal/ui"
 	"github.com/parley-chat/parley/node"
 )
@@ -27,6 +28,7 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the LAN with mDNS")
 	upnp := fs.Bool("upnp", false, "ask the router for a port mapping (UPnP/NAT-PMP)")
 	history := fs.Int("history", chat.DefaultHistory, "stored messages shown per room at start")
+	plain := fs.Bool("plain", false, "in a terminal, chat in lines instead of the full-screen UI")
 	rooms, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -53,12 +55,20 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 
-	// In a terminal, a line editor keeps the line being typed intact when
-	// messages arrive; logs go through it too when stderr is that terminal.
+	// In a terminal, the full-screen UI; its logs show inside it when
+	// stderr is that terminal. With --plain, a line editor keeps the line
+	// being typed intact when messages arrive; logs go through it too.
+	fullScreen := !c.json && !*plain && isTerminal(stdin) && isTerminal(stdout)
+	var logs *tui.Logs
+	crashOut := stderr
+	if fullScreen && isTerminal(stderr) {
+		logs = tui.NewLogs(stderr)
+		stderr = logs
+	}
 	var tty *term.Terminal
 	inFile, inOK := stdin.(*os.File)
 	outFile, outOK := stdout.(*os.File)
-	if !c.json && inOK && outOK && term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd())) {
+	if !fullScreen && !c.json && inOK && outOK && term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd())) {
 		old, err := term.MakeRaw(int(inFile.Fd()))
 		if err != nil {
 			return fmt.Errorf("terminal: %w", err)
@@ -137,7 +147,17 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		cfg.Out = tty
 		cfg.SetPrompt = func(room string) { tty.SetPrompt("#" + room + "> ") }
 	}
+	if fullScreen {
+		tcfg := tui.Config{Rooms: rooms, In: stdin, Out: stdout, Err: crashOut, Logs: logs}
+		return serve(ctx, app.New(svc), func(a *app.App) error { return tui.Run(ctx, a, tcfg) })
+	}
 	return serve(ctx, app.New(svc), func(a *app.App) error { return ui.Run(ctx, a, cfg) })
+}
+
+// isTerminal reports whether f is an *os.File on a terminal.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	return ok && term.IsTerminal(int(file.Fd()))
 }
 
 // serve lends a to its front ends until one of them quits or ctx ends,

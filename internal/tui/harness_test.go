@@ -196,14 +196,22 @@ type harness struct {
 
 func newHarness(t *testing.T, f *fake, w, h int, rooms ...string) *harness {
 	t.Helper()
-	m := New(context.Background(), f, rooms)
+	hs := newHarnessOn(t, f, w, h, rooms...)
+	hs.f = f
+	return hs
+}
+
+// newHarnessOn drives a model of any Backend.
+func newHarnessOn(t *testing.T, b Backend, w, h int, rooms ...string) *harness {
+	t.Helper()
+	m := New(context.Background(), b, rooms)
 	m.loc = time.UTC
 	m.sys.loc = time.UTC
 	for _, c := range m.rooms {
 		c.loc = time.UTC
 	}
 	m.now = func() time.Time { return epoch }
-	hs := &harness{t: t, m: m, f: f}
+	hs := &harness{t: t, m: m}
 	hs.do(m.Init())
 	hs.send(tea.WindowSizeMsg{Width: w, Height: h})
 	return hs

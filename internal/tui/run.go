@@ -134,11 +134,11 @@ func run(ctx context.Context, b Backend, src source, cfg Config) error {
 	b.Quit()
 	wg.Wait()
 
-	if errors.Is(runErr, tea.ErrProgramPanic) {
+	if report := crash.String(); report != "" || errors.Is(runErr, tea.ErrProgramPanic) {
 		if cfg.Err != nil {
-			fmt.Fprintf(cfg.Err, "parley: the terminal UI crashed; the terminal was restored.\n%s\n", crash.String())
+			fmt.Fprintf(cfg.Err, "\r\nparley: the terminal UI crashed; the terminal was restored.\n%s\n", report)
 		}
-		return fmt.Errorf("terminal UI: %w", runErr)
+		return errors.New("the terminal UI crashed")
 	}
 	if runErr != nil {
 		return fmt.Errorf("terminal UI: %w", runErr)
@@ -203,20 +203,34 @@ func pump(src source, sub *chat.Subscription, send func(tea.Msg), stop <-chan st
 	}
 }
 
-// guard records a panic of the model with its stack, then lets bubbletea
-// restore the terminal; Run prints the record once the screen is back.
+// guard records a panic of the UI with its stack. In Update or View it
+// lets the panic go on to bubbletea, which restores the terminal; in a
+// command (a goroutine) it ends the program cleanly instead, so the
+// terminal is restored before anything is printed. Run prints the record
+// once the screen is back.
 type guard struct {
 	*Model
 	crash *crashReport
 }
 
+// crashedMsg: a command panicked.
+type crashedMsg struct{}
+
 func (g guard) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	defer g.crash.catch()
+	defer g.crash.repanic()
+	if _, ok := msg.(crashedMsg); ok {
+		return g, tea.Quit
+	}
 	_, cmd := g.Model.Update(msg)
 	if cmd != nil {
 		inner := cmd
-		cmd = func() tea.Msg {
-			defer g.crash.catch()
+		cmd = func() (msg tea.Msg) {
+			defer func() {
+				if r := recover(); r != nil {
+					g.crash.record(r)
+					msg = crashedMsg{}
+				}
+			}()
 			return inner()
 		}
 	}
@@ -224,7 +238,7 @@ func (g guard) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (g guard) View() string {
-	defer g.crash.catch()
+	defer g.crash.repanic()
 	return g.Model.View()
 }
 
@@ -233,15 +247,21 @@ type crashReport struct {
 	report string
 }
 
-// catch records a panic under way and goes on panicking.
-func (c *crashReport) catch() {
+// repanic, deferred, records a panic under way and lets it go on.
+func (c *crashReport) repanic() {
 	if r := recover(); r != nil {
-		c.mu.Lock()
-		if c.report == "" {
-			c.report = fmt.Sprintf("panic: %v\n\n%s", r, debug.Stack())
-		}
-		c.mu.Unlock()
+		c.record(r)
 		panic(r)
+	}
+}
+
+// record keeps the first panic with the stack of the goroutine that
+// recovered it (where it happened, below the recovery).
+func (c *crashReport) record(r any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.report == "" {
+		c.report = fmt.Sprintf("panic: %v\n\n%s", r, debug.Stack())
 	}
 }
 

@@ -73,19 +73,19 @@ func (s *Server) must(args ...string) string {
 func (s *Server) Start(name string, w, h int, line string) {
 	s.t.Helper()
 	s.must("new-session", "-d", "-s", name, "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), line,
-		";", "set-option", "-t", name, "remain-on-exit", "on")
+		";", "set-option", "-t", target(name), "remain-on-exit", "on")
 }
 
 // Keys sends tmux key names (Enter, C-c, M-1, PageUp, …).
 func (s *Server) Keys(name string, keys ...string) {
 	s.t.Helper()
-	s.must(append([]string{"send-keys", "-t", name}, keys...)...)
+	s.must(append([]string{"send-keys", "-t", target(name)}, keys...)...)
 }
 
 // Type types text literally.
 func (s *Server) Type(name, text string) {
 	s.t.Helper()
-	s.must("send-keys", "-t", name, "-l", text)
+	s.must("send-keys", "-t", target(name), "-l", text)
 }
 
 // Paste pastes text as a terminal paste (bracketed when the program asked
@@ -94,31 +94,31 @@ func (s *Server) Paste(name, text string) {
 	s.t.Helper()
 	buf := "paste-" + name
 	s.must("set-buffer", "-b", buf, text)
-	s.must("paste-buffer", "-p", "-d", "-b", buf, "-t", name)
+	s.must("paste-buffer", "-p", "-d", "-b", buf, "-t", target(name))
 }
 
 // Screen returns what the window shows, one string per row.
 func (s *Server) Screen(name string) []string {
 	s.t.Helper()
-	return strings.Split(strings.TrimSuffix(s.must("capture-pane", "-p", "-t", name), "\n"), "\n")
+	return strings.Split(strings.TrimSuffix(s.must("capture-pane", "-p", "-t", target(name)), "\n"), "\n")
 }
 
 // All returns what the window printed, its scrolled-off history first.
 func (s *Server) All(name string) string {
 	s.t.Helper()
-	return s.must("capture-pane", "-p", "-S", "-", "-t", name)
+	return s.must("capture-pane", "-p", "-S", "-", "-t", target(name))
 }
 
 // Display returns a tmux format about the window, e.g. "#{alternate_on}".
 func (s *Server) Display(name, format string) string {
 	s.t.Helper()
-	return strings.TrimSpace(s.must("display-message", "-p", "-t", name, format))
+	return strings.TrimSpace(s.must("display-message", "-p", "-t", target(name), format))
 }
 
 // Resize makes the window w×h cells.
 func (s *Server) Resize(name string, w, h int) {
 	s.t.Helper()
-	s.must("resize-window", "-t", name, "-x", fmt.Sprint(w), "-y", fmt.Sprint(h))
+	s.must("resize-window", "-t", target(name), "-x", fmt.Sprint(w), "-y", fmt.Sprint(h))
 }
 
 // WaitFor polls the screen until cond holds for it and returns it; it
@@ -165,6 +165,10 @@ func MissingModes(text string, modes ...string) []string {
 	}
 	return missing
 }
+
+// target names the window of session name exactly: a bare name may
+// also match another session's window.
+func target(name string) string { return "=" + name + ":" }
 
 // Quote makes s one word for sh.
 func Quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

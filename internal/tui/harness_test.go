@@ -112,10 +112,11 @@ func (f *fake) Execute(_ context.Context, cmd app.Command) (app.Result, error) {
 		}
 		return app.Sent{ID: id, To: to}, nil
 	case app.Join:
-		if !slices.Contains(f.rooms, cmd.Room) {
-			f.rooms = append(f.rooms, cmd.Room)
-			slices.Sort(f.rooms)
+		if slices.Contains(f.rooms, cmd.Room) {
+			return nil, fmt.Errorf("join room %q: %w", cmd.Room, chat.ErrAlreadyInRoom)
 		}
+		f.rooms = append(f.rooms, cmd.Room)
+		slices.Sort(f.rooms)
 		f.current = cmd.Room
 		return app.RoomList{Current: f.current, Rooms: slices.Clone(f.rooms)}, nil
 	case app.Leave:
@@ -241,8 +242,18 @@ func (h *harness) do(cmd tea.Cmd) {
 
 func (h *harness) events(evs ...chat.Event) { h.send(eventsMsg{events: evs}) }
 
+// typeText types s as bubbletea reports it when it arrives in one read:
+// each run of characters other than space as one message (so "up" typed
+// quickly is KeyRunes "up"), each space as KeySpace.
 func (h *harness) typeText(s string) {
-	h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)})
+	for i, word := range strings.Split(s, " ") {
+		if i > 0 {
+			h.send(tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}})
+		}
+		if word != "" {
+			h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(word)})
+		}
+	}
 }
 
 func (h *harness) key(k tea.KeyType) { h.send(tea.KeyMsg{Type: k}) }

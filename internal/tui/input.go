@@ -76,8 +76,15 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		// Terminals paste line ends as CR; the text keeps its lines and is
 		// sent as one message.
 		text := strings.ReplaceAll(string(k.Runes), "\r\n", "\n")
-		m.input.InsertString(strings.ReplaceAll(text, "\r", "\n"))
-		m.fitInput()
+		m.insert(strings.ReplaceAll(text, "\r", "\n"))
+		return nil
+	}
+	if k.Type == tea.KeyRunes && !k.Alt {
+		// Typed text, never a key: bubbletea reports the runes of one read
+		// as one message, and its String() of "up" or "end" typed quickly
+		// (or over a slow link) would match the key of that name.
+		m.comp = nil
+		m.insert(string(k.Runes))
 		return nil
 	}
 	s := k.String()
@@ -144,6 +151,13 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 	m.input, cmd = m.input.Update(k)
 	m.fitInput()
 	return cmd
+}
+
+// insert puts text at the cursor.
+func (m *Model) insert(text string) {
+	m.input.InsertString(text)
+	m.input, _ = m.input.Update(nil) // keeps the cursor in view
+	m.fitInput()
 }
 
 // step opens the next (or previous) conversation of the list.

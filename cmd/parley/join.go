@@ -148,7 +148,7 @@ func runJoin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		cfg.SetPrompt = func(room string) { tty.SetPrompt("#" + room + "> ") }
 	}
 	if fullScreen {
-		tcfg := tui.Config{Rooms: rooms, In: stdin, Out: stdout, Err: crashOut, Logs: logs}
+		tcfg := tui.Config{Rooms: rooms, Addrs: multiaddrStrings(n), In: stdin, Out: stdout, Err: crashOut, Logs: logs}
 		return serve(ctx, app.New(svc), func(a *app.App) error { return tui.Run(ctx, a, tcfg) })
 	}
 	return serve(ctx, app.New(svc), func(a *app.App) error { return ui.Run(ctx, a, cfg) })

@@ -132,6 +132,17 @@ func New(ctx context.Context, b Backend, rooms []string) *Model {
 	return m
 }
 
+// welcome says who this node is and where it listens, as the line
+// mode's first lines do: the full peer ID and an address are what another
+// person needs to reach this node.
+func (m *Model) welcome(addrs []string) {
+	text := "you are " + who(m.nick, m.self) + ", peer ID " + m.self.String()
+	if len(addrs) > 0 {
+		text += "\nlistening on:\n  " + strings.Join(addrs, "\n  ")
+	}
+	m.line(m.view(), infoEntry, text+"\n/help lists the commands and keys; ┊ marks history")
+}
+
 // Init asks for the peer list.
 func (m *Model) Init() tea.Cmd { return m.refreshPeers() }
 
@@ -406,6 +417,10 @@ func (m *Model) result(r resultMsg) tea.Cmd {
 		origin = m.view()
 	}
 	if r.err != nil {
+		if r.cmd.Kind == app.Join && errors.Is(r.err, chat.ErrAlreadyInRoom) {
+			m.open(m.room(r.cmd.Room)) // /join of a joined room opens it
+			return nil
+		}
 		m.line(origin, errEntry, r.err.Error())
 		return nil
 	}

@@ -72,11 +72,12 @@ func TestSwitchingRoomsAndUnreadCounts(t *testing.T) {
 	h.send(tea.MouseMsg{X: 2, Y: row, Button: tea.MouseButtonLeft, Action: tea.MouseActionPress})
 	h.screenHas("#dev>")
 
-	// Text goes to the open room.
-	h.enter("hi dev")
+	// Text goes to the open room. Words that name keys, read at once
+	// (fast typing, a slow link), are text.
+	h.enter("hi dev: up down left right end home tab esc pgup enter ctrl+c")
 	cmds := f.commands()
-	if last := cmds[len(cmds)-1]; last.Kind != app.Say || last.Room != "dev" || last.Text != "hi dev" {
-		t.Errorf("typed line ran %+v, want say %q to dev", last, "hi dev")
+	if last := cmds[len(cmds)-1]; last.Kind != app.Say || last.Room != "dev" || last.Text != "hi dev: up down left right end home tab esc pgup enter ctrl+c" {
+		t.Errorf("typed line ran %+v, want say %q to dev", last, "hi dev: up down left right end home tab esc pgup enter ctrl+c")
 	}
 }
 
@@ -391,6 +392,14 @@ func TestCommands(t *testing.T) {
 	)
 	h := newHarness(t, f, 120, 30, "lobby")
 
+	h.m.welcome([]string{"/ip4/127.0.0.1/tcp/4001/p2p/" + f.id.String()})
+	h.screenHas("peer ID "+f.id.String(), "listening on:", "/ip4/127.0.0.1/tcp/4001")
+
+	h.enter("/join dev")
+	h.screenHas("#dev>")
+	h.enter("/join lobby") // already in: opens it
+	h.screenHas("#lobby>")
+	h.screenLacks("already")
 	h.enter("/join dev")
 	h.screenHas("#dev>")
 	h.enter("/room lobby")

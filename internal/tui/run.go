@@ -40,6 +40,8 @@ const (
 type Config struct {
 	// Rooms are the rooms joined at start; the first one is open.
 	Rooms []string
+	// Addrs are the node's listen addresses, shown at start.
+	Addrs []string
 	// In and Out are the terminal (os.Stdin and os.Stdout).
 	In  io.Reader
 	Out io.Writer
@@ -82,6 +84,7 @@ func run(ctx context.Context, b Backend, src source, cfg Config) error {
 
 	crash := &crashReport{}
 	m := New(ctx, b, cfg.Rooms)
+	m.welcome(cfg.Addrs)
 	p := tea.NewProgram(guard{m, crash},
 		tea.WithAltScreen(),
 		tea.WithMouseCellMotion(),

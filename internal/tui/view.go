@@ -319,14 +319,13 @@ func (m *Model) peopleView(g geom) []string {
 		add(fit("  looking…", dimStyle, w), "")
 	}
 	for _, p := range list {
-		nick := clean(p.Nick)
-		if nick == "" {
-			nick = "?"
-		}
 		id := shortID(p.ID)
-		nick = truncate(nick, max(w-len(id)-1, 1))
 		col := lipgloss.NewStyle().Foreground(peerColor(p.ID))
-		add(pad(col.Bold(true).Render(nick)+" "+col.Render(id), width(nick)+1+len(id), w), p.ID)
+		if nick := truncate(clean(p.Nick), max(w-len(id)-1, 1)); nick != "" {
+			add(pad(col.Bold(true).Render(nick)+" "+col.Render(id), width(nick)+1+len(id), w), p.ID)
+		} else {
+			add(fit(id, col, w), p.ID)
+		}
 		pst := dimStyle
 		if p.Path == "" {
 			pst = warnStyle

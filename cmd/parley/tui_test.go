@@ -105,6 +105,12 @@ func TestFullScreenUIInATerminal(t *testing.T) {
 		}
 	}
 
+	// A resize redraws for the new size.
+	tm.Resize("alice", 80, 24)
+	tm.WaitFor("alice", "a redraw at 80×24", func(s []string) bool {
+		return len(s) == 24 && strings.HasPrefix(s[23], "#lobby>") && strings.Contains(s[0], "#lobby")
+	})
+
 	tm.Type("alice", "/quit")
 	tm.Keys("alice", "Enter")
 	tm.Keys("bob", "C-c")

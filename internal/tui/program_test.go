@@ -50,3 +50,33 @@ func TestProgram(t *testing.T) {
 		t.Errorf("exit notes %q", notes)
 	}
 }
+
+// Log lines written while the UI runs go to it, never to the terminal
+// under it; before and after, they go to the fallback.
+func TestLogsShowInsideTheUI(t *testing.T) {
+	var fallback bytes.Buffer
+	l := NewLogs(&fallback)
+	l.Write([]byte("before\n"))
+	got := make(chan tea.Msg, 16)
+	l.attach(func(m tea.Msg) { got <- m })
+	l.Write([]byte("level=WARN msg=one\nlevel=WARN "))
+	l.Write([]byte("msg=two\n"))
+	var lines []string
+	for len(lines) < 2 {
+		lines = append(lines, (<-got).(logMsg)...)
+	}
+	if !slices.Equal(lines, []string{"level=WARN msg=one", "level=WARN msg=two"}) {
+		t.Errorf("the UI got %q", lines)
+	}
+	l.Write([]byte("partial"))
+	l.detach()
+	l.Write([]byte("after\n"))
+	if fallback.String() != "before\npartialafter\n" {
+		t.Errorf("the terminal got %q, want the lines from before and after the UI", fallback.String())
+	}
+
+	f := newFake(t, "alice", "lobby")
+	h := newHarness(t, f, 80, 24, "lobby")
+	h.send(logMsg{"level=WARN msg=\"\x1b[2Jboom\""})
+	h.screenHas("log: level=WARN msg=\"␛[2Jboom\"")
+}

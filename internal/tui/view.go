@@ -33,7 +33,8 @@ const keyHelp = `keys:
   Enter send · Alt+Enter or Ctrl+J new line · Up/Down sent lines · Tab complete
   Alt+1…9 or Ctrl+N/Ctrl+P or a click: switch conversation
   PgUp/PgDn or the wheel: scroll (older history loads at the top) · Esc: back to the newest
-  F2 or Alt+P: people · Ctrl+L: redraw · Ctrl+C, Ctrl+D or /quit: leave`
+  F2 or Alt+P: people · Ctrl+L: redraw · Ctrl+C, Ctrl+D or /quit: leave
+  Shift with the mouse selects text (the UI takes plain clicks and the wheel)`
 
 // geom is where everything goes on a screen of the current size.
 type geom struct {

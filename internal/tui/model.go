@@ -307,15 +307,23 @@ func (m *Model) events(evs eventsMsg) tea.Cmd {
 		case chat.Queued:
 			detail := ""
 			if e.Err != nil {
-				detail = e.Err.Error()
+				// The first clause ("peer unreachable"); libp2p's
+				// causes that follow run over several lines.
+				detail, _, _ = strings.Cut(e.Err.Error(), ": ")
 			}
 			m.dmState(e.ID, e.To, dmQueued, detail)
 		case chat.Delivered:
 			m.dmState(e.ID, e.To, dmDelivered, "")
 		case chat.PeerJoined:
+			if e.Nick == "" {
+				e.Nick = m.nickOf(e.Peer)
+			}
 			m.add(m.room(e.Room), &entry{kind: dimEntry, at: m.now(), text: "→ " + who(e.Nick, e.Peer) + " joined #" + e.Room})
 			refresh = true
 		case chat.PeerLeft:
+			if e.Nick == "" {
+				e.Nick = m.nickOf(e.Peer)
+			}
 			if slices.ContainsFunc(m.rooms, func(c *conv) bool { return c.name == e.Room }) {
 				m.add(m.room(e.Room), &entry{kind: dimEntry, at: m.now(), text: "← " + who(e.Nick, e.Peer) + " left #" + e.Room})
 			}

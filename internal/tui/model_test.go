@@ -309,8 +309,9 @@ func TestDMShowsQueuedThenDelivered(t *testing.T) {
 	h.screenHas("DM with bob[", "sending… are you there", "@bob>")
 	id := h.m.view().entries[0].id
 
-	h.events(chat.Queued{ID: id, To: bob, Err: errors.New("peer unreachable")})
-	h.screenHas("queued are you there", "not delivered yet, kept and retried:", "unreachable")
+	h.events(chat.Queued{ID: id, To: bob, Err: errors.New("peer unreachable: failed to dial: a long libp2p story")})
+	h.screenHas("queued are you there", "not delivered yet (peer unreachable): kept, and", "retried when the peer is back")
+	h.screenLacks("libp2p story")
 	h.events(chat.Delivered{ID: id, To: bob})
 	h.screenHas("✓ are you there")
 	h.screenLacks("queued", "not delivered yet")

@@ -115,7 +115,11 @@ func TestWithARealChatService(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	alice.WaitMessage(t, "lobby", fmt.Sprintf("numbered %03d", n-1))
+	for i := range n {
+		// Each: pubsub validates concurrently, so they may arrive out of
+		// order.
+		alice.WaitMessage(t, "lobby", fmt.Sprintf("numbered %03d", i))
+	}
 	w := newHarnessOn(t, NewBackend(a, "lobby"), 80, 24, "lobby")
 	w.key(tea.KeyPgUp)
 	w.screenHas(fmt.Sprintf("numbered %03d", n-1))

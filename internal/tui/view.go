@@ -512,7 +512,7 @@ func (m *Model) entryRows(e *entry, w int) []string {
 		text = append(text, row{l, lipgloss.NewStyle()})
 	}
 	if e.state == dmQueued && e.detail != "" {
-		for _, l := range m.wrapText(truncate("not delivered yet, kept and retried: "+e.detail, 120), w-indent, w-indent) {
+		for _, l := range m.wrapText(truncate(clean("not delivered yet ("+e.detail+"): kept, and retried when the peer is back"), 120), w-indent, w-indent) {
 			text = append(text, row{l, warnStyle})
 		}
 	}

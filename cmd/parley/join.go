@@ -15,6 +15,7 @@ import (
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/internal/app"
 	"github.com/parley-chat/parley/internal/datadir"
+	"github.com/parley-chat/parley/internal/tui"
 	"github.com/parley-chat/parley/internal/ui"
 	"github.com/parley-chat/parley/node"
 )
@@ -45,6 +46,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the LAN with mDNS")
 	upnp := fs.Bool("upnp", false, "ask the router for a port mapping (UPnP/NAT-PMP)")
 	history := fs.Int("history", chat.DefaultHistory, "history shown per room: the newest N stored at start, and of what each catch-up brings")
+	plain := fs.Bool("plain", false, "in a terminal, chat in lines instead of the full-screen UI")
 	rooms, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -79,13 +81,21 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 		return err
 	}
 
-	// In a terminal, a line editor keeps the line being typed intact when
-	// messages arrive; logs go to a file in the data directory, or, with
-	// --log-level, through the line editor when stderr is that terminal.
+	// In a terminal, the full-screen UI; with --plain, a line editor that
+	// keeps the line being typed intact when messages arrive. Either way
+	// logs go to a file in the data directory, or, with --log-level, into
+	// the UI (or through the line editor) when stderr is that terminal.
+	fullScreen := !webMode && !c.json && !*plain && isTerminal(stdin) && isTerminal(stdout)
+	var logs *tui.Logs
+	crashOut := stderr
+	if fullScreen && isTerminal(stderr) {
+		logs = tui.NewLogs(stderr)
+		stderr = logs
+	}
 	var tty *lineTerminal
 	inFile, inOK := stdin.(*os.File)
 	outFile, outOK := stdout.(*os.File)
-	if !webMode && !c.json && inOK && outOK && term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd())) {
+	if !fullScreen && !webMode && !c.json && inOK && outOK && term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd())) {
 		old, err := term.MakeRaw(int(inFile.Fd()))
 		if err != nil {
 			return fmt.Errorf("terminal: %w", err)
@@ -100,7 +110,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 			stderr = tty
 		}
 	}
-	run, err := c.start(stderr, tty != nil && !logLevelGiven(fs))
+	run, err := c.start(stderr, (tty != nil || fullScreen) && !logLevelGiven(fs))
 	if err != nil {
 		return err
 	}
@@ -183,6 +193,9 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	case webMode:
 		cfg.ReadLine = nil // events out only: the web app is where you type
 		frontEnds = append(frontEnds, func(a *app.App) error { return ui.Run(ctx, a, cfg) })
+	case fullScreen:
+		tcfg := tui.Config{Rooms: rooms, Addrs: multiaddrStrings(n), In: stdin, Out: stdout, Err: crashOut, Logs: logs}
+		frontEnds = append(frontEnds, func(a *app.App) error { return tui.Run(ctx, a, tcfg) })
 	default:
 		if tty != nil {
 			cfg.ReadLine = tty.ReadLine
@@ -192,6 +205,12 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 		frontEnds = append(frontEnds, func(a *app.App) error { return ui.Run(ctx, a, cfg) })
 	}
 	return serve(ctx, a, frontEnds...)
+}
+
+// isTerminal reports whether f is an *os.File on a terminal.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	return ok && term.IsTerminal(int(file.Fd()))
 }
 
 // serve lends a to its front ends until one of them quits or ctx ends,

@@ -88,12 +88,13 @@ func (w *webFlags) start(a *app.App, dataDir string, log *slog.Logger) (*webRun,
 	if err != nil {
 		return nil, err
 	}
-	srv, err := web.New(a, web.Config{Token: token, Loopback: loopback, Logger: log})
+	url := "http://" + ln.Addr().String() + "/"
+	srv, err := web.New(a, web.Config{Token: token, Loopback: loopback, Logger: log, URL: url})
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	return &webRun{srv: srv, ln: ln, url: "http://" + ln.Addr().String() + "/", token: token}, nil
+	return &webRun{srv: srv, ln: ln, url: url, token: token}, nil
 }
 
 func (r *webRun) loginURL() string { return r.url + "login#" + r.token }

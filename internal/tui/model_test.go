@@ -410,7 +410,7 @@ func TestCommands(t *testing.T) {
 	h.enter("/nick alicia")
 	h.screenHas("you are now alicia", "alicia[")
 	h.enter("/peers")
-	h.screenHas("bob["+shortID(bob)+"]", "relayed via ["+shortID(relay)+"]")
+	h.screenHas("bob["+shortID(bob)+"]", "relayed via the relay ["+shortID(relay)+"]")
 	h.enter("/outbox")
 	h.screenHas("outbox empty")
 	h.enter("/help")

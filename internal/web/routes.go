@@ -65,6 +65,7 @@ type infoJSON struct {
 	Rooms      []string `json:"rooms"`
 	RelayAddrs []string `json:"relay_addrs"`
 	Connected  int      `json:"connected"`
+	Web        string   `json:"web,omitempty"`
 	Seq        uint64   `json:"seq"`
 }
 
@@ -72,7 +73,7 @@ func (s *Server) info(w http.ResponseWriter, _ *http.Request) error {
 	in := s.a.Info()
 	return writeJSON(w, http.StatusOK, infoJSON{
 		Peer: in.Peer.String(), Nick: in.Nick, Addrs: nonNil(in.Addrs), Rooms: nonNil(in.Rooms),
-		RelayAddrs: nonNil(in.RelayAddrs), Connected: in.Connected, Seq: in.Seq,
+		RelayAddrs: nonNil(in.RelayAddrs), Connected: in.Connected, Web: s.cfg.URL, Seq: in.Seq,
 	})
 }
 

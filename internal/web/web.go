@@ -63,6 +63,8 @@ type Config struct {
 	// Loopback says the server listens on a loopback address only, so
 	// Host headers must name loopback too.
 	Loopback bool
+	// URL is where the web app is served, as printed (for /api/v1/info).
+	URL string
 	// Logger logs requests that fail (never the token).
 	Logger *slog.Logger
 	// EventBuffer is each event stream's queue (default 4096).

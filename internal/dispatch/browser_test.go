@@ -79,7 +79,7 @@ func TestBrowserVisitorStartsChatting(t *testing.T) {
 	landed := `location.pathname === '/me/' && !document.querySelector('#app').hidden && document.querySelector('#conv-title').textContent === '#lobby'`
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		c, stop := context.WithTimeout(ctx, 5*time.Second)
-		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](`(() => { try { return ` + landed + ` } catch (e) { return false } })()`))
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](`(() => { try { return `+landed+` } catch (e) { return false } })()`))
 		stop()
 		if err == nil && ok {
 			break

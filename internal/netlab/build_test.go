@@ -38,8 +38,8 @@ func TestNewCleansUpAfterFailure(t *testing.T) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
 	}
-	if len(added) != 9 {
-		t.Fatalf("%d namespaces added before the failure, want 9", len(added))
+	if len(added) != 11 {
+		t.Fatalf("%d namespaces added before the failure, want 11", len(added))
 	}
 	for _, ns := range added {
 		if _, err := os.Stat(filepath.Join(netnsDir, ns)); !errors.Is(err, os.ErrNotExist) {

@@ -6,7 +6,7 @@
 // # Topology
 //
 //	            pub  (bridge br0; the relay is pub itself: 11.0.0.10)
-//	           /                                            \
+//	           /      relay2 11.0.0.11, public 11.0.0.12      \
 //	natA  wan0 11.0.0.21                            natB  wan0 11.0.0.22
 //	      lan0 192.168.1.1/24                             lan0 192.168.2.1/24
 //	        |  swA (a bridge)                               |  swB (a bridge)
@@ -14,10 +14,11 @@
 //	(default route via 192.168.1.1)                 (default route via 192.168.2.1)
 //
 // The addresses are the same in every lab (see [PublicNet], [LANANet], [LANBNet]); each lab lives in
-// its own namespaces, whose names carry a per-lab prefix ("nl<pid>-<random>-", then pub, natA, natB,
-// swA, swB, a1, a2, b1, b2), so parallel labs and leftovers of killed runs never collide. Interfaces
-// inside the namespaces have fixed short names (br0, wan0, lan0, up0, eth0, and the bridge ports natA,
-// natB, a1 … b2). [PublicNet] (11.0.0.0/24) is a range that go-multiaddr's manet classifies as public,
+// its own namespaces, whose names carry a per-lab prefix ("nl<pid>-<random>-", then pub, relay2,
+// public, natA, natB, swA, swB, a1, a2, b1, b2), so parallel labs and leftovers of killed runs never
+// collide. relay2 (a second relay) and public (a host with a public address and nothing in front of
+// it) hang off the public bridge. Interfaces inside the namespaces have fixed short names (br0, wan0,
+// lan0, up0, eth0, and the bridge ports relay2, public, natA, natB, a1 … b2). [PublicNet] (11.0.0.0/24) is a range that go-multiaddr's manet classifies as public,
 // so libp2p treats the relay and the routers' WAN addresses as public addresses.
 //
 // There is no Internet: the public segment has no default route, so a dial to any address outside

@@ -213,6 +213,8 @@ table inet fw {
 // Lab is a running test bed. Its hosts and routers are fixed when New returns; Close removes it.
 type Lab struct {
 	Relay            *Host   // the public host, 11.0.0.10: the namespace of the public segment itself
+	Relay2           *Host   // a second public host for a second relay, 11.0.0.11
+	Public           *Host   // a host on the public segment without NAT or firewall, 11.0.0.12
 	RouterA, RouterB *Router // the NAT routers in front of LAN A and LAN B
 	A1, A2           *Host   // the hosts of LAN A, 192.168.1.11 and .12
 	B1, B2           *Host   // the hosts of LAN B, 192.168.2.11 and .12
@@ -264,6 +266,8 @@ func build(ctx context.Context, cfg Config, run runner) (_ *Lab, err error) {
 	}
 	l := &Lab{
 		Relay:   &Host{Name: "relay", NS: p + "pub", IP: net.IPv4(11, 0, 0, 10)},
+		Relay2:  host("relay2", net.IPv4(11, 0, 0, 11)),
+		Public:  host("public", net.IPv4(11, 0, 0, 12)),
 		RouterA: router("natA", net.IPv4(11, 0, 0, 21), net.IPv4(192, 168, 1, 1), cfg.NATA),
 		RouterB: router("natB", net.IPv4(11, 0, 0, 22), net.IPv4(192, 168, 2, 1), cfg.NATB),
 		A1:      host("a1", net.IPv4(192, 168, 1, 11)),
@@ -283,7 +287,7 @@ func build(ctx context.Context, cfg Config, run runner) (_ *Lab, err error) {
 
 	b := &builder{ctx: ctx, run: run}
 	swA, swB := p+"swA", p+"swB"
-	for _, ns := range []string{l.Relay.NS, l.RouterA.NS, l.RouterB.NS, swA, swB, l.A1.NS, l.A2.NS, l.B1.NS, l.B2.NS} {
+	for _, ns := range []string{l.Relay.NS, l.Relay2.NS, l.Public.NS, l.RouterA.NS, l.RouterB.NS, swA, swB, l.A1.NS, l.A2.NS, l.B1.NS, l.B2.NS} {
 		if _, err := run(ctx, "", "ip", "netns", "add", ns); err != nil {
 			return nil, err
 		}
@@ -293,6 +297,8 @@ func build(ctx context.Context, cfg Config, run runner) (_ *Lab, err error) {
 		b.ip(ns, "link", "set", "lo", "up")
 	}
 	b.bridge(l.Relay.NS, l.Relay.IP.String()+"/24")
+	b.publicHost(l.Relay.NS, l.Relay2)
+	b.publicHost(l.Relay.NS, l.Public)
 	b.lan(l.Relay.NS, l.RouterA, swA, l.A1, l.A2)
 	b.lan(l.Relay.NS, l.RouterB, swB, l.B1, l.B2)
 	if b.err != nil {
@@ -322,6 +328,14 @@ func (b *builder) bridge(ns, cidr string) {
 	if cidr != "" {
 		b.ip(ns, "addr", "add", cidr, "dev", "br0")
 	}
+}
+
+// publicHost wires h to the public bridge in pub.
+func (b *builder) publicHost(pub string, h *Host) {
+	b.ip(pub, "link", "add", h.Name, "type", "veth", "peer", "name", "eth0", "netns", h.NS)
+	b.ip(pub, "link", "set", h.Name, "master", "br0", "up")
+	b.ip(h.NS, "addr", "add", h.IP.String()+"/24", "dev", "eth0")
+	b.ip(h.NS, "link", "set", "eth0", "up")
 }
 
 // lan wires a router to the public bridge in pub and to its LAN's switch sw, and the hosts to sw.

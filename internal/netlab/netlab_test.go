@@ -48,6 +48,8 @@ func TestLabAddresses(t *testing.T) {
 		net string
 	}{
 		{l.Relay, netlab.PublicNet},
+		{l.Relay2, netlab.PublicNet},
+		{l.Public, netlab.PublicNet},
 		{l.RouterA.Host, netlab.PublicNet},
 		{l.RouterB.Host, netlab.PublicNet},
 		{l.A1, netlab.LANANet},
@@ -87,6 +89,9 @@ func TestReachability(t *testing.T) {
 		{name: "a2 reaches the relay through natA", from: l.A2, to: l.Relay, seen: l.RouterA.IP},
 		{name: "b1 reaches the relay through natB", from: l.B1, to: l.Relay, seen: l.RouterB.IP},
 		{name: "b2 reaches the relay through natB", from: l.B2, to: l.Relay, seen: l.RouterB.IP},
+		{name: "a1 reaches relay2 through natA", from: l.A1, to: l.Relay2, seen: l.RouterA.IP},
+		{name: "the public host reaches the relay", from: l.Public, to: l.Relay, seen: l.Public.IP},
+		{name: "relay2 reaches the public host", from: l.Relay2, to: l.Public, seen: l.Relay2.IP},
 		{name: "a1 reaches a2 on LAN A", from: l.A1, to: l.A2, seen: l.A1.IP},
 		{name: "a2 reaches a1 on LAN A", from: l.A2, to: l.A1, seen: l.A2.IP},
 		{name: "b1 reaches b2 on LAN B", from: l.B1, to: l.B2, seen: l.B1.IP},
@@ -279,16 +284,26 @@ func punch(t *testing.T, l *netlab.Lab) bool {
 func TestClose(t *testing.T) {
 	l := netlab.Setup(t, netlab.Config{})
 	names := l.Namespaces()
-	if len(names) != 9 {
-		t.Fatalf("Namespaces() = %q, want 9", names)
+	if len(names) != 11 {
+		t.Fatalf("Namespaces() = %q, want 11", names)
 	}
 	if got := listNetns(t); !containsAll(got, names) {
 		t.Fatalf("ip netns list = %q, want all of %q", got, names)
 	}
 	// A process left running in the lab must not keep it alive.
-	sleeper := l.B2.Command(t.Context(), "sleep", "60")
+	// It says when it runs inside the namespace: "ip netns exec" enters
+	// the namespace after Start returns, and a process not in it yet is
+	// not one of the namespace's processes.
+	sleeper := l.B2.Command(t.Context(), "sh", "-c", "echo in; exec sleep 60")
+	out, err := sleeper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := out.Read(make([]byte, 3)); err != nil {
+		t.Fatalf("the process in b2 did not start: %v", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- sleeper.Wait() }()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/connmgr"
@@ -85,8 +86,24 @@ func WithAnnounceAddrs(addrs ...ma.Multiaddr) Option {
 
 // WithBootstrap gives peers that are dialed at start, kept connected
 // (reconnecting with backoff) and used as DHT entry points and static relays.
+// Entries for one peer are merged: give a relay's IPv4 and IPv6, TCP and
+// QUIC addresses, and the node dials whichever works.
 func WithBootstrap(peers ...peer.AddrInfo) Option {
-	return func(c *config) error { c.bootstrap = append(c.bootstrap, peers...); return nil }
+	return func(c *config) error {
+		for _, p := range peers {
+			i := slices.IndexFunc(c.bootstrap, func(q peer.AddrInfo) bool { return q.ID == p.ID })
+			if i < 0 {
+				c.bootstrap = append(c.bootstrap, peer.AddrInfo{ID: p.ID, Addrs: slices.Clone(p.Addrs)})
+				continue
+			}
+			for _, a := range p.Addrs {
+				if !slices.ContainsFunc(c.bootstrap[i].Addrs, a.Equal) {
+					c.bootstrap[i].Addrs = append(c.bootstrap[i].Addrs, a)
+				}
+			}
+		}
+		return nil
+	}
 }
 
 // WithMDNS turns LAN discovery by mDNS on or off (off by default, so that

@@ -40,7 +40,7 @@ func (c *common) register(fs *flag.FlagSet, dataDefault string) {
 	fs.StringVar(&c.data, "data", dataDefault, "directory for the identity and state")
 	fs.StringVar(&c.identity, "identity", "", "read the identity key from FILE instead of <data>/identity.key (it is not created)")
 	fs.Var(&c.listen, "listen", "multiaddr to listen on (repeatable)")
-	fs.Var(&c.bootstrap, "bootstrap", "multiaddr with /p2p/<id> of a peer to connect to at start and keep connected (repeatable)")
+	fs.Var(&c.bootstrap, "bootstrap", "multiaddr with /p2p/<id> of a peer to connect to at start, keep connected and use as a relay (repeatable; addresses of one peer are merged)")
 	fs.BoolVar(&c.json, "json", false, "one JSON event per line on stdout, commands on stdin")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error (a terminal chat without it logs at info to "+LogFile+" in --data)")
 }

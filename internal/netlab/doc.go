@@ -22,8 +22,20 @@
 // so libp2p treats the relay and the routers' WAN addresses as public addresses.
 //
 // There is no Internet: the public segment has no default route, so a dial to any address outside
-// the lab fails at once with "network is unreachable". IPv6 is left as the kernel sets it up
-// (link-local addresses only); the routers drop forwarded IPv6.
+// the lab fails at once with "network is unreachable".
+//
+// # IPv6 (dual stack)
+//
+// By default IPv6 is left as the kernel sets it up (link-local addresses only) and the routers drop
+// forwarded IPv6. With [Config].IPv6 every machine also gets a global address ([Host].IP6), as in
+// a dual-stack home: the public segment is [PublicNet6] (2a00:10::/64; relay ::10, relay2 ::11,
+// public ::12, natA ::21, natB ::22), LAN A [LANANet6] (2a00:11::/64, natA ::1, a1 ::11, a2 ::12)
+// and LAN B [LANBNet6] (2a00:12::/64). The routers forward IPv6 without NAT, so a LAN host's own
+// address is what others see, and filter it with the same stateful rules as IPv4 (below):
+// unsolicited packets from outside are dropped, and hole punching works by simultaneous open.
+// Every machine on the public segment routes each LAN prefix to its router's WAN address.
+// Addresses are added without duplicate address detection, and every veth gets an interface index
+// of its own, so that IPv6 works from the first packet.
 //
 // # Routers
 //
@@ -37,8 +49,9 @@
 //
 // Filtering is strict and silent: forwarding is allowed from lan0 to wan0 and for established or
 // related flows only (policy drop), and packets arriving on wan0 for the router itself are dropped
-// unless they belong to an established flow. Unsolicited inbound packets are dropped, never answered
-// with a TCP RST or an ICMP error. The rules of one router, as loaded by nft:
+// unless they belong to an established flow (ICMPv6 to the router is accepted: neighbour discovery
+// needs it). Unsolicited inbound packets are dropped, never answered with a TCP RST or an ICMP
+// error. The rules of one router, as loaded by nft:
 //
 //	flush ruleset
 //	table ip nat {
@@ -56,6 +69,7 @@
 //	  chain input {
 //	    type filter hook input priority filter; policy accept;
 //	    iifname "wan0" ct state established,related accept
+//	    iifname "wan0" meta l4proto ipv6-icmp accept
 //	    iifname "wan0" drop
 //	  }
 //	}

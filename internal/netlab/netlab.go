@@ -25,6 +25,14 @@ const (
 	LANANet = "192.168.1.0/24"
 	// LANBNet is LAN B, behind router natB.
 	LANBNet = "192.168.2.0/24"
+
+	// PublicNet6 is the public segment's IPv6 prefix, with Config.IPv6. It is global unicast
+	// (2000::/3, outside every special-purpose range), so manet.IsPublicAddr holds for it.
+	PublicNet6 = "2a00:10::/64"
+	// LANANet6 is LAN A's global IPv6 prefix, routed to natA: no NAT, a stateful firewall.
+	LANANet6 = "2a00:11::/64"
+	// LANBNet6 is LAN B's global IPv6 prefix, routed to natB.
+	LANBNet6 = "2a00:12::/64"
 )
 
 // netnsDir is where "ip netns" keeps the names of namespaces (iproute2's NETNS_RUN_DIR).
@@ -59,21 +67,30 @@ func (m NATMode) String() string {
 
 func (m NATMode) valid() bool { return m == PortPreserving || m == FullyRandom }
 
-// Config chooses the NAT mode of each router. The zero Config makes both routers port-preserving.
+// Config chooses the NAT mode of each router and whether the lab is dual-stack. The zero Config
+// makes both routers port-preserving, IPv4 only.
 type Config struct {
 	NATA NATMode // the mode of natA, in front of LAN A
 	NATB NATMode // the mode of natB, in front of LAN B
+	// IPv6 gives every host and router a global IPv6 address as well (PublicNet6, LANANet6,
+	// LANBNet6). The routers route IPv6 without NAT and filter it statefully, as home routers do:
+	// LAN hosts reach anything, unsolicited packets from outside are dropped.
+	IPv6 bool
 }
 
 // Host is one machine of a lab: a network namespace and its address.
 type Host struct {
-	Name string // logical name: relay, a1, a2, b1, b2, natA or natB
+	Name string // logical name: relay, relay2, public, a1, a2, b1, b2, natA or natB
 	NS   string // the network namespace's name, as "ip netns list" shows it
 	IP   net.IP // the host's address: public for the relay and the routers, private for a1 … b2
+	IP6  net.IP // the host's global IPv6 address, with Config.IPv6 (nil without)
 }
 
 // String describes the host for logs and test failures, e.g. "a1 (192.168.1.11 in nl42-1f2e-a1)".
 func (h *Host) String() string {
+	if h.IP6 != nil {
+		return fmt.Sprintf("%s (%s, %s in %s)", h.Name, h.IP, h.IP6, h.NS)
+	}
 	return fmt.Sprintf("%s (%s in %s)", h.Name, h.IP, h.NS)
 }
 
@@ -143,7 +160,8 @@ func checkLiteral(address string) error {
 // traffic appears to come from.
 type Router struct {
 	*Host
-	LANIP net.IP // the router's address on its LAN, the LAN hosts' default gateway
+	LANIP  net.IP // the router's address on its LAN, the LAN hosts' default gateway
+	LANIP6 net.IP // its IPv6 address on the LAN, with Config.IPv6
 
 	run  runner
 	mu   sync.Mutex
@@ -204,6 +222,7 @@ table inet fw {
   chain input {
     type filter hook input priority filter; policy accept;
     iifname "wan0" ct state established,related accept
+    iifname "wan0" meta l4proto ipv6-icmp accept
     iifname "wan0" drop
   }
 }
@@ -260,20 +279,31 @@ func build(ctx context.Context, cfg Config, run runner) (_ *Lab, err error) {
 		return nil, fmt.Errorf("netlab: invalid NAT modes %d, %d", int(cfg.NATA), int(cfg.NATB))
 	}
 	p := fmt.Sprintf("nl%d-%04x-", os.Getpid(), rand.N(0x10000))
-	host := func(name string, ip net.IP) *Host { return &Host{Name: name, NS: p + name, IP: ip} }
-	router := func(name string, wan, lan net.IP, mode NATMode) *Router {
-		return &Router{Host: host(name, wan), LANIP: lan, run: run, mode: mode}
+	// v6 returns the address at the given host number in prefix, or nil for an IPv4-only lab.
+	v6 := func(prefix string, n int) net.IP {
+		if !cfg.IPv6 {
+			return nil
+		}
+		ip := net.ParseIP(strings.TrimSuffix(prefix, "/64"))
+		ip[15] = byte(n)
+		return ip
+	}
+	host := func(name string, ip net.IP, ip6 net.IP) *Host {
+		return &Host{Name: name, NS: p + name, IP: ip, IP6: ip6}
+	}
+	router := func(name string, wan, lan net.IP, wan6, lan6 net.IP, mode NATMode) *Router {
+		return &Router{Host: host(name, wan, wan6), LANIP: lan, LANIP6: lan6, run: run, mode: mode}
 	}
 	l := &Lab{
-		Relay:   &Host{Name: "relay", NS: p + "pub", IP: net.IPv4(11, 0, 0, 10)},
-		Relay2:  host("relay2", net.IPv4(11, 0, 0, 11)),
-		Public:  host("public", net.IPv4(11, 0, 0, 12)),
-		RouterA: router("natA", net.IPv4(11, 0, 0, 21), net.IPv4(192, 168, 1, 1), cfg.NATA),
-		RouterB: router("natB", net.IPv4(11, 0, 0, 22), net.IPv4(192, 168, 2, 1), cfg.NATB),
-		A1:      host("a1", net.IPv4(192, 168, 1, 11)),
-		A2:      host("a2", net.IPv4(192, 168, 1, 12)),
-		B1:      host("b1", net.IPv4(192, 168, 2, 11)),
-		B2:      host("b2", net.IPv4(192, 168, 2, 12)),
+		Relay:   &Host{Name: "relay", NS: p + "pub", IP: net.IPv4(11, 0, 0, 10), IP6: v6(PublicNet6, 0x10)},
+		Relay2:  host("relay2", net.IPv4(11, 0, 0, 11), v6(PublicNet6, 0x11)),
+		Public:  host("public", net.IPv4(11, 0, 0, 12), v6(PublicNet6, 0x12)),
+		RouterA: router("natA", net.IPv4(11, 0, 0, 21), net.IPv4(192, 168, 1, 1), v6(PublicNet6, 0x21), v6(LANANet6, 1), cfg.NATA),
+		RouterB: router("natB", net.IPv4(11, 0, 0, 22), net.IPv4(192, 168, 2, 1), v6(PublicNet6, 0x22), v6(LANBNet6, 1), cfg.NATB),
+		A1:      host("a1", net.IPv4(192, 168, 1, 11), v6(LANANet6, 0x11)),
+		A2:      host("a2", net.IPv4(192, 168, 1, 12), v6(LANANet6, 0x12)),
+		B1:      host("b1", net.IPv4(192, 168, 2, 11), v6(LANBNet6, 0x11)),
+		B2:      host("b2", net.IPv4(192, 168, 2, 12), v6(LANBNet6, 0x12)),
 		prefix:  p,
 		run:     run,
 	}
@@ -285,7 +315,7 @@ func build(ctx context.Context, cfg Config, run runner) (_ *Lab, err error) {
 		}
 	}()
 
-	b := &builder{ctx: ctx, run: run}
+	b := &builder{ctx: ctx, run: run, index: 100}
 	swA, swB := p+"swA", p+"swB"
 	for _, ns := range []string{l.Relay.NS, l.Relay2.NS, l.Public.NS, l.RouterA.NS, l.RouterB.NS, swA, swB, l.A1.NS, l.A2.NS, l.B1.NS, l.B2.NS} {
 		if _, err := run(ctx, "", "ip", "netns", "add", ns); err != nil {
@@ -295,12 +325,28 @@ func build(ctx context.Context, cfg Config, run runner) (_ *Lab, err error) {
 		l.made = append(l.made, ns)
 		l.mu.Unlock()
 		b.ip(ns, "link", "set", "lo", "up")
+		if cfg.IPv6 {
+			// No duplicate address detection on the interfaces made from now on: link-local
+			// addresses would stay tentative for a second or more, and neighbour discovery with
+			// them, so that the first packets between LANs went nowhere.
+			b.sysctl(&Host{Name: ns, NS: ns}, "ipv6/conf/default/accept_dad", "0")
+		}
 	}
 	b.bridge(l.Relay.NS, l.Relay.IP.String()+"/24")
+	b.addr6(l.Relay.NS, "br0", l.Relay.IP6)
 	b.publicHost(l.Relay.NS, l.Relay2)
 	b.publicHost(l.Relay.NS, l.Public)
 	b.lan(l.Relay.NS, l.RouterA, swA, l.A1, l.A2)
 	b.lan(l.Relay.NS, l.RouterB, swB, l.B1, l.B2)
+	if cfg.IPv6 {
+		// Every machine on the public segment routes each LAN's prefix to its router.
+		for _, ns := range []string{l.Relay.NS, l.Relay2.NS, l.Public.NS, l.RouterB.NS} {
+			b.ip(ns, "-6", "route", "add", LANANet6, "via", l.RouterA.IP6.String())
+		}
+		for _, ns := range []string{l.Relay.NS, l.Relay2.NS, l.Public.NS, l.RouterA.NS} {
+			b.ip(ns, "-6", "route", "add", LANBNet6, "via", l.RouterB.IP6.String())
+		}
+	}
 	if b.err != nil {
 		return nil, b.err
 	}
@@ -309,9 +355,25 @@ func build(ctx context.Context, cfg Config, run runner) (_ *Lab, err error) {
 
 // builder runs the steps of a setup until the first error, which it keeps.
 type builder struct {
-	ctx context.Context
-	run runner
-	err error
+	ctx   context.Context
+	run   runner
+	err   error
+	index int // the last interface index given to a veth
+}
+
+// veth makes a veth pair from inside ns: name in ns, peer in peerNS. Veths are created from inside
+// the lab's namespaces, straight into their peers' namespaces, so no interface ever appears in the
+// root namespace.
+//
+// Every veth of a lab gets its own interface index. The kernel treats a carrier change of a device
+// whose index equals its peer's (its "iflink") as not urgent and reports it up to a second late, and
+// ends of a pair made in fresh namespaces often get the same small index: the device then counts as
+// without carrier for that second, and IPv6, which waits for the carrier before it answers neighbour
+// solicitations, lost the first packets of every lab.
+func (b *builder) veth(ns, name, peerNS, peer string) {
+	b.index += 2
+	b.ip(ns, "link", "add", name, "index", strconv.Itoa(b.index), "type", "veth",
+		"peer", "name", peer, "netns", peerNS, "index", strconv.Itoa(b.index+1))
 }
 
 // ip runs "ip -n NS args…".
@@ -330,47 +392,68 @@ func (b *builder) bridge(ns, cidr string) {
 	}
 }
 
+// addr6 gives dev in ns the IPv6 address ip (a /64) if ip is not nil, without duplicate address
+// detection, which would keep it unusable for a second or more.
+func (b *builder) addr6(ns, dev string, ip net.IP) {
+	if ip != nil {
+		b.ip(ns, "-6", "addr", "add", ip.String()+"/64", "dev", dev, "nodad")
+	}
+}
+
+// sysctl sets a sysctl of the namespace of h (a path under /proc/sys/net) to value.
+func (b *builder) sysctl(h *Host, path, value string) {
+	if b.err == nil {
+		b.err = h.Do(func() error {
+			// /proc/sys/net belongs to the network namespace of the thread that opens it.
+			return os.WriteFile("/proc/sys/net/"+path, []byte(value+"\n"), 0)
+		})
+		if b.err != nil {
+			b.err = fmt.Errorf("netlab: %s: setting %s: %w", h.Name, path, b.err)
+		}
+	}
+}
+
 // publicHost wires h to the public bridge in pub.
 func (b *builder) publicHost(pub string, h *Host) {
-	b.ip(pub, "link", "add", h.Name, "type", "veth", "peer", "name", "eth0", "netns", h.NS)
+	b.veth(pub, h.Name, h.NS, "eth0")
 	b.ip(pub, "link", "set", h.Name, "master", "br0", "up")
 	b.ip(h.NS, "addr", "add", h.IP.String()+"/24", "dev", "eth0")
+	b.addr6(h.NS, "eth0", h.IP6)
 	b.ip(h.NS, "link", "set", "eth0", "up")
 }
 
 // lan wires a router to the public bridge in pub and to its LAN's switch sw, and the hosts to sw.
-// Veths are created from inside the lab's namespaces, straight into their peers' namespaces, so no
-// interface ever appears in the root namespace.
 func (b *builder) lan(pub string, r *Router, sw string, hosts ...*Host) {
-	b.ip(pub, "link", "add", r.Name, "type", "veth", "peer", "name", "wan0", "netns", r.NS)
+	b.veth(pub, r.Name, r.NS, "wan0")
 	b.ip(pub, "link", "set", r.Name, "master", "br0", "up")
 	b.ip(r.NS, "addr", "add", r.IP.String()+"/24", "dev", "wan0")
+	b.addr6(r.NS, "wan0", r.IP6)
 	b.ip(r.NS, "link", "set", "wan0", "up")
 
 	b.bridge(sw, "")
-	b.ip(sw, "link", "add", "up0", "type", "veth", "peer", "name", "lan0", "netns", r.NS)
+	b.veth(sw, "up0", r.NS, "lan0")
 	b.ip(sw, "link", "set", "up0", "master", "br0", "up")
 	b.ip(r.NS, "addr", "add", r.LANIP.String()+"/24", "dev", "lan0")
+	b.addr6(r.NS, "lan0", r.LANIP6)
 	b.ip(r.NS, "link", "set", "lan0", "up")
-	if b.err == nil {
-		b.err = r.Do(func() error {
-			// /proc/sys/net belongs to the network namespace of the thread that opens it.
-			return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0)
-		})
-		if b.err != nil {
-			b.err = fmt.Errorf("netlab: %s: enabling IPv4 forwarding: %w", r.Name, b.err)
-		}
+	b.sysctl(r.Host, "ipv4/ip_forward", "1")
+	if r.IP6 != nil {
+		b.sysctl(r.Host, "ipv6/conf/all/forwarding", "1")
 	}
 	if b.err == nil {
 		_, b.err = b.run(b.ctx, ruleset(r.mode), "ip", "netns", "exec", r.NS, "nft", "-f", "-")
 	}
 
 	for _, h := range hosts {
-		b.ip(sw, "link", "add", h.Name, "type", "veth", "peer", "name", "eth0", "netns", h.NS)
+		b.veth(sw, h.Name, h.NS, "eth0")
 		b.ip(sw, "link", "set", h.Name, "master", "br0", "up")
 		b.ip(h.NS, "addr", "add", h.IP.String()+"/24", "dev", "eth0")
+		b.addr6(h.NS, "eth0", h.IP6)
 		b.ip(h.NS, "link", "set", "eth0", "up")
 		b.ip(h.NS, "route", "add", "default", "via", r.LANIP.String())
+		if h.IP6 != nil {
+			b.ip(h.NS, "-6", "route", "add", "default", "via", r.LANIP6.String())
+		}
 	}
 }
 

@@ -352,3 +352,110 @@ func containsAll(have, want []string) bool {
 	}
 	return true
 }
+
+// TestIPv6 checks the dual-stack lab: global IPv6 addresses everywhere, no NAT for IPv6 (the relay
+// sees a LAN host's own address), unsolicited inbound IPv6 dropped silently by the routers' stateful
+// firewalls, and a UDP hole punch between LAN A and LAN B over IPv6 (simultaneous open).
+func TestIPv6(t *testing.T) {
+	l := netlab.Setup(t, netlab.Config{IPv6: true})
+	for _, tc := range []struct {
+		h   *netlab.Host
+		net string
+	}{
+		{l.Relay, netlab.PublicNet6}, {l.Relay2, netlab.PublicNet6}, {l.Public, netlab.PublicNet6},
+		{l.RouterA.Host, netlab.PublicNet6}, {l.RouterB.Host, netlab.PublicNet6},
+		{l.A1, netlab.LANANet6}, {l.A2, netlab.LANANet6}, {l.B1, netlab.LANBNet6}, {l.B2, netlab.LANBNet6},
+	} {
+		a, _ := netip.AddrFromSlice(tc.h.IP6)
+		if !netip.MustParsePrefix(tc.net).Contains(a) {
+			t.Errorf("%v: IPv6 address not in %s", tc.h, tc.net)
+		}
+		if m, err := manet.FromIP(tc.h.IP6); err != nil || !manet.IsPublicAddr(m) {
+			t.Errorf("%v: manet.IsPublicAddr = false (err %v), want true", tc.h, err)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to *netlab.Host
+		ok       bool
+	}{
+		{"a1 reaches the relay, not NATed", l.A1, l.Relay, true},
+		{"b2 reaches the public host", l.B2, l.Public, true},
+		{"a1 reaches a2 on LAN A", l.A1, l.A2, true},
+		{"relay's unsolicited packets to a1 are dropped", l.Relay, l.A1, false},
+		{"a1's unsolicited packets to b1 are dropped", l.A1, l.B1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ln, err := tc.to.Listen("tcp6", "[::]:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			accepted := make(chan net.Addr, 1)
+			go func() {
+				if c, err := ln.Accept(); err == nil {
+					accepted <- c.RemoteAddr()
+					c.Close()
+				}
+			}()
+			addr := net.JoinHostPort(tc.to.IP6.String(), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+			ctx, cancel := context.WithTimeout(t.Context(), dropWait)
+			defer cancel()
+			c, err := tc.from.Dial(ctx, "tcp6", addr)
+			if !tc.ok {
+				var ne net.Error
+				if err == nil {
+					c.Close()
+					t.Fatalf("%v dialed %s: connected, want a silent drop", tc.from, addr)
+				} else if !(errors.As(err, &ne) && ne.Timeout()) {
+					t.Fatalf("%v dialed %s: %v, want a timeout (silent drop)", tc.from, addr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v dialed %s: %v", tc.from, addr, err)
+			}
+			defer c.Close()
+			select {
+			case a := <-accepted:
+				if got := a.(*net.TCPAddr).IP; !got.Equal(tc.from.IP6) {
+					t.Errorf("%v saw the connection from %s, want %s (no NAT)", tc.to, got, tc.from.IP6)
+				}
+			case <-ctx.Done():
+				t.Fatalf("%v accepted nothing", tc.to)
+			}
+		})
+	}
+	t.Run("UDP hole punch over IPv6", func(t *testing.T) {
+		a, err := l.A1.ListenPacket("udp6", "[::]:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := l.B1.ListenPacket("udp6", "[::]:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		toB := &net.UDPAddr{IP: l.B1.IP6, Port: b.LocalAddr().(*net.UDPAddr).Port}
+		toA := &net.UDPAddr{IP: l.A1.IP6, Port: a.LocalAddr().(*net.UDPAddr).Port}
+		// b's first packet opens natB's firewall for a, a's opens natA's for b.
+		if _, err := b.WriteTo([]byte("b"), toA); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			from net.PacketConn
+			to   *net.UDPAddr
+			recv net.PacketConn
+		}{{a, toB, b}, {b, toA, a}} {
+			if _, err := c.from.WriteTo([]byte("x"), c.to); err != nil {
+				t.Fatal(err)
+			}
+			c.recv.SetReadDeadline(time.Now().Add(time.Second))
+			if _, _, err := c.recv.ReadFrom(make([]byte, 16)); err != nil {
+				t.Fatalf("after both sent, %v got nothing: %v", c.recv.LocalAddr(), err)
+			}
+		}
+	})
+}

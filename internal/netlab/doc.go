@@ -74,6 +74,9 @@
 //	  }
 //	}
 //
+// [Router.SetUDPBlocked] adds "meta l4proto udp drop" at the head of the forward chain: the LAN then
+// has TCP only, as some corporate and public networks do.
+//
 // NAT mappings live in the routers' connection tracking tables and outlive the processes that made
 // them; [Lab.FlushConntrack] forgets them between runs (it needs the conntrack tool).
 //

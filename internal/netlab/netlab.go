@@ -163,9 +163,10 @@ type Router struct {
 	LANIP  net.IP // the router's address on its LAN, the LAN hosts' default gateway
 	LANIP6 net.IP // its IPv6 address on the LAN, with Config.IPv6
 
-	run  runner
-	mu   sync.Mutex
-	mode NATMode
+	run      runner
+	mu       sync.Mutex
+	mode     NATMode
+	blockUDP bool
 }
 
 // NAT returns the router's current NAT mode.
@@ -183,10 +184,30 @@ func (r *Router) SetNAT(ctx context.Context, mode NATMode) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, err := r.run(ctx, ruleset(mode), "ip", "netns", "exec", r.NS, "nft", "-f", "-"); err != nil {
+	if _, err := r.run(ctx, ruleset(mode, r.blockUDP), "ip", "netns", "exec", r.NS, "nft", "-f", "-"); err != nil {
 		return err
 	}
 	r.mode = mode
+	return nil
+}
+
+// UDPBlocked reports whether the router drops all UDP it would forward.
+func (r *Router) UDPBlocked() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.blockUDP
+}
+
+// SetUDPBlocked makes the router drop every UDP packet it would forward, both ways (as networks
+// that allow only TCP do), or forward UDP again. It replaces the rules atomically; UDP flows in
+// connection tracking are dropped too while blocked.
+func (r *Router) SetUDPBlocked(ctx context.Context, blocked bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.run(ctx, ruleset(r.mode, blocked), "ip", "netns", "exec", r.NS, "nft", "-f", "-"); err != nil {
+		return err
+	}
+	r.blockUDP = blocked
 	return nil
 }
 
@@ -201,10 +222,14 @@ func (r *Router) FlushConntrack(ctx context.Context) error {
 }
 
 // ruleset returns the nft rules of a router in the given mode (see the package documentation).
-func ruleset(mode NATMode) string {
+func ruleset(mode NATMode, blockUDP bool) string {
 	masquerade := "masquerade"
 	if mode == FullyRandom {
 		masquerade = "masquerade fully-random"
+	}
+	udp := ""
+	if blockUDP {
+		udp = "\n    meta l4proto udp drop"
 	}
 	return `flush ruleset
 table ip nat {
@@ -215,7 +240,7 @@ table ip nat {
 }
 table inet fw {
   chain forward {
-    type filter hook forward priority filter; policy drop;
+    type filter hook forward priority filter; policy drop;` + udp + `
     ct state established,related accept
     iifname "lan0" oifname "wan0" accept
   }
@@ -441,7 +466,7 @@ func (b *builder) lan(pub string, r *Router, sw string, hosts ...*Host) {
 		b.sysctl(r.Host, "ipv6/conf/all/forwarding", "1")
 	}
 	if b.err == nil {
-		_, b.err = b.run(b.ctx, ruleset(r.mode), "ip", "netns", "exec", r.NS, "nft", "-f", "-")
+		_, b.err = b.run(b.ctx, ruleset(r.mode, false), "ip", "netns", "exec", r.NS, "nft", "-f", "-")
 	}
 
 	for _, h := range hosts {

@@ -459,3 +459,58 @@ func TestIPv6(t *testing.T) {
 		}
 	})
 }
+
+// TestUDPBlocked checks that a router with UDP blocked forwards no UDP either way, still forwards
+// TCP, and forwards UDP again once unblocked.
+func TestUDPBlocked(t *testing.T) {
+	l := netlab.Setup(t, netlab.Config{})
+	srv, err := l.Relay.ListenPacket("udp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dst := &net.UDPAddr{IP: l.Relay.IP, Port: srv.LocalAddr().(*net.UDPAddr).Port}
+	udpGetsThrough := func() bool {
+		c, err := l.A1.ListenPacket("udp4", ":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.WriteTo([]byte("x"), dst); err != nil {
+			t.Fatal(err)
+		}
+		srv.SetReadDeadline(time.Now().Add(dropWait))
+		_, _, err = srv.ReadFrom(make([]byte, 16))
+		return err == nil
+	}
+	if !udpGetsThrough() {
+		t.Fatal("UDP from a1 does not reach the relay before blocking")
+	}
+	if err := l.RouterA.SetUDPBlocked(t.Context(), true); err != nil {
+		t.Fatal(err)
+	}
+	if !l.RouterA.UDPBlocked() {
+		t.Error("UDPBlocked() = false after SetUDPBlocked(true)")
+	}
+	if udpGetsThrough() {
+		t.Error("UDP from a1 reaches the relay through a router that blocks UDP")
+	}
+	ln, err := l.Relay.Listen("tcp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), dropWait)
+	defer cancel()
+	c, err := l.A1.Dial(ctx, "tcp4", net.JoinHostPort(l.Relay.IP.String(), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)))
+	if err != nil {
+		t.Fatalf("TCP from a1 through a router that blocks UDP: %v", err)
+	}
+	c.Close()
+	if err := l.RouterA.SetUDPBlocked(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	if !udpGetsThrough() {
+		t.Error("UDP from a1 does not reach the relay after unblocking")
+	}
+}

@@ -24,6 +24,16 @@
 // There is no Internet: the public segment has no default route, so a dial to any address outside
 // the lab fails at once with "network is unreachable".
 //
+// # Carrier-grade NAT
+//
+// With [Config].CGNAT a carrier's NAT router [Lab.Carrier] ("cgn", wan0 11.0.0.30 on the public
+// segment, lan0 100.64.0.1 on its own switch swC, mode [Config].Carrier) sits between the public
+// segment and natA ([CGNATForA]) or both home routers ([CGNATShared]), whose WAN addresses are then
+// 100.64.0.21 and .22 in [CarrierNet], with a default route to the carrier. Hosts behind it are
+// behind two NATs, and with CGNATShared both LANs share the carrier's public address. Its rules are
+// a home router's: it does not hairpin, so a packet from inside to its own public address reaches
+// the router itself, never the host that owns the mapping. CGNAT labs are IPv4 only.
+//
 // # IPv6 (dual stack)
 //
 // By default IPv6 is left as the kernel sets it up (link-local addresses only) and the routers drop

@@ -33,6 +33,11 @@ const (
 	LANANet6 = "2a00:11::/64"
 	// LANBNet6 is LAN B's global IPv6 prefix, routed to natB.
 	LANBNet6 = "2a00:12::/64"
+
+	// CarrierNet is the carrier's network behind its carrier-grade NAT (Config.CGNAT): the WAN
+	// sides of the home routers behind it. It is 100.64.0.0/10's first /24, shared address space
+	// that go-multiaddr's manet counts as neither public nor private.
+	CarrierNet = "100.64.0.0/24"
 )
 
 // netnsDir is where "ip netns" keeps the names of namespaces (iproute2's NETNS_RUN_DIR).
@@ -76,11 +81,42 @@ type Config struct {
 	// LANBNet6). The routers route IPv6 without NAT and filter it statefully, as home routers do:
 	// LAN hosts reach anything, unsolicited packets from outside are dropped.
 	IPv6 bool
+	// CGNAT puts home routers behind a carrier-grade NAT (Lab.Carrier): natA only, or both
+	// (one carrier for both LANs: double NAT, and their public address is the same). IPv4 only:
+	// it cannot be combined with IPv6.
+	CGNAT CGNAT
+	// Carrier is the mode of the carrier-grade NAT.
+	Carrier NATMode
+}
+
+// CGNAT says which home routers sit behind the carrier-grade NAT.
+type CGNAT int
+
+const (
+	NoCGNAT     CGNAT = iota // both home routers on the public segment
+	CGNATForA                // natA behind the carrier's NAT, natB on the public segment
+	CGNATShared              // natA and natB behind the same carrier's NAT
+)
+
+func (c CGNAT) valid() bool { return c >= NoCGNAT && c <= CGNATShared }
+
+// String returns the setting's name.
+func (c CGNAT) String() string {
+	switch c {
+	case NoCGNAT:
+		return "no-cgnat"
+	case CGNATForA:
+		return "cgnat-for-A"
+	case CGNATShared:
+		return "cgnat-shared"
+	default:
+		return "CGNAT(" + strconv.Itoa(int(c)) + ")"
+	}
 }
 
 // Host is one machine of a lab: a network namespace and its address.
 type Host struct {
-	Name string // logical name: relay, relay2, public, a1, a2, b1, b2, natA or natB
+	Name string // logical name: relay, relay2, public, a1, a2, b1, b2, natA, natB or cgn
 	NS   string // the network namespace's name, as "ip netns list" shows it
 	IP   net.IP // the host's address: public for the relay and the routers, private for a1 … b2
 	IP6  net.IP // the host's global IPv6 address, with Config.IPv6 (nil without)
@@ -257,6 +293,7 @@ table inet fw {
 // Lab is a running test bed. Its hosts and routers are fixed when New returns; Close removes it.
 type Lab struct {
 	Relay            *Host   // the public host, 11.0.0.10: the namespace of the public segment itself
+	Carrier          *Router // the carrier-grade NAT (11.0.0.30, 100.64.0.1) with Config.CGNAT, else nil
 	Relay2           *Host   // a second public host for a second relay, 11.0.0.11
 	Public           *Host   // a host on the public segment without NAT or firewall, 11.0.0.12
 	RouterA, RouterB *Router // the NAT routers in front of LAN A and LAN B
@@ -300,8 +337,14 @@ func New(ctx context.Context, cfg Config) (*Lab, error) {
 
 // build is New with the command runner as a seam, so tests can make a step fail.
 func build(ctx context.Context, cfg Config, run runner) (_ *Lab, err error) {
-	if !cfg.NATA.valid() || !cfg.NATB.valid() {
-		return nil, fmt.Errorf("netlab: invalid NAT modes %d, %d", int(cfg.NATA), int(cfg.NATB))
+	if !cfg.NATA.valid() || !cfg.NATB.valid() || !cfg.Carrier.valid() {
+		return nil, fmt.Errorf("netlab: invalid NAT modes %d, %d, %d", int(cfg.NATA), int(cfg.NATB), int(cfg.Carrier))
+	}
+	if !cfg.CGNAT.valid() {
+		return nil, fmt.Errorf("netlab: invalid CGNAT %d", int(cfg.CGNAT))
+	}
+	if cfg.CGNAT != NoCGNAT && cfg.IPv6 {
+		return nil, errors.New("netlab: a lab with a carrier-grade NAT is IPv4 only")
 	}
 	p := fmt.Sprintf("nl%d-%04x-", os.Getpid(), rand.N(0x10000))
 	// v6 returns the address at the given host number in prefix, or nil for an IPv4-only lab.
@@ -332,6 +375,14 @@ func build(ctx context.Context, cfg Config, run runner) (_ *Lab, err error) {
 		prefix:  p,
 		run:     run,
 	}
+	behindCarrier := map[*Router]bool{l.RouterA: cfg.CGNAT != NoCGNAT, l.RouterB: cfg.CGNAT == CGNATShared}
+	if cfg.CGNAT != NoCGNAT {
+		l.Carrier = router("cgn", net.IPv4(11, 0, 0, 30), net.IPv4(100, 64, 0, 1), nil, nil, cfg.Carrier)
+		l.RouterA.IP = net.IPv4(100, 64, 0, 21)
+		if behindCarrier[l.RouterB] {
+			l.RouterB.IP = net.IPv4(100, 64, 0, 22)
+		}
+	}
 	defer func() {
 		if err != nil {
 			if cerr := l.Close(); cerr != nil {
@@ -341,8 +392,12 @@ func build(ctx context.Context, cfg Config, run runner) (_ *Lab, err error) {
 	}()
 
 	b := &builder{ctx: ctx, run: run, index: 100}
-	swA, swB := p+"swA", p+"swB"
-	for _, ns := range []string{l.Relay.NS, l.Relay2.NS, l.Public.NS, l.RouterA.NS, l.RouterB.NS, swA, swB, l.A1.NS, l.A2.NS, l.B1.NS, l.B2.NS} {
+	swA, swB, swC := p+"swA", p+"swB", p+"swC"
+	namespaces := []string{l.Relay.NS, l.Relay2.NS, l.Public.NS, l.RouterA.NS, l.RouterB.NS, swA, swB, l.A1.NS, l.A2.NS, l.B1.NS, l.B2.NS}
+	if l.Carrier != nil {
+		namespaces = append(namespaces, l.Carrier.NS, swC)
+	}
+	for _, ns := range namespaces {
 		if _, err := run(ctx, "", "ip", "netns", "add", ns); err != nil {
 			return nil, err
 		}
@@ -361,8 +416,19 @@ func build(ctx context.Context, cfg Config, run runner) (_ *Lab, err error) {
 	b.addr6(l.Relay.NS, "br0", l.Relay.IP6)
 	b.publicHost(l.Relay.NS, l.Relay2)
 	b.publicHost(l.Relay.NS, l.Public)
-	b.lan(l.Relay.NS, l.RouterA, swA, l.A1, l.A2)
-	b.lan(l.Relay.NS, l.RouterB, swB, l.B1, l.B2)
+	upstream := func(r *Router) (string, net.IP) {
+		if behindCarrier[r] {
+			return swC, l.Carrier.LANIP
+		}
+		return l.Relay.NS, nil
+	}
+	if l.Carrier != nil {
+		b.lan(l.Relay.NS, nil, l.Carrier, swC)
+	}
+	up, gw := upstream(l.RouterA)
+	b.lan(up, gw, l.RouterA, swA, l.A1, l.A2)
+	up, gw = upstream(l.RouterB)
+	b.lan(up, gw, l.RouterB, swB, l.B1, l.B2)
 	if cfg.IPv6 {
 		// Every machine on the public segment routes each LAN's prefix to its router.
 		for _, ns := range []string{l.Relay.NS, l.Relay2.NS, l.Public.NS, l.RouterB.NS} {
@@ -447,13 +513,17 @@ func (b *builder) publicHost(pub string, h *Host) {
 	b.ip(h.NS, "link", "set", "eth0", "up")
 }
 
-// lan wires a router to the public bridge in pub and to its LAN's switch sw, and the hosts to sw.
-func (b *builder) lan(pub string, r *Router, sw string, hosts ...*Host) {
-	b.veth(pub, r.Name, r.NS, "wan0")
-	b.ip(pub, "link", "set", r.Name, "master", "br0", "up")
+// lan wires a router's WAN side to the bridge in up (the public segment, or the carrier's network,
+// then with a default route to gateway), its LAN side to the switch sw, and the hosts to sw.
+func (b *builder) lan(up string, gateway net.IP, r *Router, sw string, hosts ...*Host) {
+	b.veth(up, r.Name, r.NS, "wan0")
+	b.ip(up, "link", "set", r.Name, "master", "br0", "up")
 	b.ip(r.NS, "addr", "add", r.IP.String()+"/24", "dev", "wan0")
 	b.addr6(r.NS, "wan0", r.IP6)
 	b.ip(r.NS, "link", "set", "wan0", "up")
+	if gateway != nil {
+		b.ip(r.NS, "route", "add", "default", "via", gateway.String())
+	}
 
 	b.bridge(sw, "")
 	b.veth(sw, "up0", r.NS, "lan0")
@@ -489,9 +559,14 @@ func (l *Lab) Namespaces() []string {
 	return append([]string(nil), l.made...)
 }
 
-// FlushConntrack empties the connection tracking tables of both routers; see Router.FlushConntrack.
+// FlushConntrack empties the connection tracking tables of all routers (the carrier's too); see
+// Router.FlushConntrack.
 func (l *Lab) FlushConntrack(ctx context.Context) error {
-	return errors.Join(l.RouterA.FlushConntrack(ctx), l.RouterB.FlushConntrack(ctx))
+	err := errors.Join(l.RouterA.FlushConntrack(ctx), l.RouterB.FlushConntrack(ctx))
+	if l.Carrier != nil {
+		err = errors.Join(err, l.Carrier.FlushConntrack(ctx))
+	}
+	return err
 }
 
 // Close kills every process still running in one of the lab's namespaces and deletes the namespaces,

@@ -514,3 +514,75 @@ func TestUDPBlocked(t *testing.T) {
 		t.Error("UDP from a1 does not reach the relay after unblocking")
 	}
 }
+
+// TestCGNAT checks the carrier-grade NAT: the relay sees LAN A through it (double NAT), the home
+// router's WAN address is in the carrier's shared range, hosts behind the carrier can punch to a
+// LAN elsewhere (both NATs keep ports), and two LANs behind the same carrier cannot punch to each
+// other, since the carrier does not hairpin.
+func TestCGNAT(t *testing.T) {
+	for _, tc := range []struct {
+		cgnat   netlab.CGNAT
+		punched bool
+	}{
+		{netlab.CGNATForA, true},
+		{netlab.CGNATShared, false},
+	} {
+		t.Run(fmt.Sprint(tc.cgnat), func(t *testing.T) {
+			t.Parallel()
+			l := netlab.Setup(t, netlab.Config{CGNAT: tc.cgnat})
+			if l.Carrier == nil {
+				t.Fatal("no carrier router")
+			}
+			if len(l.Namespaces()) != 13 {
+				t.Errorf("%d namespaces, want 13", len(l.Namespaces()))
+			}
+			if a, _ := netip.AddrFromSlice(l.RouterA.IP.To4()); !netip.MustParsePrefix(netlab.CarrierNet).Contains(a) {
+				t.Errorf("natA's WAN address %s is not in %s", l.RouterA.IP, netlab.CarrierNet)
+			}
+			publicOf := map[*netlab.Host]net.IP{l.A1: l.Carrier.IP, l.B1: l.RouterB.IP}
+			if tc.cgnat == netlab.CGNATShared {
+				publicOf[l.B1] = l.Carrier.IP
+			}
+			checkMapping(t, l.A1, publicOf[l.A1], l.Relay, netlab.PortPreserving)
+			checkMapping(t, l.B1, publicOf[l.B1], l.Relay, netlab.PortPreserving)
+			if got := punchVia(t, l.A1, l.B1, publicOf); got != tc.punched {
+				t.Errorf("UDP hole punch a1 <-> b1 worked: %t, want %t", got, tc.punched)
+			}
+		})
+	}
+}
+
+// punchVia is punch with the public address of each host given.
+func punchVia(t *testing.T, x, y *netlab.Host, publicOf map[*netlab.Host]net.IP) bool {
+	t.Helper()
+	a, err := x.ListenPacket("udp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := y.ListenPacket("udp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	toB := &net.UDPAddr{IP: publicOf[y], Port: b.LocalAddr().(*net.UDPAddr).Port}
+	toA := &net.UDPAddr{IP: publicOf[x], Port: a.LocalAddr().(*net.UDPAddr).Port}
+	got := func(c net.PacketConn) bool {
+		c.SetReadDeadline(time.Now().Add(dropWait / 3))
+		_, _, err := c.ReadFrom(make([]byte, 16))
+		return err == nil
+	}
+	var aGot, bGot bool
+	for range 3 {
+		a.WriteTo([]byte("a"), toB)
+		b.WriteTo([]byte("b"), toA)
+		bc := make(chan bool, 1)
+		go func() { bc <- bGot || got(b) }()
+		aGot = aGot || got(a)
+		bGot = <-bc
+		if aGot && bGot {
+			return true
+		}
+	}
+	return false
+}

@@ -16,17 +16,20 @@
 //     Bootstrap peers are not given to kad-dht: it would dial them before
 //     the host listens, from a port that is useless for hole punching;
 //   - NAT traversal: relay client and hole punching (DCUtR) always on;
-//     bootstrap peers are static relays. Reachability rule: a node with
-//     bootstrap peers and no public IP on any interface declares itself
-//     private at start, so it reserves a relay slot at once instead of
-//     waiting for AutoNAT; otherwise AutoNAT decides. UPnP only WithUPnP.
+//     bootstrap peers are static relays. Reachability from evidence: a
+//     node with bootstrap peers starts private whatever its interfaces
+//     carry, so it reserves a slot on each relay at once, and gives the
+//     reservations up only once AutoNAT v2 (served and used by every
+//     node) confirms it is reachable directly (reach.go). WithRelayHook
+//     reports every change of the reservations. UPnP only WithUPnP.
 //   - hole punching that does not give up: discovery waits (bounded) until
 //     DCUtR is ready and a relay address exists; peers still reached only
 //     through a relay are redialed through it with backoff so that the
 //     other side punches (upgradeRelayed); PathOf names the path of each
 //     peer (lan, direct, hole-punched, relayed). See docs/architecture.md.
 //   - relay role (WithRelayService, used by package bridge): circuit relay
-//     v2 service, AutoNAT service, reachability forced public, DHT server.
+//     v2 service, AutoNAT v1 and v2 service, reachability forced public,
+//     DHT server.
 //
 // No public bootstrap list is ever dialed: only peers the user names.
 package node

@@ -2,10 +2,12 @@ package node
 
 import (
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -30,7 +32,6 @@ func (n *Node) watchNAT() {
 	defer close(n.natReady)
 	sub, err := n.host.EventBus().Subscribe([]any{
 		new(event.EvtLocalProtocolsUpdated),
-		new(event.EvtAutoRelayAddrsUpdated),
 		new(event.EvtPeerConnectednessChanged),
 		new(event.EvtLocalAddressesUpdated),
 	})
@@ -41,16 +42,9 @@ func (n *Node) watchNAT() {
 	defer sub.Close()
 	timeout := time.NewTimer(natReadyTimeout)
 	defer timeout.Stop()
-	reserved := false
 	for {
-		if !reserved && len(n.RelayAddrs()) > 0 {
-			reserved = true
-			n.log.Info("relay reservation made", "after", time.Since(n.started).Round(time.Millisecond), "addrs", n.RelayAddrs())
-			if n.cfg.onRelay != nil {
-				n.cfg.onRelay(n.RelayAddrs())
-			}
-		}
-		if n.natTraversalReady(reserved) {
+		relaysChanged := n.relays.changed() // before reading, so no change is missed
+		if n.natTraversalReady(len(n.RelayAddrs()) > 0) {
 			n.log.Info("ready for NAT traversal", "after", time.Since(n.started).Round(time.Millisecond))
 			return
 		}
@@ -61,6 +55,7 @@ func (n *Node) watchNAT() {
 			n.log.Warn("no public address learned from the bootstrap peers in time: hole punching may not work", "waited", natReadyTimeout)
 			return
 		case <-sub.Out():
+		case <-relaysChanged:
 		}
 	}
 }
@@ -101,15 +96,98 @@ func needsNATWait(bootstrap []peer.AddrInfo) bool {
 	return false
 }
 
-// RelayAddrs returns the node's circuit addresses (through its relays).
-func (n *Node) RelayAddrs() []ma.Multiaddr {
-	var out []ma.Multiaddr
-	for _, a := range n.host.Addrs() {
-		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
-			out = append(out, a)
+// RelayAddrs returns the node's circuit addresses: those of the
+// reservations it holds on its relays, none once it gave them up because
+// AutoNAT confirmed it is reachable directly.
+func (n *Node) RelayAddrs() []ma.Multiaddr { return n.relays.current() }
+
+// relayState is what the node knows of its relay reservations.
+type relayState struct {
+	mu      sync.Mutex
+	circuit []ma.Multiaddr // AutoRelay's circuit addresses, one set per reservation
+	public  bool           // AutoNAT v2 confirmed direct reachability: reservations given up
+	next    chan struct{}  // closed and replaced on every change
+}
+
+func newRelayState() *relayState { return &relayState{next: make(chan struct{})} }
+
+// current returns the circuit addresses of the reservations in use.
+func (r *relayState) current() []ma.Multiaddr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.public {
+		return nil
+	}
+	return slices.Clone(r.circuit)
+}
+
+// changed returns a channel that is closed at the next change.
+func (r *relayState) changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.next
+}
+
+func (r *relayState) update(f func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f()
+	close(r.next)
+	r.next = make(chan struct{})
+}
+
+func (r *relayState) setCircuit(addrs []ma.Multiaddr) {
+	r.update(func() { r.circuit = slices.Clone(addrs) })
+}
+
+func (r *relayState) setPublic(public bool) {
+	r.update(func() { r.public = public })
+}
+
+// watchRelays follows AutoRelay's reservations and reports every change
+// of the node's circuit addresses to the relay hook: the first
+// reservation, one more or one fewer (a relay died, or came back), and
+// none (all lost, or given up once reachable directly).
+func (n *Node) watchRelays() {
+	defer n.wg.Done()
+	sub, err := n.host.EventBus().Subscribe(new(event.EvtAutoRelayAddrsUpdated), eventbus.Name("parley relays"))
+	if err != nil {
+		n.log.Warn("watch relay reservations", "err", err)
+		return
+	}
+	defer sub.Close()
+	var reported []ma.Multiaddr
+	for {
+		changed := n.relays.changed()
+		if now := n.relays.current(); !sameAddrs(now, reported) {
+			switch {
+			case len(now) == 0:
+				n.log.Info("no relay reservation any more", "after", time.Since(n.started).Round(time.Millisecond))
+			case len(reported) == 0:
+				n.log.Info("relay reservation made", "after", time.Since(n.started).Round(time.Millisecond), "addrs", now)
+			default:
+				n.log.Info("relay reservations changed", "after", time.Since(n.started).Round(time.Millisecond), "addrs", now)
+			}
+			reported = now
+			if n.cfg.onRelay != nil {
+				n.cfg.onRelay(slices.Clone(now))
+			}
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case e, ok := <-sub.Out():
+			if !ok {
+				return
+			}
+			n.relays.setCircuit(e.(event.EvtAutoRelayAddrsUpdated).RelayAddrs)
+		case <-changed:
 		}
 	}
-	return out
+}
+
+func sameAddrs(a, b []ma.Multiaddr) bool {
+	return slices.EqualFunc(a, b, func(x, y ma.Multiaddr) bool { return x.Equal(y) })
 }
 
 // waitNATReady blocks until watchNAT is done or ctx ends.

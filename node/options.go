@@ -44,7 +44,7 @@ type config struct {
 	holePunchTracer holepunch.EventTracer
 	onRelay         func([]ma.Multiaddr)
 	gater           connmgr.ConnectionGater
-	private         bool // set by New: reachability was forced private
+	private         bool // set by New: starts private, AutoRelay on (see watchReachability)
 
 	connLow, connHigh int
 	maxConns          int
@@ -162,8 +162,12 @@ func WithConnLimits(low, high, max int) Option {
 	}
 }
 
-// WithRelayHook calls f once the node has its first relay reservation
-// (circuit addresses through a bootstrap relay).
+// WithRelayHook calls f whenever the node's relay reservations change,
+// with the circuit addresses of those it holds (through its bootstrap
+// relays): at the first reservation, when a relay is lost or comes back,
+// and with none once all are lost or given up (AutoNAT confirmed the node
+// is reachable directly). Calls come one at a time from one goroutine; f
+// must not block.
 func WithRelayHook(f func(addrs []ma.Multiaddr)) Option {
 	return func(c *config) error { c.onRelay = f; return nil }
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -117,16 +118,12 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	defer run.close()
 	log, identity, st := run.log, run.identity, run.store
 
-	// The relay hook may fire before the chat service exists: hand the
-	// addresses over through a buffered channel.
-	reserved := make(chan []string, 1)
+	// The relay hook may fire before the chat service exists, and must
+	// never block the node: it keeps the latest addresses, and a goroutine
+	// hands them to the service.
+	var reserved latest[[]string]
 	opts = append(opts, identity, node.WithLogger(log), node.WithMDNS(!*noMDNS), node.WithUPnP(*upnp),
-		node.WithRelayHook(func(addrs []ma.Multiaddr) {
-			select {
-			case reserved <- multiaddrs(addrs):
-			default:
-			}
-		}))
+		node.WithRelayHook(func(addrs []ma.Multiaddr) { reserved.set(multiaddrs(addrs)) }))
 	n, err := node.New(opts...)
 	if err != nil {
 		return err
@@ -149,10 +146,13 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	}
 
 	go func() {
-		select {
-		case addrs := <-reserved:
-			svc.Notify(chat.RelayReservation{Addrs: addrs})
-		case <-ctx.Done():
+		for {
+			select {
+			case <-reserved.changed():
+				svc.Notify(chat.RelayReservation{Addrs: reserved.get()})
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 
@@ -244,4 +244,42 @@ func multiaddrs(addrs []ma.Multiaddr) []string {
 
 func peerIDFromKey(key crypto.PrivKey) (peer.ID, error) {
 	return peer.IDFromPrivateKey(key)
+}
+
+// latest holds the last value set and signals each change; changes made
+// between two reads are seen as one.
+type latest[T any] struct {
+	mu  sync.Mutex
+	v   T
+	sig chan struct{} // 1-buffered
+}
+
+func (l *latest[T]) signal() chan struct{} {
+	if l.sig == nil {
+		l.sig = make(chan struct{}, 1)
+	}
+	return l.sig
+}
+
+func (l *latest[T]) set(v T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.v = v
+	select {
+	case l.signal() <- struct{}{}:
+	default:
+	}
+}
+
+func (l *latest[T]) get() T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.v
+}
+
+// changed returns a channel that receives after each set.
+func (l *latest[T]) changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.signal()
 }

@@ -34,8 +34,14 @@ func startIn(t *testing.T, h *netlab.Host, name string, args ...string) *proc {
 // data and returns it with its TCP multiaddr.
 func startRelay(t *testing.T, lab *netlab.Lab, data string) (*proc, string) {
 	t.Helper()
-	ip := lab.Relay.IP.String()
-	r := startIn(t, lab.Relay, "relay", "relay", "--json", "--data", data,
+	return startRelayOn(t, lab.Relay, data)
+}
+
+// startRelayOn runs `parley relay` on a public host h.
+func startRelayOn(t *testing.T, h *netlab.Host, data string) (*proc, string) {
+	t.Helper()
+	ip := h.IP.String()
+	r := startIn(t, h, h.Name, "relay", "--json", "--data", data,
 		"--listen", "/ip4/"+ip+"/tcp/"+relayPort, "--listen", "/ip4/"+ip+"/udp/"+relayPort+"/quic-v1")
 	r.Ready()
 	addr, err := proctest.AddrOf(r.Event("ready"), "/tcp/")
@@ -193,4 +199,60 @@ func TestLabRelayRestart(t *testing.T) {
 	a1.Event("message", "text", "still here", "from", b1ID)
 	a1.CloseAndWait()
 	b1.CloseAndWait()
+}
+
+// addAddr gives a lab host an extra address on lo (this kernel has no
+// dummy links), as a host with a global IPv6 or a CGNAT-side address
+// carries one on some interface.
+func addAddr(t *testing.T, h *netlab.Host, cidr string) {
+	t.Helper()
+	if out, err := h.Command(t.Context(), "ip", "addr", "add", cidr, "dev", "lo").CombinedOutput(); err != nil {
+		t.Fatalf("%v: ip addr add %s dev lo: %v: %s", h, cidr, err, out)
+	}
+}
+
+// A NATed host with a public-looking address on an interface is still
+// behind its NAT: it reserves a relay slot at once, reports it, and chats
+// with the other LAN through the relay. (The reachability rule used to
+// read interface addresses, and such a host never reserved a slot.)
+func TestLabPublicLookingInterfaceAddrStillReserves(t *testing.T) {
+	lab := netlab.Setup(t, netlab.Config{NATA: netlab.FullyRandom, NATB: netlab.FullyRandom})
+	addAddr(t, lab.A1, "11.99.0.5/32")
+	_, a1, b1, relayID, a1ID, b1ID := crossNAT(t, lab, t.TempDir())
+	_, at := a1.EventAt("relay-reservation")
+	if at > 3*time.Second {
+		t.Errorf("alice reserved a relay slot %v after start, want within about a second", at.Round(time.Millisecond))
+	}
+	// bob reaches alice through her reservation: a DM from him goes over
+	// a circuit through the relay.
+	b1.Send("/dm " + a1ID + " through your reservation")
+	id := b1.Event("sent", "to", a1ID)["id"].(string)
+	a1.Event("dm", "id", id, "from", b1ID)
+	b1.Event("delivered", "id", id)
+	b1.Event("connection", "peer", a1ID, "path", "relayed", "relay", relayID)
+	a1.CloseAndWait()
+	b1.CloseAndWait()
+}
+
+// A host on the public segment, with no NAT in front of it, reserves
+// slots on its two relays at start like any node with --bootstrap peers,
+// and gives them up once AutoNAT v2 (both relays serve it) has confirmed
+// that it is reachable directly.
+func TestLabPublicHostGivesUpItsReservation(t *testing.T) {
+	lab := netlab.Setup(t, netlab.Config{})
+	_, relay1 := startRelay(t, lab, t.TempDir())
+	_, relay2 := startRelayOn(t, lab.Relay2, t.TempDir())
+	p := startIn(t, lab.Public, "public", "join", "lobby", "--json", "--log-level", "debug", "--data", t.TempDir(),
+		"--listen", "/ip4/0.0.0.0/tcp/4001", "--listen", "/ip4/0.0.0.0/udp/4001/quic-v1",
+		"--bootstrap", relay1, "--bootstrap", relay2)
+	p.Ready()
+	_, reservedAt := p.WaitForAt("a relay reservation", func(ev proctest.Event) bool {
+		return ev["event"] == "relay-reservation" && len(ev["addrs"].([]any)) > 0
+	})
+	_, gaveUpAt := p.WaitForAt("the reservations given up", func(ev proctest.Event) bool {
+		return ev["event"] == "relay-reservation" && len(ev["addrs"].([]any)) == 0
+	})
+	t.Logf("public host: start → relay reservation %v → given up (AutoNAT v2 confirmed reachability) %v",
+		reservedAt.Round(time.Millisecond), gaveUpAt.Round(time.Millisecond))
+	p.CloseAndWait()
 }

@@ -405,6 +405,9 @@ func (t Text) Event(ev chat.Event) string {
 		}
 		return fmt.Sprintf("* %s reached: %s", who, e.Path)
 	case chat.RelayReservation:
+		if len(e.Addrs) == 0 {
+			return "* no relay reservation any more (reachable directly, or no relay answers)"
+		}
 		return "* reachable through a relay: " + strings.Join(e.Addrs, " ")
 	case chat.Notice:
 		return e.Text

@@ -89,6 +89,7 @@ func (n *Node) keepConnected(p peer.AddrInfo) {
 				delay = backoff(delay)
 				continue
 			}
+			n.gater.connected(p.ID)
 			if failing {
 				n.log.Warn("bootstrap peer reachable again", "peer", p.ID)
 			} else {

@@ -21,7 +21,10 @@
 //     carry, so it reserves a slot on each relay at once, and gives the
 //     reservations up only once AutoNAT v2 (served and used by every
 //     node) confirms it is reachable directly (reach.go). WithRelayHook
-//     reports every change of the reservations. UPnP only WithUPnP.
+//     reports every change of the reservations. With several bootstrap
+//     relays it holds a slot on each, and never dials a peer through a
+//     relay it has lost (gater.go), so DMs fail over at once. UPnP only
+//     WithUPnP.
 //   - hole punching that does not give up: discovery waits (bounded) until
 //     DCUtR is ready and a relay address exists; peers still reached only
 //     through a relay are redialed through it with backoff so that the

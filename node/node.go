@@ -53,6 +53,7 @@ type Node struct {
 	mdns        interface{ Close() error }
 	punches     punchTracker
 	relays      *relayState
+	gater       *gater
 	lan         lanPeers      // found by mDNS
 	pathChanged event.Emitter // EvtPathChanged
 	started     time.Time
@@ -81,6 +82,7 @@ func New(opts ...Option) (*Node, error) {
 	n.punches.next = cfg.holePunchTracer
 	n.natReady = make(chan struct{})
 	n.relays = newRelayState()
+	n.gater = &gater{next: cfg.gater}
 
 	h, err := libp2p.New(n.libp2pOptions()...)
 	if err != nil {
@@ -88,6 +90,7 @@ func New(opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 	n.host = h
+	n.gater.net.Store(&netHolder{h.Network()})
 	if n.dht == nil {
 		n.Close()
 		return nil, errors.New("start libp2p host: DHT was not constructed")
@@ -164,9 +167,7 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 	if err2 != nil {
 		opts = append(opts, func(*libp2p.Config) error { return fmt.Errorf("connection manager: %w", err2) })
 	}
-	if cfg.gater != nil {
-		opts = append(opts, libp2p.ConnectionGater(cfg.gater))
-	}
+	opts = append(opts, libp2p.ConnectionGater(n.gater))
 	if cfg.upnp {
 		opts = append(opts, libp2p.NATPortMap())
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -255,4 +257,128 @@ func TestLabPublicHostGivesUpItsReservation(t *testing.T) {
 	t.Logf("public host: start → relay reservation %v → given up (AutoNAT v2 confirmed reachability) %v",
 		reservedAt.Round(time.Millisecond), gaveUpAt.Round(time.Millisecond))
 	p.CloseAndWait()
+}
+
+// joinTwoRelays starts a chat node on h bootstrapped from two relays.
+func joinTwoRelays(t *testing.T, h *netlab.Host, nick, relay1, relay2 string) *proc {
+	t.Helper()
+	return startIn(t, h, nick, "join", "lobby", "--json", "--log-level", "debug", "--nick", nick, "--data", t.TempDir(),
+		"--listen", "/ip4/0.0.0.0/tcp/4001", "--listen", "/ip4/0.0.0.0/udp/4001/quic-v1",
+		"--bootstrap", relay1, "--bootstrap", relay2)
+}
+
+// reservedOn matches a relay-reservation event whose circuit addresses go
+// through all of relays and no other.
+func reservedOn(relays ...string) func(proctest.Event) bool {
+	return func(ev proctest.Event) bool {
+		if ev["event"] != "relay-reservation" {
+			return false
+		}
+		through := map[string]bool{}
+		for _, a := range ev["addrs"].([]any) {
+			r, _, ok := strings.Cut(a.(string)[strings.Index(a.(string), "/p2p/")+len("/p2p/"):], "/p2p-circuit")
+			if !ok || !slices.Contains(relays, r) {
+				return false
+			}
+			through[r] = true
+		}
+		return len(through) == len(relays)
+	}
+}
+
+// waitAfter waits for the first event at index from or later for which f
+// holds.
+func waitAfter(t *testing.T, p *proc, from int, what string, f func(proctest.Event) bool) (proctest.Event, time.Duration) {
+	t.Helper()
+	ev, _, at, err := p.P.WaitFrom(t.Context(), from, what, f)
+	if err != nil {
+		t.Fatalf("%v\nevents: %v", err, p.Snapshot())
+	}
+	return ev, at
+}
+
+// Two relays, and symmetric NATs so that everything between the LANs goes
+// through them: both nodes hold reservations on both relays and both
+// bridges carry the room. The relay that carries alice's connection to bob
+// dies (SIGKILL): room messages and a DM sent at once still arrive, through
+// the other relay, and nothing is lost. When it comes back with its
+// identity, both nodes reserve on it again and it carries the room again.
+func TestLabTwoRelaysFailover(t *testing.T) {
+	lab := netlab.Setup(t, netlab.Config{NATA: netlab.FullyRandom, NATB: netlab.FullyRandom})
+	hosts := []*netlab.Host{lab.Relay, lab.Relay2}
+	data := []string{t.TempDir(), t.TempDir()}
+	relays := make([]*proc, 2)
+	addrs, ids := make([]string, 2), make([]string, 2)
+	for i, h := range hosts {
+		relays[i], addrs[i] = startRelayOn(t, h, data[i])
+		ids[i] = relays[i].Event("ready")["peer"].(string)
+	}
+	a1 := joinTwoRelays(t, lab.A1, "alice", addrs[0], addrs[1])
+	b1 := joinTwoRelays(t, lab.B1, "bob", addrs[0], addrs[1])
+	a1ID, _ := a1.Ready()
+	b1ID, _ := b1.Ready()
+	for _, p := range []*proc{a1, b1} {
+		_, at := p.WaitForAt("reservations on both relays", reservedOn(ids...))
+		t.Logf("%s: start → reservations on both relays %v", p.Name(), at.Round(time.Millisecond))
+	}
+	for _, r := range relays {
+		r.Event("peer-joined", "room", "lobby", "peer", a1ID)
+		r.Event("peer-joined", "room", "lobby", "peer", b1ID)
+	}
+	a1.Send("before")
+	b1.Event("message", "text", "before", "from", a1ID)
+	a1.Send("/dm " + b1ID + " dm before")
+	id := a1.Event("sent", "to", b1ID)["id"].(string)
+	b1.Event("dm", "id", id)
+	a1.Event("delivered", "id", id)
+
+	// Kill the relay that carries alice's connection to bob.
+	dead := slices.Index(ids, a1.Event("connection", "peer", b1ID, "path", "relayed")["relay"].(string))
+	if dead < 0 {
+		t.Fatalf("alice reaches bob through neither relay")
+	}
+	alive := 1 - dead
+	from := map[*proc]int{a1: a1.P.Count(), b1: b1.P.Count()}
+	relays[dead].Kill()
+	killed := time.Now()
+	t.Logf("killed %s, which carried alice → bob", hosts[dead].Name)
+
+	const burst = 5
+	for i := range burst {
+		a1.Send(fmt.Sprintf("during %d", i))
+	}
+	a1.Send("/dm " + b1ID + " dm during")
+	b1.Send("back during")
+	for i := range burst {
+		b1.Event("message", "text", fmt.Sprintf("during %d", i), "from", a1ID)
+	}
+	t.Logf("bob: the %d room messages alice sent after the kill arrived within %v", burst, time.Since(killed).Round(time.Millisecond))
+	a1.Event("message", "text", "back during", "from", b1ID)
+	sent, _ := a1.WaitNth("the DM sent after the kill", 2, proctest.Match("sent", "to", b1ID))
+	b1.Event("dm", "id", sent["id"].(string), "from", a1ID)
+	a1.Event("delivered", "id", sent["id"].(string))
+	t.Logf("alice: the DM sent after the kill delivered within %v", time.Since(killed).Round(time.Millisecond))
+	for _, p := range []*proc{a1, b1} {
+		waitAfter(t, p, from[p], "a reservation on the surviving relay only", reservedOn(ids[alive]))
+	}
+	t.Logf("both: reservation on %s only %v after the kill", hosts[alive].Name, time.Since(killed).Round(time.Millisecond))
+	waitAfter(t, a1, from[a1], "a relayed connection to bob through the surviving relay",
+		proctest.Match("connection", "peer", b1ID, "path", "relayed", "relay", ids[alive]))
+
+	// The dead relay comes back with its identity: both nodes return to it.
+	from = map[*proc]int{a1: a1.P.Count(), b1: b1.P.Count()}
+	back, _ := startRelayOn(t, hosts[dead], data[dead])
+	restarted := time.Now()
+	if got := back.Event("ready")["peer"]; got != ids[dead] {
+		t.Fatalf("%s came back as %v, want %s", hosts[dead].Name, got, ids[dead])
+	}
+	for _, p := range []*proc{a1, b1} {
+		waitAfter(t, p, from[p], "reservations on both relays again", reservedOn(ids...))
+		back.Event("peer-joined", "room", "lobby", "peer", p.Event("ready")["peer"].(string))
+	}
+	t.Logf("both: reservations on both relays again %v after the restart", time.Since(restarted).Round(time.Millisecond))
+	a1.Send("after")
+	b1.Event("message", "text", "after", "from", a1ID)
+	a1.CloseAndWait()
+	b1.CloseAndWait()
 }

@@ -59,10 +59,9 @@ func TestStuckSubscriberDoesNotStallTheNode(t *testing.T) {
 	for _, id := range ids {
 		bob.WaitFor(t, "delivered "+id, func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == id })
 	}
-	alice.WaitMessage(t, "lobby", fmt.Sprintf("room %d", n-1))
-	if got := len(alice.Messages("lobby")); got != n {
-		t.Errorf("the reading front end shows %d room messages, want %d", got, n)
-	}
+	// Every room message reaches the reading front end (some may come a
+	// moment late, as catch-up fills what live delivery missed).
+	testutil.Eventually(t, fmt.Sprintf("all %d room messages shown", n), func() bool { return len(alice.Messages("lobby")) == n })
 	testutil.Eventually(t, "stuck subscriber cut off", func() bool { return errors.Is(stuck.Err(), chat.ErrFellBehind) })
 }
 

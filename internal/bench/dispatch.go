@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/parley-chat/parley/internal/dispatch"
 	"github.com/parley-chat/parley/internal/dispatch/docker"
+	"github.com/parley-chat/parley/internal/dockertest"
 	"github.com/parley-chat/parley/internal/proctest"
 )
 
@@ -62,7 +62,7 @@ func RunDispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error
 	if err != nil {
 		return res, err
 	}
-	suffix := randomName()
+	suffix := dockertest.Random()
 	image := "parley:bench-" + suffix
 	if out, err := exec.CommandContext(ctx, filepath.Join(root, "docker", "build.sh"), image).CombinedOutput(); err != nil {
 		return res, fmt.Errorf("build image: %v\n%s", err, out)
@@ -74,7 +74,7 @@ func RunDispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error
 	}
 	defer exec.Command("docker", "network", "rm", network).Run()
 	name := "bench" + suffix
-	defer removeLabelled(name)
+	defer dockertest.RemoveLabelled("parley.dispatcher", name)
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	engine := docker.New(docker.Config{Dispatcher: name, Image: image, Network: network, Memory: 96 << 20, NanoCPUs: 5e8, Pids: 256})
@@ -241,24 +241,4 @@ func parseSize(s string) (int64, bool) {
 		}
 	}
 	return 0, false
-}
-
-func removeLabelled(name string) {
-	filter := "label=parley.dispatcher=" + name
-	if out, err := exec.Command("docker", "ps", "-aq", "--filter", filter).Output(); err == nil {
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rm", "-f", "-v"}, ids...)...).Run()
-		}
-	}
-	if out, err := exec.Command("docker", "volume", "ls", "-q", "--filter", filter).Output(); err == nil {
-		if vs := strings.Fields(string(out)); len(vs) > 0 {
-			exec.Command("docker", append([]string{"volume", "rm", "-f"}, vs...)...).Run()
-		}
-	}
-}
-
-func randomName() string {
-	var b [4]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

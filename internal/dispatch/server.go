@@ -226,23 +226,10 @@ func (d *Dispatcher) refill(ctx context.Context) {
 		}
 		d.creating++
 		d.mu.Unlock()
-		id := newID()
-		p, err := d.cfg.Backend.Create(ctx, id, d.token(id), false)
-		if err == nil {
-			// Only a peer that answers joins the pool: a visitor who gets it
-			// can chat at once.
-			err = d.waitReady(ctx, p.Addr)
-		}
-		d.mu.Lock()
-		d.creating--
-		if err == nil {
-			d.peers[id] = &peerState{Peer: p, lastSeen: time.Now()}
-		}
-		d.mu.Unlock()
+		id, err := d.create(ctx, false)
 		if err != nil {
 			d.log.Warn("start a pool peer", "err", err)
 			d.cfg.Event("error", "error", "start a pool peer: "+err.Error())
-			d.cfg.Backend.Remove(context.WithoutCancel(ctx), id)
 			return
 		}
 		d.cfg.Event("pool-peer", "peer", id)
@@ -339,8 +326,20 @@ func (d *Dispatcher) claim(ctx context.Context) (string, error) {
 	}
 	d.creating++
 	d.mu.Unlock()
+	id, err := d.create(ctx, true)
+	if err != nil {
+		return "", err
+	}
+	d.cfg.Event("peer-claimed", "peer", id, "from", "new")
+	return id, nil
+}
+
+// create starts a new peer, counted in d.creating by the caller, and adds
+// it to the view once its web app answers: a visitor who gets it can chat
+// at once. A peer that fails to start is removed again.
+func (d *Dispatcher) create(ctx context.Context, claimed bool) (string, error) {
 	id := newID()
-	p, err := d.cfg.Backend.Create(ctx, id, d.token(id), true)
+	p, err := d.cfg.Backend.Create(ctx, id, d.token(id), claimed)
 	if err == nil {
 		err = d.waitReady(ctx, p.Addr)
 	}
@@ -354,7 +353,6 @@ func (d *Dispatcher) claim(ctx context.Context) (string, error) {
 		d.cfg.Backend.Remove(context.WithoutCancel(ctx), id)
 		return "", err
 	}
-	d.cfg.Event("peer-claimed", "peer", id, "from", "new")
 	return id, nil
 }
 

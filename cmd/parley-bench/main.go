@@ -58,6 +58,7 @@ func run() error {
 	fs.DurationVar(&cfg.Idle, "idle", cfg.Idle, "wait before each RSS reading")
 	fs.IntVar(&cfg.Peers, "peers", cfg.Peers, "peers connected to the binary for the second RSS reading")
 	fs.IntVar(&cfg.BinaryDMs, "binary-dms", cfg.BinaryDMs, "DM round trips between two binaries")
+	fs.IntVar(&cfg.Page.Loads, "page-loads", cfg.Page.Loads, "loads of the web app timed in headless chromium")
 	fs.IntVar(&cfg.LabRuns, "lab-runs", cfg.LabRuns, "runs of each test-bed measurement")
 	fs.BoolVar(&cfg.Profile, "profile", cfg.Profile, "profile (CPU) the measurements whose targets are missed")
 	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "where to keep the profiles (default: a temporary directory)")
@@ -116,6 +117,7 @@ func run() error {
 		cfg.NodeRuns, cfg.Idle, cfg.Peers, cfg.BinaryDMs, cfg.LabRuns = 2, time.Second, 10, 20, 1
 		cfg.Profile = false
 		cfg.Web.LatencyMessages, cfg.Web.Duration = 50, time.Second
+		cfg.Page.Loads = 5
 		cfg.Dispatch = bench.DispatchConfig{Pool: 2, Clicks: 3, Visitors: 5, Timeout: time.Minute}
 	}
 

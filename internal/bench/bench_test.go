@@ -215,3 +215,17 @@ func waitUntilFast(d time.Duration, cond func() bool) bool {
 	}
 	return true
 }
+
+// BenchmarkPageReady: one op is a load of the web app on a room with 200
+// stored messages, until the newest is painted (needs chromium).
+func BenchmarkPageReady(b *testing.B) {
+	if findChromium() == "" {
+		b.Skip("chromium not found (apt-get install chromium, or set CHROMIUM)")
+	}
+	res, err := RunPage(context.Background(), PageConfig{Stored: 200, Loads: b.N, Timeout: 30 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(res.Ready.Mean.Nanoseconds()), "ns/op")
+	b.ReportMetric(float64(res.Ready.P95.Nanoseconds()), "p95-ns")
+}

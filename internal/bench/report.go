@@ -158,6 +158,16 @@ func (s *Suite) Rows() []Row {
 	} else if s.Cfg.Sections["web"] {
 		add("Web: event stream latency and throughput", "not measured (see errors)", "", "NO")
 	}
+	switch p := s.Page; {
+	case p == nil && s.Cfg.Sections["web"]:
+		add("Web app: page ready", "not measured (see errors)", "", "NO")
+	case p == nil:
+	case p.Unavailable != "":
+		add("Web app: page ready", "pending: "+p.Unavailable, "", "pending")
+	default:
+		add(fmt.Sprintf("Web app: page ready, navigation → first paint with the newest of %d stored messages, HTTP cache off (%d loads, headless chromium): p50 / p95", p.Stored, p.Ready.N),
+			FmtDur(p.Ready.P50)+" / "+FmtDur(p.Ready.P95), "≤ "+FmtDur(TargetPageReady), met(p.Ready.P95 <= TargetPageReady))
+	}
 
 	// Dispatcher.
 	switch d := s.Dispatch; {

@@ -47,8 +47,9 @@ type SuiteConfig struct {
 	Peers     int
 	BinaryDMs int
 
-	// Web API.
-	Web WebConfig
+	// Web API and the web app in a browser.
+	Web  WebConfig
+	Page PageConfig
 
 	// Dispatcher (needs a Docker Engine).
 	Dispatch DispatchConfig
@@ -89,6 +90,7 @@ func DefaultSuiteConfig() SuiteConfig {
 		LabRuns:       3,
 		Dispatch:      DispatchConfig{Pool: 5, Clicks: 20, Visitors: 50, Timeout: 2 * time.Minute},
 		Web:           WebConfig{LatencyMessages: 200, Rate: 1000, Duration: 3 * time.Second, Tabs: 3, Timeout: 30 * time.Second},
+		Page:          PageConfig{Stored: 200, Loads: 20, Timeout: 30 * time.Second},
 		Profile:       true,
 		Seed:          1,
 	}
@@ -112,6 +114,7 @@ const (
 	TargetReady         = 200 * time.Millisecond
 	TargetIdleRSS       = 40 << 20
 	TargetEventToPage   = 5 * time.Millisecond   // node has an event → an open page has it
+	TargetPageReady     = 300 * time.Millisecond // navigation → first paint of a room with 200 stored messages
 	TargetClick         = 500 * time.Millisecond // Start chatting → the visitor's web app answers, p95
 	TargetPeerMemory    = 40 << 20               // an idle visitor's peer container
 	targetRoomN         = 50
@@ -147,6 +150,7 @@ type Suite struct {
 	Node     *NodeResult
 	Lab      *LabResult
 	Web      *WebResult
+	Page     *PageResult
 	Dispatch *DispatchResult
 	Profiles []ProfileSummary
 	Errors   []string
@@ -285,6 +289,19 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 		} else {
 			s.Web = &r
 			logf("  p50 %s, %d of %d delivered to every stream", FmtDur(r.EventLatency.P50), r.Delivered, r.Sent)
+		}
+		settle()
+		logf("web: page ready with %d stored messages, %d loads in headless chromium", cfg.Page.Stored, cfg.Page.Loads)
+		p, err := RunPage(ctx, cfg.Page)
+		switch {
+		case err != nil:
+			fail("page", err)
+		case p.Unavailable != "":
+			s.Page = &p
+			logf("  not measured: %s", p.Unavailable)
+		default:
+			s.Page = &p
+			logf("  p50 %s, p95 %s", FmtDur(p.Ready.P50), FmtDur(p.Ready.P95))
 		}
 		settle()
 	}

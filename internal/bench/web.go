@@ -56,52 +56,87 @@ type WebResult struct {
 	HeapAfter    uint64
 }
 
-// RunWeb measures the web API of one in-process node on loopback.
-func RunWeb(ctx context.Context, cfg WebConfig) (WebResult, error) {
-	res := WebResult{WebConfig: cfg}
+// webNode is one in-process node with an on-disk store and its web API
+// served on loopback.
+type webNode struct {
+	svc   *chat.Service
+	app   *app.App
+	base  string // http://127.0.0.1:port
+	token string
+	ctx   context.Context // ends when the server stops
+	close func()
+}
+
+// startWebNode starts a node that has joined room and serves its web API.
+func startWebNode(ctx context.Context, room string) (*webNode, error) {
+	var undo []func()
+	fail := func(err error) (*webNode, error) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		return nil, err
+	}
 	hs, err := NewHosts(1)
 	if err != nil {
-		return res, err
+		return fail(err)
 	}
-	defer hs.Close()
+	undo = append(undo, func() { hs.Close() })
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// On disk, as a user's node keeps it: an in-memory store would put the
 	// stored history itself in the heap measured below.
 	dir, err := os.MkdirTemp("", "parley-bench-web")
 	if err != nil {
-		return res, err
+		return fail(err)
 	}
-	defer os.RemoveAll(dir)
+	undo = append(undo, func() { os.RemoveAll(dir) })
 	st, err := store.Open(dir)
 	if err != nil {
-		return res, err
+		return fail(err)
 	}
-	defer st.Close()
+	undo = append(undo, func() { st.Close() })
 	svc, err := chat.New(hs.H[0], chat.WithLogger(quiet), chat.WithStore(st))
 	if err != nil {
-		return res, err
+		return fail(err)
 	}
 	a := app.New(svc)
-	defer a.Shutdown(context.Background())
-	if err := svc.Join(roomName); err != nil {
-		return res, err
+	undo = append(undo, func() { a.Shutdown(context.Background()) })
+	if err := svc.Join(room); err != nil {
+		return fail(err)
 	}
 	var tok [16]byte
 	rand.Read(tok[:])
 	token := hex.EncodeToString(tok[:])
 	srv, err := web.New(a, web.Config{Token: token, Loopback: true, Logger: quiet, EventBuffer: 8192})
 	if err != nil {
-		return res, err
+		return fail(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return res, err
+		return fail(err)
 	}
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()
-	defer func() { stop(); <-served }()
-	base := "http://" + ln.Addr().String()
+	undo = append(undo, func() { stop(); <-served })
+	return &webNode{
+		svc: svc, app: a, base: "http://" + ln.Addr().String(), token: token, ctx: sctx,
+		close: func() {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		},
+	}, nil
+}
+
+// RunWeb measures the web API of one in-process node on loopback.
+func RunWeb(ctx context.Context, cfg WebConfig) (WebResult, error) {
+	res := WebResult{WebConfig: cfg}
+	n, err := startWebNode(ctx, roomName)
+	if err != nil {
+		return res, err
+	}
+	defer n.close()
+	svc, a, base, token, sctx := n.svc, n.app, n.base, n.token, n.ctx
 
 	// Latency: one message at a time.
 	local, err := svc.Subscribe(chat.WithBuffer(1 << 14))

@@ -112,13 +112,13 @@ func (s *Service) Conversations() ([]Conversation, error) {
 const MaxDMPage = 1000
 
 // DMsWith returns the newest limit DMs with p, oldest first.
-func (s *Service) DMsWith(p peer.ID, limit int) ([]DMEntry, error) {
+func (s *Service) DMsWith(p peer.ID, before string, limit int) ([]DMEntry, error) {
 	if limit <= 0 || limit > MaxDMPage {
 		return nil, fmt.Errorf("dms with %s: limit %d: want 1 to %d", p, limit, MaxDMPage)
 	}
-	ms, err := s.store.DMsWith(p.String(), limit)
+	ms, err := s.store.DMsWith(p.String(), before, limit)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dms with %s: %w", p, err)
 	}
 	out := make([]DMEntry, len(ms))
 	for i, m := range ms {

@@ -112,8 +112,10 @@ type Store interface {
 
 	// Conversations lists DM conversations, newest first.
 	Conversations() ([]Conversation, error)
-	// DMsWith returns the newest limit DMs with peer, oldest first.
-	DMsWith(peer string, limit int) ([]ConversationDM, error)
+	// DMsWith returns the newest limit DMs with peer older than the DM
+	// before ("" for the newest), oldest first; ErrNotFound when before
+	// is not one of them.
+	DMsWith(peer, before string, limit int) ([]ConversationDM, error)
 	// MarkRead moves a conversation's read marker ("room:NAME", "dm:PEER").
 	MarkRead(conversation string, at time.Time) error
 	// UnreadRoom counts room's messages by others after its read marker.

@@ -142,7 +142,9 @@ func (a *App) Outbox() ([]chat.PendingDM, error) { return a.svc.Outbox() }
 func (a *App) Conversations() ([]chat.Conversation, error) { return a.svc.Conversations() }
 
 // DMsWith returns the newest limit DMs with p, oldest first.
-func (a *App) DMsWith(p peer.ID, limit int) ([]chat.DMEntry, error) { return a.svc.DMsWith(p, limit) }
+func (a *App) DMsWith(p peer.ID, before string, limit int) ([]chat.DMEntry, error) {
+	return a.svc.DMsWith(p, before, limit)
+}
 
 // MarkRoomRead marks room read up to now.
 func (a *App) MarkRoomRead(room string) error { return a.svc.MarkRoomRead(room) }

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/parley-chat/parley/chat/storage"
@@ -65,10 +66,24 @@ func (s *Store) Conversations() ([]storage.Conversation, error) {
 	return out, rows.Err()
 }
 
-// DMsWith returns the newest limit DMs exchanged with peer, oldest first.
-func (s *Store) DMsWith(peer string, limit int) ([]storage.ConversationDM, error) {
+// DMsWith returns the newest limit DMs exchanged with peer that are
+// older than the DM before (all of them when before is ""), oldest first.
+func (s *Store) DMsWith(peer, before string, limit int) ([]storage.ConversationDM, error) {
+	// A cursor past every DM when there is none: sent_at_ms is an int64
+	// of milliseconds, and "~" sorts after every ID.
+	atMS, atID := int64(math.MaxInt64), "~"
+	if before != "" {
+		err := s.db.QueryRow(`SELECT sent_at_ms, id FROM (`+dmUnion+`) WHERE peer = ? AND id = ?`, peer, before).Scan(&atMS, &atID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("dm %q: %w in the conversation with %s", before, ErrNotFound, peer)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read dms with %s: %w", peer, err)
+		}
+	}
 	rows, err := s.db.Query(`SELECT * FROM (SELECT peer, id, nick, body, sent_at_ms, own, state FROM (`+dmUnion+`)
-		WHERE peer = ? ORDER BY sent_at_ms DESC, id DESC LIMIT ?) ORDER BY sent_at_ms, id`, peer, limit)
+		WHERE peer = ? AND (sent_at_ms, id) < (?, ?) ORDER BY sent_at_ms DESC, id DESC LIMIT ?) ORDER BY sent_at_ms, id`,
+		peer, atMS, atID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read dms with %s: %w", peer, err)
 	}

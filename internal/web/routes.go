@@ -266,19 +266,27 @@ func (s *Server) dmMessages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit, err := limitParam(r, 200, chat.MaxDMPage)
+	limit, err := limitParam(r, 200, chat.MaxDMPage-1)
 	if err != nil {
 		return err
 	}
-	ms, err := s.a.DMsWith(p, limit)
+	// One more than asked says whether older DMs exist.
+	ms, err := s.a.DMsWith(p, r.URL.Query().Get("before"), limit+1)
 	if err != nil {
+		if errors.Is(err, chat.ErrNotStored) {
+			return &httpError{http.StatusNotFound, err}
+		}
 		return err
+	}
+	more := len(ms) > limit
+	if more {
+		ms = ms[1:]
 	}
 	out := make([]dmJSON, len(ms))
 	for i, m := range ms {
 		out[i] = dmOut(m)
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"messages": out})
+	return writeJSON(w, http.StatusOK, map[string]any{"messages": out, "more": more})
 }
 
 func (s *Server) dm(w http.ResponseWriter, r *http.Request) error {

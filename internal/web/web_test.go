@@ -334,6 +334,37 @@ func TestDMConversationsStatesAndUnread(t *testing.T) {
 	if len(dms.Messages) != 1 || dms.Messages[0].State != "delivered" || !dms.Messages[0].Own {
 		t.Errorf("alice's view of the DM: %+v; want one own, delivered", dms)
 	}
+
+	// A long conversation comes in pages, newest first, as rooms do.
+	for i := 1; i <= 4; i++ {
+		if code := alice.call(t, "POST", "/api/v1/dms/"+bob.ID().String()+"/messages", fmt.Sprintf(`{"text":"d%d"}`, i), &acc); code != 202 {
+			t.Fatalf("dm d%d: %d", i, code)
+		}
+		alice.WaitFor(t, "delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == acc.ID })
+	}
+	type page struct {
+		Messages []struct{ ID, Text string } `json:"messages"`
+		More     bool                        `json:"more"`
+	}
+	texts := func(p page) (out []string) {
+		for _, m := range p.Messages {
+			out = append(out, m.Text)
+		}
+		return out
+	}
+	var newest, older page
+	bob.call(t, "GET", "/api/v1/dms/alice/messages?limit=2", "", &newest)
+	if got := texts(newest); !slices.Equal(got, []string{"d3", "d4"}) || !newest.More {
+		t.Fatalf("bob's newest page: %v more=%v; want [d3 d4], more", got, newest.More)
+	}
+	bob.call(t, "GET", "/api/v1/dms/alice/messages?limit=10&before="+newest.Messages[0].ID, "", &older)
+	if got := texts(older); !slices.Equal(got, []string{"psst", "d1", "d2"}) || older.More {
+		t.Fatalf("bob's older page: %v more=%v; want [psst d1 d2], no more", got, older.More)
+	}
+	var e apiError
+	if code := bob.call(t, "GET", "/api/v1/dms/alice/messages?before=nope", "", &e); code != 404 || e.Error == "" {
+		t.Errorf("page from an unknown DM: %d %q, want 404 with a reason", code, e.Error)
+	}
 }
 
 // sse reads one event stream.

@@ -6,7 +6,7 @@
 
 (function () {
   const LIMIT = 4096; // bytes of UTF-8 in one message
-  const PAGE = 100; // room history page
+  const PAGE = 100; // history page, rooms and DMs
   const POLL_MS = 10000; // info and people refresh, as a safety net
   const GROUP_MS = 5 * 60 * 1000; // lines of one author within this share a header
 
@@ -528,13 +528,8 @@
     if (!view) return;
     const c = S.conv;
     try {
-      let page;
-      if (c.kind === 'room') {
-        page = await api('GET', 'api/v1/rooms/' + enc(c.id) + '/messages?limit=' + PAGE);
-        c.more = !!page.more;
-      } else {
-        page = await api('GET', 'api/v1/dms/' + enc(c.id) + '/messages');
-      }
+      const page = await api('GET', messagesPath(c) + '?limit=' + PAGE);
+      c.more = !!page.more;
       if (S.conv !== c) return;
       const live = c.msgs; // arrived on the stream while the page loaded
       c.msgs = [];
@@ -615,9 +610,7 @@
     if (!c || !c.loaded) return;
     let page;
     try {
-      page = c.kind === 'room'
-        ? await api('GET', 'api/v1/rooms/' + enc(c.id) + '/messages?limit=' + PAGE)
-        : await api('GET', 'api/v1/dms/' + enc(c.id) + '/messages');
+      page = await api('GET', messagesPath(c) + '?limit=' + PAGE);
     } catch (err) {
       reportError(err);
       return;
@@ -656,15 +649,20 @@
   }
   const refreshConvSoon = debounce(refreshConv, 250);
 
+  // messagesPath is the API path of a conversation's messages.
+  function messagesPath(c) {
+    return (c.kind === 'room' ? 'api/v1/rooms/' : 'api/v1/dms/') + enc(c.id) + '/messages';
+  }
+
   async function loadOlder() {
     const c = S.conv;
-    if (!c || c.kind !== 'room' || !c.loaded || !c.more || c.loadingOlder) return;
+    if (!c || !c.loaded || !c.more || c.loadingOlder) return;
     const first = c.msgs.find((m) => !m.pending && !m.failed);
     if (!first) return;
     c.loadingOlder = true;
     renderHistoryTop();
     try {
-      const page = await api('GET', 'api/v1/rooms/' + enc(c.id) + '/messages?limit=' + PAGE + '&before=' + enc(first.id));
+      const page = await api('GET', messagesPath(c) + '?limit=' + PAGE + '&before=' + enc(first.id));
       if (S.conv !== c) return;
       c.more = !!page.more;
       const older = (page.messages || []).map(fromAPI).filter((m) => !c.byId.has(m.id));

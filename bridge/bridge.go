@@ -20,6 +20,7 @@ import (
 	"github.com/parley-chat/parley/chat/protocol/history"
 	roomproto "github.com/parley-chat/parley/chat/protocol/room"
 	"github.com/parley-chat/parley/chat/storage"
+	"github.com/parley-chat/parley/internal/ratelimit"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/node"
 )
@@ -138,7 +139,7 @@ func New(opts ...Option) (*Bridge, error) {
 		}
 		return nil, fmt.Errorf("start bridge pubsub: %w", err)
 	}
-	n.Host().SetStreamHandler(history.ID, history.Server{Store: cfg.store, Allowed: b.servesHistoryTo}.Handle)
+	n.Host().SetStreamHandler(history.ID, history.Server{Store: cfg.store, Allowed: b.servesHistoryTo, Admit: historyLimit().Allow}.Handle)
 	b.wg.Add(1)
 	go b.loop()
 	return b, nil
@@ -478,4 +479,11 @@ func (b *Bridge) dropIdle(now time.Time) {
 		}
 		b.log.Info("stopped carrying idle room", "room", name)
 	}
+}
+
+// historyLimit bounds the history requests the bridge serves to one peer,
+// as a member's node does.
+func historyLimit() *ratelimit.Keyed[peer.ID] {
+	l := chat.DefaultLimits()
+	return ratelimit.New[peer.ID](l.HistoryRate, l.HistoryBurst, 0)
 }

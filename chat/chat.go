@@ -52,6 +52,7 @@ type config struct {
 	store       storage.Store
 	history     int
 	retention   storage.Retention
+	limits      Limits
 }
 
 // Defaults for history.
@@ -160,6 +161,7 @@ type Service struct {
 	h      host.Host
 	ps     *pubsub.PubSub
 	tracer *meshTracer
+	limits *limiters
 	cfg    config
 	log    *slog.Logger
 	bus    *bus
@@ -194,6 +196,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 		openTimeout: 20 * time.Second,
 		history:     DefaultHistory,
 		retention:   DefaultRetention,
+		limits:      DefaultLimits(),
 	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -229,7 +232,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("start gossipsub: %w", err)
 	}
 	s := &Service{
-		h: h, ps: ps, cfg: cfg, log: cfg.logger, tracer: tracer,
+		h: h, ps: ps, cfg: cfg, log: cfg.logger, tracer: tracer, limits: newLimiters(cfg.limits),
 		bus: newBus(), posts: make(chan post, maxPosts),
 		ctx: ctx, cancel: cancel,
 		rooms:    roomTable{m: make(map[string]*room)},
@@ -240,7 +243,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	}
 	s.outbox = newOutbox(s)
 	h.SetStreamHandler(DMProtocol, s.handleDM)
-	h.SetStreamHandler(history.ID, history.Server{Store: s.store, Allowed: s.servesHistoryTo, Served: s.historyServed}.Handle)
+	h.SetStreamHandler(history.ID, history.Server{Store: s.store, Allowed: s.servesHistoryTo, Served: s.historyServed, Admit: s.limits.history.Allow}.Handle)
 	if err := s.outbox.start(); err != nil {
 		s.Close()
 		return nil, err

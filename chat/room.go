@@ -42,7 +42,6 @@ type room struct {
 	nickIn     map[peer.ID]string    // each member's nick as last seen in this room
 	joinedAt   time.Time
 	pruned     time.Time                // last retention run
-	asked      map[peer.ID]time.Time    // last catch-up per peer
 	left       map[peer.ID]time.Time    // members who left (or lost touch), and when
 	ownSent    map[string]chan struct{} // own messages not yet stored, by id
 	unreceived []unreceivedMsg          // own messages no one received yet, oldest first
@@ -64,21 +63,21 @@ const pruneEvery = time.Minute
 const catchUpWindow = 30 * time.Second
 
 // catchUpSoon asks p, a member we just met in the room, for the messages
-// this node missed, at most once per catchUpEvery.
+// this node missed. However often p leaves and comes back, it is asked at
+// most Limits.CatchUpsPerRoom times at once, then once per CatchUpEvery:
+// coming back must not buy a peer a fresh catch-up each time.
 func (r *room) catchUpSoon(p peer.ID) {
 	r.mu.Lock()
 	_, returning := r.left[p]
 	delete(r.left, p)
-	if time.Since(r.joinedAt) > catchUpWindow && !returning {
-		r.mu.Unlock()
-		return
-	}
-	if last, ok := r.asked[p]; ok && time.Since(last) < catchUpEvery && !returning {
-		r.mu.Unlock()
-		return
-	}
-	r.asked[p] = time.Now()
 	r.mu.Unlock()
+	if time.Since(r.joinedAt) > catchUpWindow && !returning {
+		return
+	}
+	if !r.s.limits.catchUps.Allow(roomPeer{r.name, p}) {
+		r.s.log.Debug("catch up: skipped, asked this peer recently", "room", r.name, "peer", p)
+		return
+	}
 	if !r.s.track() {
 		return
 	}
@@ -119,7 +118,7 @@ func (s *Service) Join(name string) error {
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &room{s: s, name: name, joined: j, topic: j.Topic, ctx: ctx, cancel: cancel,
 		lamport: max(lastOwn, latest.Lamport), lastOwn: lastOwn,
-		heard: make(map[peer.ID]time.Time), nickIn: make(map[peer.ID]string), asked: make(map[peer.ID]time.Time), left: make(map[peer.ID]time.Time),
+		heard: make(map[peer.ID]time.Time), nickIn: make(map[peer.ID]string), left: make(map[peer.ID]time.Time),
 		ownSent: make(map[string]chan struct{}), joinedAt: time.Now(), pruned: time.Now()}
 	r.order = newSequencer(r)
 	if !s.rooms.add(r) {

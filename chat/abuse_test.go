@@ -1,0 +1,236 @@
+package chat_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-msgio/pbio"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/chat/protocol/history"
+	roomproto "github.com/parley-chat/parley/chat/protocol/room"
+	"github.com/parley-chat/parley/chat/storage"
+	"github.com/parley-chat/parley/internal/testutil"
+	"github.com/parley-chat/parley/node"
+)
+
+// hostileMember is a peer in a room with nothing but GossipSub: what a
+// hostile peer runs.
+type hostileMember struct {
+	node  *node.Node
+	ps    *pubsub.PubSub
+	ctx   context.Context
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+}
+
+func newHostileMember(t *testing.T, ctx context.Context, room string, opts ...pubsub.Option) *hostileMember {
+	t.Helper()
+	n := testutil.NewNode(t)
+	ps, err := pubsub.NewGossipSub(ctx, n.Host(), append([]pubsub.Option{pubsub.WithFloodPublish(true)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &hostileMember{node: n, ps: ps, ctx: ctx}
+	m.join(t, room)
+	return m
+}
+
+func (m *hostileMember) join(t *testing.T, room string) {
+	t.Helper()
+	topic, err := m.ps.Join(roomproto.Topic(room))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Subscribing is what makes this peer a member in others' eyes.
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			if _, err := sub.Next(m.ctx); err != nil {
+				return
+			}
+		}
+	}()
+	m.topic, m.sub = topic, sub
+	t.Cleanup(m.leave)
+}
+
+// leave unsubscribes: pubsub tells the others.
+func (m *hostileMember) leave() {
+	if m.sub != nil {
+		m.sub.Cancel()
+		m.topic.Close()
+		m.sub = nil
+	}
+}
+
+// A member that serves endless valid history, and leaves and comes back
+// to be asked again, adds at most its catch-up budget (plus one page) to
+// the victim's store, and the room goes on working.
+func TestEndlessHistoryIsBoundedPerPeer(t *testing.T) {
+	const budget = 1 << 20
+	limits := chat.DefaultLimits()
+	limits.CatchUpBytes = budget
+	honest := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("honest"), chat.WithLimits(limits))
+	if err := honest.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"), chat.WithLimits(limits))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	rogue := newHostileMember(t, ctx, "lobby")
+	key := rogue.node.Host().Peerstore().PrivKey(rogue.node.ID())
+	var asked, served atomic.Int64
+	text := strings.Repeat("x", 4000)
+	rogue.node.Host().SetStreamHandler(history.ID, func(st network.Stream) {
+		defer st.Close()
+		var req pb.HistoryRequest
+		if err := pbio.NewDelimitedReader(st, 1<<10).ReadMsg(&req); err != nil {
+			st.Reset()
+			return
+		}
+		asked.Add(1)
+		// A full page of fresh, validly signed messages after whatever
+		// was asked for, and always "more".
+		from := max(req.GetAfterSentAtMs()+1, time.Now().Add(-time.Minute).UnixMilli())
+		resp := &pb.HistoryResponse{More: true}
+		for i := range history.PageSize {
+			id := fmt.Sprintf("%032x", served.Add(1))
+			env := sealed(pb.Envelope_MESSAGE, id, "lobby", "mallory", text, from+int64(i))
+			raw, err := proto.Marshal(sign(t, key, roomproto.Topic("lobby"), env))
+			if err != nil {
+				st.Reset()
+				return
+			}
+			resp.Messages = append(resp.Messages, raw)
+		}
+		pbio.NewDelimitedWriter(st).WriteMsg(resp)
+	})
+	if err := victim.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*node.Node{rogue.node, honest.Node} {
+		if err := victim.Node.Host().Connect(ctx, testutil.Info(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	victim.WaitFor(t, "the rogue's history stored", func(ev chat.Event) bool {
+		h, ok := ev.(chat.HistoryShown)
+		return ok && h.Room == "lobby" && h.CaughtUp
+	})
+	// Leaving and coming back made a peer "returning", and each return
+	// used to buy it a fresh catch-up.
+	for i := range 5 {
+		rogue.leave()
+		testutil.Eventually(t, "rogue gone", func() bool {
+			return countEvents(victim, func(ev chat.Event) bool {
+				l, ok := ev.(chat.PeerLeft)
+				return ok && l.Peer == rogue.node.ID()
+			}) == i+1
+		})
+		rogue.join(t, "lobby")
+		testutil.Eventually(t, "rogue back", func() bool {
+			return countEvents(victim, func(ev chat.Event) bool {
+				j, ok := ev.(chat.PeerJoined)
+				return ok && j.Peer == rogue.node.ID()
+			}) == i+2
+		})
+	}
+	// The room still works.
+	if _, err := honest.Send(ctx, "lobby", "still here"); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitMessage(t, "lobby", "still here")
+
+	stored := storedBytes(t, victim, "lobby")
+	page := history.PageSize * (len(text) + 300)
+	t.Logf("rogue asked %d times, served %d messages; victim stored %d KB of them (budget %d KB + one page %d KB)",
+		asked.Load(), served.Load(), stored>>10, budget>>10, page>>10)
+	if stored > budget+page {
+		t.Errorf("victim stored %d KB from one peer, more than its budget %d KB and one page", stored>>10, budget>>10)
+	}
+}
+
+// History requests beyond a peer's rate are refused; another peer is
+// still served.
+func TestHistoryRequestsAreRateLimitedPerPeer(t *testing.T) {
+	limits := chat.DefaultLimits()
+	limits.HistoryRate, limits.HistoryBurst = 0.1, 5
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"), chat.WithLimits(limits))
+	if err := victim.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := victim.Send(context.Background(), "lobby", "something to serve"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	greedy := newHostileMember(t, ctx, "lobby")
+	other := newHostileMember(t, ctx, "lobby")
+	for _, m := range []*hostileMember{greedy, other} {
+		if err := m.node.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+			t.Fatal(err)
+		}
+		victim.WaitPeerJoined(t, "lobby", m.node.ID())
+	}
+	ok := 0
+	for range 50 {
+		if _, err := history.Fetch(ctx, greedy.node.Host(), victim.ID(), "lobby", storage.Cursor{}); err == nil {
+			ok++
+		}
+	}
+	if ok > limits.HistoryBurst+1 {
+		t.Errorf("%d of 50 requests served to one peer, want about its burst of %d", ok, limits.HistoryBurst)
+	}
+	if ok == 0 {
+		t.Error("no request served at all")
+	}
+	resp, err := history.Fetch(ctx, other.node.Host(), victim.ID(), "lobby", storage.Cursor{})
+	if err != nil || len(resp.GetMessages()) != 1 {
+		t.Errorf("another peer: %v, %d messages; want the one message", err, len(resp.GetMessages()))
+	}
+}
+
+func countEvents(c *testutil.Chat, f func(chat.Event) bool) int {
+	n := 0
+	for _, ev := range c.Events() {
+		if f(ev) {
+			n++
+		}
+	}
+	return n
+}
+
+// storedBytes is the size of the signed messages of room in c's store.
+func storedBytes(t *testing.T, c *testutil.Chat, room string) int {
+	t.Helper()
+	total, before := 0, ""
+	for range 1000 {
+		page, err := c.History(room, before, chat.MaxHistoryPage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page {
+			total += len(m.Text) + 300 // text plus the signed envelope around it
+		}
+		if len(page) < chat.MaxHistoryPage {
+			return total
+		}
+		before = page[0].ID
+	}
+	t.Fatal("history did not end")
+	return 0
+}
+

@@ -233,4 +233,3 @@ func storedBytes(t *testing.T, c *testutil.Chat, room string) int {
 	t.Fatal("history did not end")
 	return 0
 }
-

@@ -233,3 +233,115 @@ func storedBytes(t *testing.T, c *testutil.Chat, room string) int {
 	t.Fatal("history did not end")
 	return 0
 }
+
+// A member flooding valid messages has everything past its burst ignored
+// (shown nowhere, forwarded nowhere), is reported once, and is graylisted
+// within seconds, while honest members keep talking.
+func TestFlooderIsIgnoredAndGraylisted(t *testing.T) {
+	const flood = 3000 // bounded; ~30× the burst
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"))
+	honest := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("honest"))
+	for _, c := range []*testutil.Chat{victim, honest} {
+		if err := c.Join("lobby"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := honest.Node.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitPeerJoined(t, "lobby", honest.ID())
+	flooder := newHostileMember(t, ctx, "lobby", pubsub.WithPeerOutboundQueueSize(flood))
+	if err := flooder.node.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitPeerJoined(t, "lobby", flooder.node.ID())
+	testutil.Eventually(t, "flooder sees the victim in the room", func() bool { return len(flooder.topic.ListPeers()) > 0 })
+
+	start := time.Now()
+	for i := range flood {
+		env := sealed(pb.Envelope_MESSAGE, fmt.Sprintf("%032x", i+1), "lobby", "flooder", fmt.Sprintf("spam %d", i), time.Now().UnixMilli())
+		if err := flooder.topic.Publish(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, "flooder graylisted", func() bool {
+		s, ok := victim.PeerScore(flooder.node.ID())
+		return ok && s < chat.GraylistThreshold
+	})
+	score, _ := victim.PeerScore(flooder.node.ID())
+	graylisted := time.Since(start)
+
+	// Honest members go on as before, both ways.
+	if _, err := honest.Send(ctx, "lobby", "honest after the flood"); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitMessage(t, "lobby", "honest after the flood")
+	if _, err := victim.Send(ctx, "lobby", "victim after the flood"); err != nil {
+		t.Fatal(err)
+	}
+	honest.WaitMessage(t, "lobby", "victim after the flood")
+
+	shown := len(textsFrom(victim.Messages("lobby"), flooder.node.ID().String()))
+	limit := chat.DefaultLimits()
+	allowed := limit.AuthorBurst + int(limit.AuthorRate*graylisted.Seconds()) + 1
+	forwarded := len(textsFrom(honest.Messages("lobby"), flooder.node.ID().String()))
+	notices := countEvents(victim, func(ev chat.Event) bool {
+		n, ok := ev.(chat.Notice)
+		return ok && strings.Contains(n.Text, "Ignoring messages from") && strings.Contains(n.Text, "#lobby")
+	})
+	t.Logf("flood of %d: victim showed %d, honest got %d through it; graylisted after %v (score %.0f); %d notice(s)",
+		flood, shown, forwarded, graylisted.Round(time.Millisecond), score, notices)
+	if shown > allowed {
+		t.Errorf("victim showed %d of the flood, want at most its burst and rate (%d)", shown, allowed)
+	}
+	if forwarded > allowed {
+		t.Errorf("honest got %d of the flood through the victim, want at most %d", forwarded, allowed)
+	}
+	if notices != 1 {
+		t.Errorf("%d notices about the flood, want exactly one", notices)
+	}
+}
+
+// A member sending malformed messages is graylisted: what it sends after
+// that, valid or not, is not even validated.
+func TestInvalidSenderIsGraylisted(t *testing.T) {
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"))
+	if err := victim.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rogue := newHostileMember(t, ctx, "lobby")
+	if err := rogue.node.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitPeerJoined(t, "lobby", rogue.node.ID())
+	testutil.Eventually(t, "rogue sees the victim in the room", func() bool { return len(rogue.topic.ListPeers()) > 0 })
+	for i := range 20 {
+		if err := rogue.topic.Publish(ctx, fmt.Appendf(nil, "garbage %d \xff", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, "rogue graylisted", func() bool {
+		s, ok := victim.PeerScore(rogue.node.ID())
+		return ok && s < chat.GraylistThreshold
+	})
+	rejected := victim.Rejected()
+	good := sealed(pb.Envelope_MESSAGE, fmt.Sprintf("%032x", 99), "lobby", "rogue", "valid but too late", time.Now().UnixMilli())
+	if err := rogue.topic.Publish(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	// The victim still works for others; then nothing of the rogue's.
+	if _, err := victim.Send(ctx, "lobby", "marker"); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitMessage(t, "lobby", "marker")
+	if got := textsFrom(victim.Messages("lobby"), rogue.node.ID().String()); len(got) != 0 {
+		t.Errorf("a graylisted peer's message was shown: %q", got)
+	}
+	if victim.Rejected() < 11 || victim.Rejected() != rejected {
+		t.Errorf("rejected %d, then %d: want ≥ 11 and nothing more validated after graylisting", rejected, victim.Rejected())
+	}
+}

@@ -162,6 +162,7 @@ type Service struct {
 	ps     *pubsub.PubSub
 	tracer *meshTracer
 	limits *limiters
+	scores *scoreBook
 	cfg    config
 	log    *slog.Logger
 	bus    *bus
@@ -223,7 +224,9 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tracer := newMeshTracer()
-	ps, err := newPubSub(ctx, h, tracer)
+	scores := newScoreBook()
+	ps, err := pubsub.NewGossipSub(ctx, h, append(PubSubOptions(tracer, scores.penalties.score),
+		pubsub.WithPeerScoreInspect(scores.set, scoreDecay))...)
 	if err != nil {
 		cancel()
 		if mem != nil {
@@ -232,7 +235,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("start gossipsub: %w", err)
 	}
 	s := &Service{
-		h: h, ps: ps, cfg: cfg, log: cfg.logger, tracer: tracer, limits: newLimiters(cfg.limits),
+		h: h, ps: ps, cfg: cfg, log: cfg.logger, tracer: tracer, limits: newLimiters(cfg.limits), scores: scores,
 		bus: newBus(), posts: make(chan post, maxPosts),
 		ctx: ctx, cancel: cancel,
 		rooms:    roomTable{m: make(map[string]*room)},
@@ -267,15 +270,13 @@ func MeshParams() pubsub.GossipSubParams {
 	return p
 }
 
-func newPubSub(ctx context.Context, h host.Host, tracer pubsub.RawTracer) (*pubsub.PubSub, error) {
-	return pubsub.NewGossipSub(ctx, h, PubSubOptions(tracer)...)
-}
-
 // PubSubOptions are the GossipSub options of chat rooms (the benchmarks
-// measure GossipSub with exactly these).
-func PubSubOptions(tracer pubsub.RawTracer) []pubsub.Option {
+// measure GossipSub with exactly these); app is the application-specific
+// part of the peer score (see PeerScoreParams).
+func PubSubOptions(tracer pubsub.RawTracer, app func(peer.ID) float64) []pubsub.Option {
 	return []pubsub.Option{
 		pubsub.WithGossipSubParams(MeshParams()),
+		pubsub.WithPeerScore(PeerScoreParams(app), PeerScoreThresholds()),
 		pubsub.WithRawTracer(tracer),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		// Small rooms would lose messages published before the next

@@ -2,10 +2,16 @@ package chat
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"sync"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+
+	"github.com/parley-chat/parley/chat/pb"
 
 	"github.com/parley-chat/parley/internal/ratelimit"
 )
@@ -87,17 +93,92 @@ type roomPeer struct {
 	p    peer.ID
 }
 
+// Presence announcements are limited on their own: a member announces
+// itself at most every 250 ms, however many peers join at once.
+const (
+	presenceRate  = 5
+	presenceBurst = 20
+	// ownPaceShare is the share of the author rate this node's own
+	// messages are paced at: the slack absorbs delivery jitter, so that
+	// a member's bucket never runs dry on an honest sender's messages.
+	ownPaceShare = 0.8
+	// overRateQuiet is how long an author must stay under the rate before
+	// its next excess is reported again: one notice per flood.
+	overRateQuiet = 10 * time.Second
+)
+
 // limiters holds the buckets behind Limits.
 type limiters struct {
+	cfg          Limits
 	authors      *ratelimit.Keyed[roomPeer] // room messages per author and room
+	presence     *ratelimit.Keyed[roomPeer] // presence announcements per author and room
 	catchUps     *ratelimit.Keyed[roomPeer] // catch-ups per room and serving peer
 	catchUpBytes *ratelimit.Keyed[peer.ID]  // stored history bytes per serving peer
 	history      *ratelimit.Keyed[peer.ID]  // history requests served per requester
+
+	mu       sync.Mutex
+	overRate map[roomPeer]time.Time // authors over the rate, and when last
+}
+
+// ownPace paces this node's own messages in one room.
+func (l *limiters) ownPace() *rate.Limiter {
+	if math.IsInf(l.cfg.AuthorRate, 1) {
+		return rate.NewLimiter(rate.Inf, l.cfg.AuthorBurst)
+	}
+	return rate.NewLimiter(rate.Limit(l.cfg.AuthorRate*ownPaceShare), l.cfg.AuthorBurst)
+}
+
+// excess records that author went over the rate in room at now and says
+// whether this starts a new flood (worth one notice).
+func (l *limiters) excess(key roomPeer, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	last, ok := l.overRate[key]
+	if !ok && len(l.overRate) >= ratelimit.DefaultMaxKeys {
+		clear(l.overRate) // forgetting only repeats a notice
+	}
+	l.overRate[key] = now
+	return !ok || now.Sub(last) >= overRateQuiet
+}
+
+// authorLimit is the rate check of room's validator: an author over the
+// rate has the excess ignored (not forwarded, no penalty for the honest
+// peers relaying it); one that sends its own flood to us directly is
+// also penalised in its peer score, and the user hears of it once per
+// flood.
+func (s *Service) authorLimit(room string) func(*pubsub.Message, *pb.Envelope) pubsub.ValidationResult {
+	return func(msg *pubsub.Message, env *pb.Envelope) pubsub.ValidationResult {
+		author := msg.GetFrom()
+		if author == s.h.ID() {
+			return pubsub.ValidationAccept // paced before publishing
+		}
+		key := roomPeer{room, author}
+		buckets := s.limits.authors
+		if env.GetKind() != pb.Envelope_MESSAGE {
+			buckets = s.limits.presence
+		}
+		if buckets.Allow(key) {
+			return pubsub.ValidationAccept
+		}
+		now := time.Now()
+		if msg.ReceivedFrom == author {
+			s.scores.penalties.add(author, floodPenalty, now)
+		}
+		if s.limits.excess(key, now) {
+			s.log.Warn("ignoring an author over the rate limit", "room", room, "author", author, "rate", s.cfg.limits.AuthorRate)
+			s.emit(Notice{Text: fmt.Sprintf("Ignoring messages from %s in #%s: more than %g a second.",
+				s.displayName(author), room, s.cfg.limits.AuthorRate)})
+		}
+		return pubsub.ValidationIgnore
+	}
 }
 
 func newLimiters(l Limits) *limiters {
 	return &limiters{
+		cfg:          l,
 		authors:      ratelimit.New[roomPeer](l.AuthorRate, l.AuthorBurst, 0),
+		presence:     ratelimit.New[roomPeer](presenceRate, presenceBurst, 0),
+		overRate:     make(map[roomPeer]time.Time),
 		catchUps:     ratelimit.New[roomPeer](1/CatchUpEvery.Seconds(), l.CatchUpsPerRoom, 0),
 		catchUpBytes: ratelimit.New[peer.ID](float64(l.CatchUpBytes)/time.Hour.Seconds(), l.CatchUpBytes, 0),
 		history:      ratelimit.New[peer.ID](l.HistoryRate, l.HistoryBurst, 0),

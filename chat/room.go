@@ -10,6 +10,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parley-chat/parley/chat/content"
@@ -31,7 +32,8 @@ type room struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	order *sequencer // each sender's live lines in the order they were sent
+	order *sequencer    // each sender's live lines in the order they were sent
+	pace  *rate.Limiter // own messages, a little under what members accept
 
 	mu         sync.Mutex
 	lamport    uint64
@@ -99,8 +101,12 @@ func (s *Service) Join(name string) error {
 	if s.rooms.has(name) {
 		return fmt.Errorf("join room %q: %w", name, ErrAlreadyInRoom)
 	}
-	j, err := roomproto.Join(s.ps, name, roomproto.Validator(name, true, nil), PeerQueueSize)
+	j, err := roomproto.Join(s.ps, name, roomproto.Validator(name, true, s.authorLimit(name)), PeerQueueSize)
 	if err != nil {
+		return fmt.Errorf("join room %q: %w", name, err)
+	}
+	if err := j.Topic.SetScoreParams(RoomScoreParams()); err != nil {
+		j.Close()
 		return fmt.Errorf("join room %q: %w", name, err)
 	}
 	// This node's counter goes on where its stored history stands, so its
@@ -121,6 +127,7 @@ func (s *Service) Join(name string) error {
 		heard: make(map[peer.ID]time.Time), nickIn: make(map[peer.ID]string), left: make(map[peer.ID]time.Time),
 		ownSent: make(map[string]chan struct{}), joinedAt: time.Now(), pruned: time.Now()}
 	r.order = newSequencer(r)
+	r.pace = s.limits.ownPace()
 	if !s.rooms.add(r) {
 		r.close()
 		return fmt.Errorf("join room %q: %w", name, ErrAlreadyInRoom)
@@ -225,6 +232,11 @@ func (s *Service) send(ctx context.Context, roomName, text, id string) (string, 
 		delete(r.ownSent, env.Id)
 		r.mu.Unlock()
 	}()
+	// Members ignore an author over their rate limit: wait for our turn
+	// rather than send what they would drop.
+	if err := r.pace.Wait(ctx); err != nil {
+		return "", fmt.Errorf("send to room %q: %w", roomName, err)
+	}
 	if err := r.publish(ctx, env); err != nil {
 		return "", fmt.Errorf("send to room %q: %w", roomName, err)
 	}

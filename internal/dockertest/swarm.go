@@ -47,6 +47,10 @@ func InitSwarm(ctx context.Context) (created bool, err error) {
 	return true, nil
 }
 
+// SwarmCreated reports whether this process initialised the swarm it
+// uses (so a test may change the node, which nobody else uses).
+func SwarmCreated() bool { return swarmCreated }
+
 // LeaveSwarm leaves the swarm InitSwarm created (nothing if it found one),
 // and removes docker_gwbridge if the swarm brought it.
 func LeaveSwarm() {

@@ -245,6 +245,10 @@ func (c *Cluster) List(ctx context.Context) ([]dispatch.Peer, error) {
 	if err != nil {
 		return nil, err
 	}
+	up, err := c.nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
 	seen := make(map[string]bool)
 	var out []dispatch.Peer
 	for i := range ss {
@@ -255,6 +259,13 @@ func (c *Cluster) List(ctx context.Context) ([]dispatch.Peer, error) {
 		}
 		seen[id] = true
 		p := c.peer(s)
+		if node := s.Spec.Labels[LabelNode]; !p.Running && !p.Exited && node != "" && !up[node] {
+			// Its node, which holds its data, is gone: the peer cannot
+			// run until the node is back. It counts as stopped since its
+			// last change, so that the dispatcher removes it after Keep
+			// (or at once, a pool peer).
+			p.Exited, p.Stopped = true, s.UpdatedAt
+		}
 		if p.Running && s.Spec.Labels[LabelNode] == "" {
 			// Placed but not pinned (the dispatcher stopped in between).
 			if _, err := c.pinPlaced(ctx, s.ID); err != nil {
@@ -415,13 +426,8 @@ func (c *Cluster) wait(ctx context.Context, serviceID string, running bool, pinn
 	}
 }
 
-// exclusions returns constraints that keep a new peer off the nodes that
-// run MaxPerNode of this dispatcher's peers, or ErrFull when every node
-// does.
-func (c *Cluster) exclusions(ctx context.Context) ([]string, error) {
-	if c.cfg.MaxPerNode <= 0 {
-		return nil, nil
-	}
+// nodes returns which nodes are ready and active.
+func (c *Cluster) nodes(ctx context.Context) (map[string]bool, error) {
 	var nodes []struct {
 		ID     string
 		Spec   struct{ Availability string }
@@ -429,6 +435,24 @@ func (c *Cluster) exclusions(ctx context.Context) ([]string, error) {
 	}
 	if err := c.do(ctx, "GET", "/nodes", nil, nil, &nodes); err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	up := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		up[n.ID] = n.Spec.Availability == "active" && n.Status.State == "ready"
+	}
+	return up, nil
+}
+
+// exclusions returns constraints that keep a new peer off the nodes that
+// run MaxPerNode of this dispatcher's peers, or ErrFull when every node
+// does.
+func (c *Cluster) exclusions(ctx context.Context) ([]string, error) {
+	if c.cfg.MaxPerNode <= 0 {
+		return nil, nil
+	}
+	up, err := c.nodes(ctx)
+	if err != nil {
+		return nil, err
 	}
 	ss, err := c.services(ctx)
 	if err != nil {
@@ -442,12 +466,12 @@ func (c *Cluster) exclusions(ctx context.Context) ([]string, error) {
 	}
 	var cons []string
 	free := 0
-	for _, n := range nodes {
-		if n.Spec.Availability != "active" || n.Status.State != "ready" {
+	for id, ok := range up {
+		if !ok {
 			continue
 		}
-		if count[n.ID] >= c.cfg.MaxPerNode {
-			cons = append(cons, "node.id!="+n.ID)
+		if count[id] >= c.cfg.MaxPerNode {
+			cons = append(cons, "node.id!="+id)
 		} else {
 			free++
 		}

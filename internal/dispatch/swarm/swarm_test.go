@@ -272,3 +272,50 @@ func TestCapsGiveAClearFullPage(t *testing.T) {
 		})
 	}
 }
+
+// A peer's node, which holds its data, goes away (drained here): the
+// visitor gets the page that asks them to come back, and when the node
+// is back, their peer is too.
+func TestPeerWaitsForTheNodeThatHoldsItsData(t *testing.T) {
+	s := newSetup(t, false, "--pool", "0", "--max-peers", "2", "--idle", "1h")
+	if !dockertest.SwarmCreated() {
+		t.Skip("the engine was in a swarm already: the test drains only a node of its own swarm")
+	}
+	v := s.visitor()
+	v.start()
+	id := v.peerID()
+	out, _ := exec.Command("docker", "info", "--format", "{{.Swarm.NodeID}}").Output()
+	node := strings.TrimSpace(string(out))
+	availability := func(a string) {
+		if out, err := exec.Command("docker", "node", "update", "--availability", a, node).CombinedOutput(); err != nil {
+			t.Fatalf("docker node update: %v: %s", err, out)
+		}
+	}
+	availability("drain")
+	t.Cleanup(func() { exec.Command("docker", "node", "update", "--availability", "active", node).Run() })
+	poll := func(what string, done func(code int, peer string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			var info struct{ Peer string }
+			code := v.api("GET", "/info", "", &info)
+			if done(code, info.Peer) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: still %d %q", what, code, info.Peer)
+			}
+			time.Sleep(200 * time.Millisecond) // the dispatcher notices at the next request or sync
+		}
+	}
+	poll("with its node drained the visitor should get a 503 page", func(code int, _ string) bool {
+		return code == http.StatusServiceUnavailable
+	})
+	if got := s.service(v.cookieID(), `{{.Spec.Mode.Replicated.Replicas}} {{.Spec.TaskTemplate.Placement.Constraints}}`); got != "1 [node.id=="+node+"]" {
+		t.Errorf("the peer's service: %q, want it kept, pinned to its node", got)
+	}
+	availability("active")
+	poll("with its node back the visitor should have their peer again", func(code int, peer string) bool {
+		return code == 200 && peer == id
+	})
+}

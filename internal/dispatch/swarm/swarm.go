@@ -443,6 +443,40 @@ func (c *Cluster) nodes(ctx context.Context) (map[string]bool, error) {
 	return up, nil
 }
 
+// terminal are the task states of a task whose container is gone or never
+// ran.
+var terminal = map[string]bool{"complete": true, "shutdown": true, "failed": true, "rejected": true, "orphaned": true, "remove": true}
+
+// waitDown polls a service's tasks until none runs: a task told to shut
+// down keeps its container (and the peer's volume and data directory) for
+// up to the stop grace period.
+func (c *Cluster) waitDown(ctx context.Context, serviceID string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ts, err := c.tasks(ctx, serviceID)
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+		up := ""
+		for _, t := range ts {
+			if !terminal[t.Status.State] {
+				up = t.ID + " " + t.Status.State
+			}
+		}
+		if err == nil && up == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the peer's task %s did not stop within 30s", up)
+		case <-tick.C:
+		}
+	}
+}
+
 // exclusions returns constraints that keep a new peer off the nodes that
 // run MaxPerNode of this dispatcher's peers, or ErrFull when every node
 // does.
@@ -568,6 +602,11 @@ func (c *Cluster) Start(ctx context.Context, id string) (dispatch.Peer, error) {
 		return dispatch.Peer{}, err
 	}
 	if s.replicas() == 0 {
+		// A task still stopping holds the peer's data: two peers on one
+		// data directory, and the name resolving to the one going away.
+		if err := c.waitDown(ctx, s.ID); err != nil {
+			return dispatch.Peer{}, fmt.Errorf("start peer %s: %w", id, err)
+		}
 		err := c.update(ctx, s.ID, func(spec map[string]any) {
 			setReplicas(spec, 1)
 			delete(obj(spec, "Labels"), LabelStopped)
@@ -594,8 +633,8 @@ func (c *Cluster) Claim(ctx context.Context, id string) error {
 	return c.update(ctx, c.name(id), func(spec map[string]any) { obj(spec, "Labels")[LabelClaimed] = "1" })
 }
 
-// Stop scales a peer's service to zero replicas; the service and its
-// volume stay.
+// Stop scales a peer's service to zero replicas and waits until its task
+// has stopped; the service and its volume stay.
 func (c *Cluster) Stop(ctx context.Context, id string) error {
 	s, err := c.find(ctx, id)
 	if err != nil {
@@ -607,10 +646,14 @@ func (c *Cluster) Stop(ctx context.Context, id string) error {
 		}
 	}
 	now := time.Now().UTC().Format(time.RFC3339Nano)
-	return c.update(ctx, s.ID, func(spec map[string]any) {
+	err = c.update(ctx, s.ID, func(spec map[string]any) {
 		setReplicas(spec, 0)
 		obj(spec, "Labels")[LabelStopped] = now
 	})
+	if err != nil {
+		return err
+	}
+	return c.waitDown(ctx, s.ID)
 }
 
 // Remove removes a peer's service and, when it is on this node, its

@@ -189,14 +189,11 @@ func RunDispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error
 // runSwarmClicks times clicks with a warm pool on a swarm: the
 // dispatcher in a container on an overlay network, its peers services.
 func runSwarmClicks(ctx context.Context, cfg DispatchConfig, image string, res *DispatchResult) error {
-	created, err := dockertest.InitSwarm(ctx)
-	if err != nil {
+	if _, err := dockertest.InitSwarm(ctx); err != nil {
 		res.SwarmUnavailable = err.Error()
 		return nil
 	}
-	if created {
-		defer dockertest.LeaveSwarm()
-	}
+	defer dockertest.LeaveSwarm() // if it made the swarm and no test uses it now
 	suffix := dockertest.Random()
 	network := "parley-bench-swarm-" + suffix
 	if out, err := exec.CommandContext(ctx, "docker", "network", "create", "--driver", "overlay", "--attachable", "--label", "parley.test=1", network).CombinedOutput(); err != nil {

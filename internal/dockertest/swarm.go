@@ -18,50 +18,116 @@ import (
 var (
 	swarmOnce    sync.Once
 	swarmErr     error
-	swarmCreated bool // this process ran docker swarm init
-	gwbridgeNew  bool // … and docker_gwbridge did not exist before
+	swarmCreated bool     // this process ran docker swarm init
+	swarmUser    *os.File // a shared lock held while this process uses the swarm
+)
+
+// A swarm that tests initialise is marked with labels on its node, so that
+// whichever test process is the last to use it leaves it: tests and the
+// benchmark may run at the same time, each holding a shared lock on one
+// file while it uses the swarm, and only a process that can take the lock
+// exclusively may leave it.
+const (
+	labelTestSwarm = "parley.test.swarm"    // "1": a test process made this swarm
+	labelGWBridge  = "parley.test.gwbridge" // "1": … and docker_gwbridge came with it
 )
 
 // InitSwarm makes the engine a swarm manager: if it is in no swarm, it
-// initialises a single-node swarm on 127.0.0.1 (LeaveSwarm, or Cleanup,
-// leaves it again). An engine already in a swarm is used as it is.
+// initialises a single-node swarm on 127.0.0.1, which LeaveSwarm (or
+// Cleanup) leaves again once no test process uses it. An engine already
+// in a swarm it did not make is used as it is and never left.
 func InitSwarm(ctx context.Context) (created bool, err error) {
+	if swarmUser != nil {
+		return swarmCreated, nil
+	}
+	lock, err := lockSwarm()
+	if err != nil {
+		return false, fmt.Errorf("swarm lock: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			lock.Close()
+		}
+	}()
 	out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").Output()
 	if err != nil {
 		return false, fmt.Errorf("docker info: %w", err)
 	}
 	switch state := strings.TrimSpace(string(out)); state {
 	case "active true":
-		return false, nil
 	case "active false":
 		return false, errors.New("this Docker Engine is a swarm worker, not a manager")
 	case "inactive false":
+		gw := "0"
+		if exec.CommandContext(ctx, "docker", "network", "inspect", "docker_gwbridge").Run() != nil {
+			gw = "1"
+		}
+		if out, err := exec.CommandContext(ctx, "docker", "swarm", "init", "--advertise-addr", "127.0.0.1").CombinedOutput(); err != nil {
+			return false, fmt.Errorf("docker swarm init: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+		node, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.Swarm.NodeID}}").Output()
+		if err != nil {
+			exec.Command("docker", "swarm", "leave", "--force").Run()
+			return false, fmt.Errorf("docker info: %w", err)
+		}
+		if out, err := exec.CommandContext(ctx, "docker", "node", "update", "--label-add", labelTestSwarm+"=1",
+			"--label-add", labelGWBridge+"="+gw, strings.TrimSpace(string(node))).CombinedOutput(); err != nil {
+			exec.Command("docker", "swarm", "leave", "--force").Run()
+			return false, fmt.Errorf("docker node update: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+		created = true
 	default:
 		return false, fmt.Errorf("this Docker Engine's swarm state is %q", state)
 	}
-	gw := exec.CommandContext(ctx, "docker", "network", "inspect", "docker_gwbridge").Run() != nil
-	if out, err := exec.CommandContext(ctx, "docker", "swarm", "init", "--advertise-addr", "127.0.0.1").CombinedOutput(); err != nil {
-		return false, fmt.Errorf("docker swarm init: %v: %s", err, strings.TrimSpace(string(out)))
+	if err := shareLock(lock); err != nil {
+		return false, fmt.Errorf("swarm lock: %w", err)
 	}
-	swarmCreated, gwbridgeNew = true, gw
-	return true, nil
+	swarmUser, swarmCreated = lock, created
+	return created, nil
 }
 
-// SwarmCreated reports whether this process initialised the swarm it
-// uses (so a test may change the node, which nobody else uses).
-func SwarmCreated() bool { return swarmCreated }
+// SwarmAlone skips t unless the swarm is one that a test process made
+// and no other test process uses it now; until t ends, other processes
+// wait to use it, so t may change the node (drain it).
+func SwarmAlone(t testing.TB) {
+	t.Helper()
+	Swarm(t)
+	out, _ := exec.Command("docker", "node", "inspect", "self", "--format", `{{index .Spec.Labels "`+labelTestSwarm+`"}}`).Output()
+	if strings.TrimSpace(string(out)) != "1" {
+		t.Skip("the engine was in a swarm already: only a node of the tests' own swarm is changed")
+	}
+	if !tryExclusive(swarmUser) {
+		t.Skip("another test process uses the swarm now: its node is left as it is")
+	}
+	t.Cleanup(func() { shareLock(swarmUser) })
+}
 
-// LeaveSwarm leaves the swarm InitSwarm created (nothing if it found one),
-// and removes docker_gwbridge if the swarm brought it.
+// LeaveSwarm ends this process's use of the swarm; if it was the last test
+// process using a swarm that a test process made, it leaves the swarm and
+// removes docker_gwbridge if the swarm brought it.
 func LeaveSwarm() {
-	if !swarmCreated {
+	lock := swarmUser
+	if lock == nil {
+		return
+	}
+	swarmUser, swarmCreated = nil, false
+	defer lock.Close()
+	if !tryExclusive(lock) {
+		return // another test process still uses it
+	}
+	out, err := exec.Command("docker", "node", "inspect", "self", "--format",
+		`{{index .Spec.Labels "`+labelTestSwarm+`"}} {{index .Spec.Labels "`+labelGWBridge+`"}}`).Output()
+	if err != nil {
+		return
+	}
+	made, gw, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	if made != "1" {
 		return
 	}
 	exec.Command("docker", "swarm", "leave", "--force").Run()
-	if gwbridgeNew {
+	if gw == "1" {
 		exec.Command("docker", "network", "rm", "docker_gwbridge").Run()
 	}
-	swarmCreated = false
 }
 
 // Swarm skips t (or fails it when DOCKER_REQUIRE=1) unless the engine is,

@@ -277,10 +277,8 @@ func TestCapsGiveAClearFullPage(t *testing.T) {
 // visitor gets the page that asks them to come back, and when the node
 // is back, their peer is too.
 func TestPeerWaitsForTheNodeThatHoldsItsData(t *testing.T) {
+	dockertest.SwarmAlone(t)
 	s := newSetup(t, false, "--pool", "0", "--max-peers", "2", "--idle", "1h")
-	if !dockertest.SwarmCreated() {
-		t.Skip("the engine was in a swarm already: the test drains only a node of its own swarm")
-	}
 	v := s.visitor()
 	v.start()
 	id := v.peerID()

@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -343,5 +344,114 @@ func TestInvalidSenderIsGraylisted(t *testing.T) {
 	}
 	if victim.Rejected() < 11 || victim.Rejected() != rejected {
 		t.Errorf("rejected %d, then %d: want ≥ 11 and nothing more validated after graylisting", rejected, victim.Rejected())
+	}
+}
+
+// A peer sending DMs faster than the limit has the excess refused (not
+// acknowledged: it stays queued on its side), the user hears of it once,
+// and another peer's DM goes through at once.
+func TestDMSpamIsSlowedAndStaysQueuedOnItsSide(t *testing.T) {
+	limits := chat.DefaultLimits()
+	limits.DMRate, limits.DMBurst = 0.5, 5
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"), chat.WithLimits(limits))
+	spammer := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("spammer"), chat.WithLimits(chat.Unlimited()))
+	friend := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("friend"))
+	ctx := context.Background()
+	for _, c := range []*testutil.Chat{spammer, friend} {
+		if err := c.Node.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const spam = 40
+	for i := range spam {
+		if _, err := spammer.SendDM(victim.ID().String(), fmt.Sprintf("spam %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spammer.WaitFor(t, "a refused DM queued", func(ev chat.Event) bool { _, ok := ev.(chat.Queued); return ok })
+	start := time.Now()
+	id, err := friend.SendDM(victim.ID().String(), "hello from a friend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	friend.WaitFor(t, "friend's DM delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == id })
+	got := countEvents(victim, func(ev chat.Event) bool { d, ok := ev.(chat.DirectMessage); return ok && d.From == spammer.ID() })
+	pending, err := spammer.Outbox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	notices := countEvents(victim, func(ev chat.Event) bool {
+		n, ok := ev.(chat.Notice)
+		return ok && strings.HasPrefix(n.Text, "Refusing DMs from spammer")
+	})
+	t.Logf("%d spam DMs: victim took %d, %d still queued at the spammer; the friend's DM took %v; %d notice(s)",
+		spam, got, len(pending), time.Since(start).Round(time.Millisecond), notices)
+	if allowed := limits.DMBurst + int(limits.DMRate*time.Since(start).Seconds()) + 2; got > allowed {
+		t.Errorf("victim took %d spam DMs, want at most about %d", got, allowed)
+	}
+	if got+len(pending) < spam {
+		t.Errorf("%d taken + %d queued < %d sent: DMs were lost", got, len(pending), spam)
+	}
+	if notices != 1 {
+		t.Errorf("%d notices about the spam, want one", notices)
+	}
+}
+
+// What one peer's DMs may take on disk is bounded; past it its DMs are
+// refused and other peers' still arrive.
+func TestInboxQuotaPerPeer(t *testing.T) {
+	limits := chat.DefaultLimits()
+	limits.InboxBytes = 2200 // two 1,000-byte DMs and their nicks
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"), chat.WithLimits(limits))
+	hog := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("hog"))
+	friend := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("friend"))
+	ctx := context.Background()
+	for _, c := range []*testutil.Chat{hog, friend} {
+		if err := c.Node.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := strings.Repeat("x", 1000)
+	var ids []string
+	for range 4 {
+		id, err := hog.SendDM(victim.ID().String(), big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	hog.WaitFor(t, "second delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == ids[1] })
+	hog.WaitFor(t, "third refused", func(ev chat.Event) bool { q, ok := ev.(chat.Queued); return ok && q.ID == ids[2] })
+	victim.WaitFor(t, "the notice", func(ev chat.Event) bool {
+		n, ok := ev.(chat.Notice)
+		return ok && strings.Contains(n.Text, "Refusing DMs from hog") && strings.Contains(n.Text, "as much as one peer may")
+	})
+	id, err := friend.SendDM(victim.ID().String(), big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	friend.WaitFor(t, "friend's DM delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == id })
+	if got := countEvents(victim, func(ev chat.Event) bool { d, ok := ev.(chat.DirectMessage); return ok && d.From == hog.ID() }); got != 2 {
+		t.Errorf("victim took %d of the hog's DMs, want 2 (its quota)", got)
+	}
+}
+
+// The outbox to one peer is bounded: past it SendDM says so plainly.
+func TestOutboxPerPeerIsBounded(t *testing.T) {
+	limits := chat.DefaultLimits()
+	limits.OutboxPerPeer = 3
+	alice := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("alice"), chat.WithLimits(limits))
+	away := testutil.NewNode(t).ID() // a peer that is never reachable
+	for i := range 3 {
+		if _, err := alice.SendDM(away.String(), fmt.Sprint("queued ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := alice.SendDM(away.String(), "one too many")
+	if !errors.Is(err, chat.ErrOutboxFull) || !strings.Contains(err.Error(), "3 DMs") {
+		t.Errorf("4th DM: %v; want ErrOutboxFull saying 3 DMs are waiting", err)
+	}
+	if pending, _ := alice.Outbox(); len(pending) != 3 {
+		t.Errorf("%d DMs queued, want the 3 accepted", len(pending))
 	}
 }

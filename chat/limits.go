@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,18 @@ type Limits struct {
 	// one peer, per second and at once (a catch-up is up to 50 requests).
 	HistoryRate  float64
 	HistoryBurst int
+	// DMRate and DMBurst bound the DMs accepted from one peer, per second
+	// and at once. One over the rate is not acknowledged, so the sender
+	// keeps it queued and retries later: nothing is lost, and a spammer
+	// is slowed to the rate.
+	DMRate  float64
+	DMBurst int
+	// InboxBytes bounds what the DMs stored from one peer may take on
+	// disk; past it its DMs are refused (and stay queued on its side).
+	InboxBytes int64
+	// OutboxPerPeer bounds the DMs waiting in the outbox for one peer;
+	// past it SendDM fails with ErrOutboxFull.
+	OutboxPerPeer int
 }
 
 // CatchUpEvery is how often one peer may serve a catch-up in one room
@@ -54,6 +67,9 @@ func DefaultLimits() Limits {
 		CatchUpBytes:    16 << 20,
 		CatchUpsPerRoom: 3,
 		HistoryRate:     2, HistoryBurst: 60,
+		DMRate: 10, DMBurst: 100,
+		InboxBytes:    8 << 20,
+		OutboxPerPeer: 10000,
 	}
 }
 
@@ -64,6 +80,7 @@ func Unlimited() Limits {
 	l := DefaultLimits()
 	l.AuthorRate = math.Inf(1)
 	l.HistoryRate = math.Inf(1)
+	l.DMRate = math.Inf(1)
 	return l
 }
 
@@ -77,15 +94,22 @@ func WithLimits(l Limits) Option {
 			return errors.New("limits: the catch-up bounds must be positive")
 		case !(l.HistoryRate > 0) || l.HistoryBurst <= 0:
 			return errors.New("limits: the history request rate and burst must be positive")
+		case !(l.DMRate > 0) || l.DMBurst <= 0 || l.InboxBytes <= 0 || l.OutboxPerPeer <= 0:
+			return errors.New("limits: the DM bounds must be positive")
 		}
 		c.limits = l
 		return nil
 	}
 }
 
-// ErrTooFast means this node would send faster than its members accept
-// (Limits.AuthorRate); nothing was sent.
-var ErrTooFast = errors.New("sending too fast: wait a moment")
+// Errors of the limits.
+var (
+	// ErrOutboxFull means SendDM refused a DM: too many to that peer are
+	// still waiting (Limits.OutboxPerPeer).
+	ErrOutboxFull = errors.New("outbox full")
+	errDMTooFast  = errors.New("DMs from this peer come faster than the limit")
+	errInboxFull  = errors.New("DMs from this peer take as much disk as one peer may")
+)
 
 // roomPeer keys a per-room, per-peer limit.
 type roomPeer struct {
@@ -115,9 +139,64 @@ type limiters struct {
 	catchUps     *ratelimit.Keyed[roomPeer] // catch-ups per room and serving peer
 	catchUpBytes *ratelimit.Keyed[peer.ID]  // stored history bytes per serving peer
 	history      *ratelimit.Keyed[peer.ID]  // history requests served per requester
+	dms          *ratelimit.Keyed[peer.ID]  // DMs accepted per sender
 
 	mu       sync.Mutex
 	overRate map[roomPeer]time.Time // authors over the rate, and when last
+	inbox    map[peer.ID]int64      // bytes stored from each sender, as far as known
+}
+
+// admitDM says whether a DM of size bytes from p may be stored: within
+// p's rate and inbox quota. A nil error charges it to p's quota.
+func (s *Service) admitDM(p peer.ID, size int64) error {
+	l := s.limits
+	if !l.dms.Allow(p) {
+		return errDMTooFast
+	}
+	l.mu.Lock()
+	used, ok := l.inbox[p]
+	l.mu.Unlock()
+	if !ok {
+		n, err := s.store.InboxBytes(p.String())
+		if err != nil {
+			return err
+		}
+		used = n
+	}
+	if used+size > l.cfg.InboxBytes {
+		return errInboxFull
+	}
+	l.mu.Lock()
+	if _, ok := l.inbox[p]; !ok && len(l.inbox) >= ratelimit.DefaultMaxKeys {
+		clear(l.inbox) // read again from the store when needed
+	}
+	l.inbox[p] = used + size
+	l.mu.Unlock()
+	return nil
+}
+
+// uncharge gives back what admitDM charged for a DM that took no space.
+func (l *limiters) uncharge(p peer.ID, size int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if used, ok := l.inbox[p]; ok {
+		l.inbox[p] = max(0, used-size)
+	}
+}
+
+// refuseDM tells the user, once per flood, why p's DMs are refused.
+func (s *Service) refuseDM(p peer.ID, why error) {
+	if !s.limits.excess(roomPeer{p: p}, time.Now()) {
+		return
+	}
+	s.log.Warn("refusing DMs", "peer", p, "why", why)
+	text := fmt.Sprintf("Refusing DMs from %s for now: more than %g a second. They stay queued on their side.",
+		s.displayName(p), s.cfg.limits.DMRate)
+	if errors.Is(why, errInboxFull) {
+		text = fmt.Sprintf("Refusing DMs from %s: the ones stored already take %s, as much as one peer may. They stay queued on their side.",
+			s.displayName(p), megabytes(s.cfg.limits.InboxBytes))
+	}
+	s.emit(Notice{Text: text})
 }
 
 // ownPace paces this node's own messages in one room.
@@ -182,5 +261,12 @@ func newLimiters(l Limits) *limiters {
 		catchUps:     ratelimit.New[roomPeer](1/CatchUpEvery.Seconds(), l.CatchUpsPerRoom, 0),
 		catchUpBytes: ratelimit.New[peer.ID](float64(l.CatchUpBytes)/time.Hour.Seconds(), l.CatchUpBytes, 0),
 		history:      ratelimit.New[peer.ID](l.HistoryRate, l.HistoryBurst, 0),
+		dms:          ratelimit.New[peer.ID](l.DMRate, l.DMBurst, 0),
+		inbox:        make(map[peer.ID]int64),
 	}
+}
+
+// megabytes formats n bytes for people: "8 MB", "0.2 MB".
+func megabytes(n int64) string {
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(n)/(1<<20)), ".0") + " MB"
 }

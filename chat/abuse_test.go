@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/libp2p/go-msgio/pbio"
 	"google.golang.org/protobuf/proto"
 
@@ -453,5 +455,103 @@ func TestOutboxPerPeerIsBounded(t *testing.T) {
 	}
 	if pending, _ := alice.Outbox(); len(pending) != 3 {
 		t.Errorf("%d DMs queued, want the 3 accepted", len(pending))
+	}
+}
+
+// Many idle connections from fresh identities and many silent DM streams
+// do not lock out honest peers: a newcomer still connects, and members
+// keep exchanging room messages and DMs.
+func TestHeldConnectionsAndSilentStreamsLeaveRoomForHonestPeers(t *testing.T) {
+	const (
+		held   = 60  // fresh identities holding an idle connection; the victim takes 30 inbound
+		silent = 200 // DM streams opened and never written to
+	)
+	victim := testutil.NewChat(t, testutil.NewNode(t, node.WithConnLimits(10, 20, 60)), chat.WithNick("victim"))
+	member := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("member"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := member.Node.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*testutil.Chat{victim, member} {
+		if err := c.Join("lobby"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	victim.WaitPeerJoined(t, "lobby", member.ID())
+
+	// Silent DM streams from one peer, then bare hosts, each a fresh
+	// identity, that connect and sit.
+	attacker := testutil.NewNode(t)
+	if err := attacker.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+		t.Fatal(err)
+	}
+	opened := 0
+	for range silent {
+		st, err := attacker.Host().NewStream(ctx, victim.ID(), chat.DMProtocol)
+		if err != nil {
+			t.Logf("silent stream %d: %v", opened, err)
+			break
+		}
+		defer st.Reset()
+		opened++
+	}
+	connected := 0
+	for range held {
+		h, err := libp2p.New(libp2p.NoListenAddrs, libp2p.Transport(tcp.NewTCPTransport), libp2p.DisableRelay())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		if h.Connect(cctx, testutil.Info(victim.Node)) == nil {
+			connected++
+		}
+		ccancel()
+	}
+	t.Logf("%d of %d fresh identities connected and sit idle; %d silent DM streams opened by another peer", connected, held, opened)
+	testutil.Eventually(t, "the victim holds few of the silent streams", func() bool {
+		n := 0
+		for _, c := range victim.Node.Host().Network().ConnsToPeer(attacker.ID()) {
+			for _, st := range c.GetStreams() {
+				if st.Protocol() == chat.DMProtocol {
+					n++
+				}
+			}
+		}
+		return n <= 4
+	})
+
+	// A newcomer connects and everyone talks.
+	newcomer := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("newcomer"))
+	// Idle connections are trimmed once their grace period (10 s) is
+	// over; until then new ones are refused.
+	start := time.Now()
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, time.Second)
+		err := newcomer.Node.Host().Connect(cctx, testutil.Info(victim.Node))
+		ccancel()
+		if err == nil {
+			break
+		}
+		if time.Since(start) > 40*time.Second {
+			t.Fatalf("the newcomer could not connect for %v: %v", time.Since(start).Round(time.Second), err)
+		}
+		select {
+		case <-time.After(250 * time.Millisecond): // a retry, as a dialing peer would
+		case <-ctx.Done():
+		}
+	}
+	t.Logf("the newcomer connected after %v", time.Since(start).Round(time.Millisecond))
+	if _, err := member.Send(ctx, "lobby", "room still works"); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitMessage(t, "lobby", "room still works")
+	for _, c := range []*testutil.Chat{member, newcomer} {
+		id, err := c.SendDM(victim.ID().String(), "dm still works")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.WaitFor(t, "DM delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == id })
 	}
 }

@@ -170,6 +170,14 @@ func (s *Service) handleDM(st network.Stream) {
 		return
 	}
 	defer s.wg.Done()
+	// A peer needs one DM stream at a time: a few more are tolerated (a
+	// stream being replaced); past that its oldest is closed, so silent
+	// extras cannot pile up, nor keep the peer's next stream out.
+	from := st.Conn().RemotePeer()
+	if old := s.limits.openDMStream(from, st); old != nil {
+		old.Reset()
+	}
+	defer s.limits.closeDMStream(from, st)
 	// Stop reading when the service closes, not only at the deadline.
 	stop := context.AfterFunc(s.ctx, func() { st.Reset() })
 	defer stop()

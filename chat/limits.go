@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 
@@ -142,8 +144,36 @@ type limiters struct {
 	dms          *ratelimit.Keyed[peer.ID]  // DMs accepted per sender
 
 	mu       sync.Mutex
-	overRate map[roomPeer]time.Time // authors over the rate, and when last
-	inbox    map[peer.ID]int64      // bytes stored from each sender, as far as known
+	overRate map[roomPeer]time.Time       // authors over the rate, and when last
+	inbox    map[peer.ID]int64            // bytes stored from each sender, as far as known
+	dmOpen   map[peer.ID][]network.Stream // inbound DM streams open, per peer, oldest first
+}
+
+// maxDMStreamsPerPeer bounds the inbound DM streams one peer may hold open.
+const maxDMStreamsPerPeer = 4
+
+// openDMStream notes st, a new DM stream from p, and returns p's oldest
+// stream if p now holds too many: the caller resets it.
+func (l *limiters) openDMStream(p peer.ID, st network.Stream) (evict network.Stream) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	open := append(l.dmOpen[p], st)
+	if len(open) > maxDMStreamsPerPeer {
+		evict, open = open[0], open[1:]
+	}
+	l.dmOpen[p] = open
+	return evict
+}
+
+func (l *limiters) closeDMStream(p peer.ID, st network.Stream) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	open := slices.DeleteFunc(l.dmOpen[p], func(s network.Stream) bool { return s == st })
+	if len(open) == 0 {
+		delete(l.dmOpen, p)
+	} else {
+		l.dmOpen[p] = open
+	}
 }
 
 // admitDM says whether a DM of size bytes from p may be stored: within
@@ -263,6 +293,7 @@ func newLimiters(l Limits) *limiters {
 		history:      ratelimit.New[peer.ID](l.HistoryRate, l.HistoryBurst, 0),
 		dms:          ratelimit.New[peer.ID](l.DMRate, l.DMBurst, 0),
 		inbox:        make(map[peer.ID]int64),
+		dmOpen:       make(map[peer.ID][]network.Stream),
 	}
 }
 

@@ -127,6 +127,9 @@ func New(opts ...Option) (*Node, error) {
 	return n, nil
 }
 
+// connGrace is how long a new connection is never trimmed.
+const connGrace = 10 * time.Second
+
 func (n *Node) libp2pOptions() []libp2p.Option {
 	cfg := &n.cfg
 	limits := rcmgr.PartialLimitConfig{
@@ -138,7 +141,11 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 		},
 	}.Build(rcmgr.DefaultLimits.AutoScale())
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits))
-	cm, err2 := connmgr.NewConnManager(cfg.connLow, cfg.connHigh)
+	// A new connection is safe from trimming for connGrace (go-libp2p: a
+	// minute): long enough to be tagged as a room or DM peer, short enough
+	// that idle connections held by fresh identities cannot keep honest
+	// newcomers out for long.
+	cm, err2 := connmgr.NewConnManager(cfg.connLow, cfg.connHigh, connmgr.WithGracePeriod(connGrace))
 
 	opts := []libp2p.Option{
 		libp2p.Identity(cfg.key),

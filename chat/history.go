@@ -82,7 +82,7 @@ pages: // stops early on a failure; what was stored is shown all the same
 			added := r.deliver(page)
 			size := 0
 			for _, m := range added {
-				size += len(m.Raw)
+				size += storedSize(m)
 			}
 			s.limits.catchUpBytes.Take(p, time.Now(), size)
 			fresh += len(added)
@@ -113,4 +113,11 @@ func before(a, b storage.Cursor) bool {
 		return c < 0
 	}
 	return a.ID < b.ID
+}
+
+// storedSize estimates what m takes in the store: the signed message,
+// its text and nick again in their own columns, the row and its index
+// entries.
+func storedSize(m storage.RoomMessage) int {
+	return len(m.Raw) + len(m.Text) + len(m.Nick) + len(m.ID) + 128
 }

@@ -32,9 +32,11 @@ type Limits struct {
 	AuthorRate  float64
 	AuthorBurst int
 	// CatchUpBytes bounds the new history one peer may add to the store
-	// through catch-ups: this much at once, refilled over an hour. The
-	// rest of what it serves is not fetched (another member or a later
-	// catch-up brings it).
+	// through catch-ups (as stored: the signed message, its text and nick,
+	// the row): this much at once, refilled over an hour. The rest of what
+	// it serves is not fetched (another member or a later catch-up brings
+	// it). SQLite's write-ahead log adds up to ~4 MB until its next
+	// checkpoint.
 	CatchUpBytes int
 	// CatchUpsPerRoom bounds the catch-ups from one peer in one room,
 	// however often it leaves and comes back: this many at once, then

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/chat/protocol/history"
 )
 
 // Row is one line of the results table.
@@ -167,6 +168,26 @@ func (s *Suite) Rows() []Row {
 	default:
 		add(fmt.Sprintf("Web app: page ready, navigation → first paint with the newest of %d stored messages, HTTP cache off (%d loads, headless chromium): p50 / p95", p.Stored, p.Ready.N),
 			FmtDur(p.Ready.P50)+" / "+FmtDur(p.Ready.P95), "≤ "+FmtDur(TargetPageReady), met(p.Ready.P95 <= TargetPageReady))
+	}
+
+	// Abuse.
+	switch a := s.Abuse; {
+	case a == nil && s.Cfg.Sections["abuse"]:
+		add("Abuse: floods against the default limits", "not measured (see errors)", "", "NO")
+	case a == nil:
+	default:
+		ratio := float64(a.Flooded.P99) / float64(max(a.Quiet.P99, 1))
+		add(fmt.Sprintf("Abuse: honest room line (one every %v) while a member floods %d valid messages/s for %v: p99 quiet → flooded", a.HonestEvery, a.FloodRate, a.FloodFor),
+			fmt.Sprintf("%s → %s (%.1f×)", FmtDur(a.Quiet.P99), FmtDur(a.Flooded.P99), ratio), fmt.Sprintf("≤ %.0f× quiet", TargetFloodP99), met(ratio <= TargetFloodP99))
+		add("Abuse: the flooder graylisted after · flood messages shown by the victim", fmt.Sprintf("%s · %d of %d", FmtDur(a.Graylisted), a.FloodShown, a.FloodSent),
+			"≤ "+FmtDur(TargetGraylist), met(a.Graylisted > 0 && a.Graylisted <= TargetGraylist))
+		page, wal := int64(history.PageSize*2*4300), int64(4<<20)
+		add("Abuse: victim's store growth (files on disk) while one peer serves endless valid 4 KB history",
+			FmtMB(a.HistoryGrowth), "≤ budget "+FmtMB(a.HistoryBudget)+" + one page + WAL", met(a.HistoryGrowth <= a.HistoryBudget+page+wal))
+		growth := float64(int64(a.RelayHeap[2])-int64(a.RelayHeap[0])) / float64(a.RelayHeap[0])
+		add(fmt.Sprintf("Abuse: relay heap idle → while one peer holds %d subscriptions (%d rooms carried for it) → after it left", a.Subscriptions, a.RelayTopics),
+			fmt.Sprintf("%s → %s → %s (%+.0f %%)", FmtMB(int64(a.RelayHeap[0])), FmtMB(int64(a.RelayHeap[1])), FmtMB(int64(a.RelayHeap[2])), 100*growth),
+			"after ≤ idle + 10 %", met(growth <= 0.10))
 	}
 
 	// Dispatcher.

@@ -15,7 +15,7 @@ import (
 )
 
 // Sections of the suite, in the order they run.
-var Sections = []string{"node", "dm", "fanout", "burst", "web", "dispatch", "lab"}
+var Sections = []string{"node", "dm", "fanout", "burst", "web", "dispatch", "abuse", "lab"}
 
 // SuiteConfig selects and bounds what RunSuite measures.
 type SuiteConfig struct {
@@ -51,6 +51,9 @@ type SuiteConfig struct {
 	Web  WebConfig
 	Page PageConfig
 
+	// Hostile peers against the default limits.
+	Abuse AbuseConfig
+
 	// Dispatcher (needs a Docker Engine).
 	Dispatch DispatchConfig
 
@@ -68,7 +71,7 @@ type SuiteConfig struct {
 // DefaultSuiteConfig is the default run: under 5 minutes on 2 cores.
 func DefaultSuiteConfig() SuiteConfig {
 	return SuiteConfig{
-		Sections:      map[string]bool{"node": true, "dm": true, "fanout": true, "burst": true, "web": true, "dispatch": true, "lab": true},
+		Sections:      map[string]bool{"node": true, "dm": true, "fanout": true, "burst": true, "web": true, "dispatch": true, "abuse": true, "lab": true},
 		Sizes:         []int{10, 50, 100},
 		Degree:        4,
 		Dense:         50,
@@ -91,6 +94,7 @@ func DefaultSuiteConfig() SuiteConfig {
 		Dispatch:      DispatchConfig{Pool: 5, Clicks: 20, Visitors: 50, Timeout: 2 * time.Minute},
 		Web:           WebConfig{LatencyMessages: 200, Rate: 1000, Duration: 3 * time.Second, Tabs: 3, Timeout: 30 * time.Second},
 		Page:          PageConfig{Stored: 200, Loads: 20, Timeout: 30 * time.Second},
+		Abuse:         AbuseConfig{FloodRate: 5000, FloodFor: 3 * time.Second, HonestEvery: 100 * time.Millisecond, Subscriptions: 3000, Timeout: time.Minute},
 		Profile:       true,
 		Seed:          1,
 	}
@@ -115,6 +119,8 @@ const (
 	TargetIdleRSS       = 40 << 20
 	TargetEventToPage   = 5 * time.Millisecond   // node has an event → an open page has it
 	TargetPageReady     = 300 * time.Millisecond // navigation → first paint of a room with 200 stored messages
+	TargetFloodP99      = 3.0                    // honest p99 under a flood ÷ quiet p99, at most
+	TargetGraylist      = 10 * time.Second       // a flooder graylisted within
 	TargetClick         = 500 * time.Millisecond // Start chatting → the visitor's web app answers, p95
 	TargetPeerMemory    = 40 << 20               // an idle visitor's peer container
 	targetRoomN         = 50
@@ -151,6 +157,7 @@ type Suite struct {
 	Lab      *LabResult
 	Web      *WebResult
 	Page     *PageResult
+	Abuse    *AbuseResult
 	Dispatch *DispatchResult
 	Profiles []ProfileSummary
 	Errors   []string
@@ -316,6 +323,18 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 			if r.Unavailable == "" {
 				logf("  click p95 %s (on Swarm %s), %d of %d visitors at once chatting", FmtDur(r.Click.P95), FmtDur(r.SwarmClick.P95), r.LoadOK, r.Visitors)
 			}
+		}
+		settle()
+	}
+
+	if cfg.Sections["abuse"] && ctx.Err() == nil {
+		logf("abuse: a flood of %d valid messages/s for %v, endless history from one peer, %d subscriptions at a relay", cfg.Abuse.FloodRate, cfg.Abuse.FloodFor, cfg.Abuse.Subscriptions)
+		r, err := RunAbuse(ctx, cfg.Abuse)
+		if err != nil {
+			fail("abuse", err)
+		} else {
+			s.Abuse = &r
+			logf("  honest p99 %s quiet, %s flooded; graylisted after %s; store +%s from endless history", FmtDur(r.Quiet.P99), FmtDur(r.Flooded.P99), FmtDur(r.Graylisted), FmtMB(r.HistoryGrowth))
 		}
 		settle()
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 
@@ -21,7 +22,8 @@ import (
 // peer when it leaves.
 func TestSubscriptionFloodIsBoundedPerPeer(t *testing.T) {
 	const perPeer = 8
-	b := testutil.NewBridge(t, bridge.WithMaxRooms(16), bridge.WithMaxRoomsPerPeer(perPeer))
+	// Swept constantly; rooms with history are released only after an hour.
+	b := testutil.NewBridge(t, bridge.WithMaxRooms(16), bridge.WithMaxRoomsPerPeer(perPeer), bridge.WithIdleSweep(50*time.Millisecond, time.Hour))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hostile := testutil.NewNode(t)
@@ -72,7 +74,9 @@ func TestSubscriptionFloodIsBoundedPerPeer(t *testing.T) {
 	t.Logf("flood of %d topics: the relay holds %d for the peer and carries %d rooms for it (of %d slots), and the member's room",
 		3*flood, b.Topics(hostile.ID()), perPeer, 16)
 
-	// Gone: forgotten.
+	// Gone: forgotten, and the rooms it made the relay carry (with nothing
+	// in them) released; the member's stays.
 	hostile.Close()
 	testutil.Eventually(t, "the peer forgotten", func() bool { return b.Topics(hostile.ID()) == 0 })
+	testutil.Eventually(t, "its rooms released", func() bool { return slices.Equal(b.Rooms(), []string{"tea"}) })
 }

@@ -79,7 +79,8 @@ type carried struct {
 	// stop ends the room's goroutines (history, member events) when the
 	// bridge stops carrying it.
 	stop     context.CancelFunc
-	idleFrom time.Time // zero while members are connected; owned by loop
+	idleFrom time.Time    // zero while members are connected; owned by loop
+	kept     atomic.Int64 // messages stored since it was carried
 
 	mu       sync.Mutex
 	limiters map[peer.ID]*rate.Limiter
@@ -358,7 +359,7 @@ func (b *Bridge) carry(room string, by peer.ID) error {
 	ctx, stop := context.WithCancel(b.ctx)
 	c.stop = stop
 	b.wg.Add(1)
-	go b.keepHistory(ctx, room, j.Sub)
+	go b.keepHistory(ctx, room, c, j.Sub)
 	if b.cfg.observer != nil {
 		b.wg.Add(1)
 		go b.watchMembers(ctx, room, j.Events)
@@ -419,7 +420,7 @@ func (c *carried) close() error {
 
 // keepHistory stores the chat messages of a carried room, so that members
 // who were offline can catch up from the bridge.
-func (b *Bridge) keepHistory(ctx context.Context, room string, sub *pubsub.Subscription) {
+func (b *Bridge) keepHistory(ctx context.Context, room string, c *carried, sub *pubsub.Subscription) {
 	defer b.wg.Done()
 	pruned := time.Now()
 	for {
@@ -441,6 +442,7 @@ func (b *Bridge) keepHistory(ctx context.Context, room string, sub *pubsub.Subsc
 			b.log.Warn("store carried message", "room", room, "err", err)
 			continue
 		}
+		c.kept.Add(1)
 		if time.Since(pruned) >= time.Minute {
 			pruned = time.Now()
 			if _, err := b.cfg.store.Prune(room, b.cfg.retention); err != nil {
@@ -478,6 +480,12 @@ func (b *Bridge) dropIdle(now time.Time) {
 		}
 		if len(c.joined.Topic.ListPeers()) > 0 {
 			c.idleFrom = time.Time{}
+			continue
+		}
+		if c.kept.Load() == 0 {
+			// Nothing to serve anyone: release it at once (a peer that
+			// subscribes to rooms and leaves takes its memory with it).
+			idle = append(idle, name)
 			continue
 		}
 		if c.idleFrom.IsZero() {

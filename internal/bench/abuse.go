@@ -62,6 +62,7 @@ type AbuseResult struct {
 	HistoryBudget  int64
 	RelayHeap      [3]uint64
 	RelayTopics    int
+	RelayReleased  bool // the rooms carried for it were released
 }
 
 // RunAbuse runs the floods in-process on loopback.
@@ -415,7 +416,12 @@ func (res *AbuseResult) subscriptionFlood(ctx context.Context) error {
 	}
 	cancel()
 	hs.Close()
-	time.Sleep(2 * time.Second) // the relay notices the peer is gone
+	// The relay releases rooms with nothing in them and no member at its
+	// next idle sweep (every minute).
+	for deadline := time.Now().Add(90 * time.Second); len(b.Rooms()) > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Second)
+	}
+	res.RelayReleased = len(b.Rooms()) == 0
 	res.RelayHeap[2] = heapInUse()
 	return nil
 }

@@ -185,7 +185,7 @@ func (s *Suite) Rows() []Row {
 		add("Abuse: victim's store growth (files on disk) while one peer serves endless valid 4 KB history",
 			FmtMB(a.HistoryGrowth), "≤ budget "+FmtMB(a.HistoryBudget)+" + one page + WAL", met(a.HistoryGrowth <= a.HistoryBudget+page+wal))
 		growth := float64(int64(a.RelayHeap[2])-int64(a.RelayHeap[0])) / float64(a.RelayHeap[0])
-		add(fmt.Sprintf("Abuse: relay heap idle → while one peer holds %d subscriptions (%d rooms carried for it) → after it left", a.Subscriptions, a.RelayTopics),
+		add(fmt.Sprintf("Abuse: relay heap idle → while one peer holds %d subscriptions (%d rooms carried for it) → after it left and the idle sweep released its rooms (%v)", a.Subscriptions, a.RelayTopics, a.RelayReleased),
 			fmt.Sprintf("%s → %s → %s (%+.0f %%)", FmtMB(int64(a.RelayHeap[0])), FmtMB(int64(a.RelayHeap[1])), FmtMB(int64(a.RelayHeap[2])), 100*growth),
 			"after ≤ idle + 10 %", met(growth <= 0.10))
 	}

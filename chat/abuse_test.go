@@ -269,7 +269,9 @@ func TestFlooderIsIgnoredAndGraylisted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testutil.Eventually(t, "flooder graylisted", func() bool {
+	// How fast the flood comes depends on the machine (the flooder signs
+	// each message): on a loaded one it trickles in over many seconds.
+	testutil.EventuallyWithin(t, time.Minute, "flooder graylisted", func() bool {
 		s, ok := victim.PeerScore(flooder.node.ID())
 		return ok && s < chat.GraylistThreshold
 	})

@@ -131,8 +131,9 @@ const (
 	// a member's bucket never runs dry on an honest sender's messages.
 	ownPaceShare = 0.8
 	// overRateQuiet is how long an author must stay under the rate before
-	// its next excess is reported again: one notice per flood.
-	overRateQuiet = 10 * time.Second
+	// its next excess is reported again: one notice per flood, even one
+	// that pauses.
+	overRateQuiet = time.Minute
 )
 
 // limiters holds the buckets behind Limits.

@@ -152,10 +152,17 @@ func (c *Chat) WaitPeerJoined(t testing.TB, room string, p peer.ID) {
 // that has no event of its own.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(Timeout)
+	EventuallyWithin(t, Timeout, what, cond)
+}
+
+// EventuallyWithin is Eventually with its own bound, for what depends on
+// how fast a loaded machine can generate load (a flood).
+func EventuallyWithin(t testing.TB, bound time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", Timeout, what)
+			t.Fatalf("timed out after %v waiting for %s", bound, what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

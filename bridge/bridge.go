@@ -125,11 +125,15 @@ func New(opts ...Option) (*Bridge, error) {
 		closeStore: closeStore,
 	}
 	b.publish()
-	b.ps, err = pubsub.NewFloodSub(ctx, n.Host(),
+	psOpts := []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithAppSpecificRpcInspector(b.inspect),
-		pubsub.WithMaxMessageSize(64<<10),
-	)
+		pubsub.WithMaxMessageSize(64 << 10),
+	}
+	if cfg.tracer != nil {
+		psOpts = append(psOpts, pubsub.WithRawTracer(cfg.tracer))
+	}
+	b.ps, err = pubsub.NewFloodSub(ctx, n.Host(), psOpts...)
 	if err != nil {
 		cancel()
 		n.Close()

@@ -52,6 +52,7 @@ type config struct {
 	store       storage.Store
 	history     int
 	retention   storage.Retention
+	hooks       Hooks
 }
 
 // Defaults for history.
@@ -220,7 +221,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tracer := newMeshTracer()
-	ps, err := newPubSub(ctx, h, tracer)
+	ps, err := newPubSub(ctx, h, tracer, cfg.hooks.pubsubOptions()...)
 	if err != nil {
 		cancel()
 		if mem != nil {
@@ -264,8 +265,8 @@ func MeshParams() pubsub.GossipSubParams {
 	return p
 }
 
-func newPubSub(ctx context.Context, h host.Host, tracer pubsub.RawTracer) (*pubsub.PubSub, error) {
-	return pubsub.NewGossipSub(ctx, h, PubSubOptions(tracer)...)
+func newPubSub(ctx context.Context, h host.Host, tracer pubsub.RawTracer, extra ...pubsub.Option) (*pubsub.PubSub, error) {
+	return pubsub.NewGossipSub(ctx, h, append(PubSubOptions(tracer), extra...)...)
 }
 
 // PubSubOptions are the GossipSub options of chat rooms (the benchmarks

@@ -52,12 +52,13 @@ func (t Text) Result(res app.Result) string { return result(t, res) }
 
 // Ready describes a node that listens and has joined its rooms.
 type Ready struct {
-	Peer  peer.ID
-	Nick  string
-	Addrs []string
-	Rooms []string
-	Web   string // the web app's URL, when served
-	Log   string // the log file, when the log does not go to stderr
+	Peer    peer.ID
+	Nick    string
+	Addrs   []string
+	Rooms   []string
+	Web     string // the web app's URL, when served
+	Log     string // the log file, when the log does not go to stderr
+	Metrics string // the Prometheus metrics URL, with --metrics
 }
 
 // JSON renders one object per line, as documented in the README.
@@ -186,13 +187,14 @@ func (j JSON) Event(ev chat.Event) string {
 
 func (JSON) Ready(r Ready) string {
 	return encode(struct {
-		Event string   `json:"event"`
-		Peer  string   `json:"peer"`
-		Nick  string   `json:"nick,omitempty"`
-		Addrs []string `json:"addrs"`
-		Rooms []string `json:"rooms"`
-		Web   string   `json:"web,omitempty"`
-	}{"ready", r.Peer.String(), r.Nick, nonNil(r.Addrs), nonNil(r.Rooms), r.Web})
+		Event   string   `json:"event"`
+		Peer    string   `json:"peer"`
+		Nick    string   `json:"nick,omitempty"`
+		Addrs   []string `json:"addrs"`
+		Rooms   []string `json:"rooms"`
+		Web     string   `json:"web,omitempty"`
+		Metrics string   `json:"metrics,omitempty"`
+	}{"ready", r.Peer.String(), r.Nick, nonNil(r.Addrs), nonNil(r.Rooms), r.Web, r.Metrics})
 }
 
 func (JSON) Sent(res app.Sent) string {
@@ -426,6 +428,9 @@ func (t Text) Ready(r Ready) string {
 	}
 	if r.Log != "" {
 		fmt.Fprintf(&b, "log: %s\n", r.Log)
+	}
+	if r.Metrics != "" {
+		fmt.Fprintf(&b, "metrics: %s\n", r.Metrics)
 	}
 	fmt.Fprintf(&b, "in rooms: %s — type to chat, /help for commands", strings.Join(r.Rooms, ", "))
 	return b.String()

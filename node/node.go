@@ -59,6 +59,15 @@ type Node struct {
 	pathChanged event.Emitter // EvtPathChanged
 	started     time.Time
 	natReady    chan struct{} // closed when discovery may dial (see watchNAT)
+	observed    observations  // identify's view of this node, per peer
+	reach       reachState    // AutoNAT v2's last verdicts (watchReachability)
+}
+
+// reachState is AutoNAT v2's last verdict on the node's addresses.
+type reachState struct {
+	mu                     sync.Mutex
+	checked                bool
+	reachable, unreachable []ma.Multiaddr
 }
 
 // New starts a node. It listens before it returns; Close stops it.
@@ -101,6 +110,15 @@ func New(opts ...Option) (*Node, error) {
 		n.Close()
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
+
+	h.SetStreamHandler(ClockProtocol, handleClock)
+	idSub, err := n.subscribeIdentify()
+	if err != nil {
+		n.Close()
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	n.wg.Add(1)
+	go n.watchIdentify(idSub)
 
 	for _, p := range cfg.bootstrap {
 		h.ConnManager().Protect(p.ID, "parley-bootstrap")

@@ -38,6 +38,7 @@ commands:
   relay                 run a relay/bridge node for peers behind NATs
   dispatch              a web page that gives every visitor their own peer in a container
   id                    print this node's peer ID
+  doctor                check how this machine reaches others, and say what to do
   config [COMMAND]      print a command's effective configuration and where each value came from
   version               print the version
 
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runID(args[1:], stdout, stderr)
 	case "config":
 		err = runConfig(args[1:], stdout, stderr)
+	case "doctor":
+		err = runDoctor(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "parley", versionString())
 	case "help", "-h", "--help":

@@ -59,6 +59,12 @@ func (n *Node) Explain(p peer.ID) PeerPath {
 		out.DCUtR = len(protos) > 0
 	}
 	out.LastPunch, out.Punched = n.punches.lastOutcome(p)
+	if out.Punched && out.LastPunch.Pending && out.Path == PathHolePunched {
+		// The punch made the connection; go-libp2p traces its end just
+		// after the connection opens.
+		out.LastPunch.Pending, out.LastPunch.Success = false, true
+		out.LastPunch.Elapsed = time.Since(out.LastPunch.At)
+	}
 	return out
 }
 

@@ -97,6 +97,7 @@ type PunchOutcome struct {
 	Attempts int // hole punch rounds
 	Elapsed  time.Duration
 	Err      string
+	Pending  bool // started, not ended yet
 }
 
 func (t *punchTracker) Trace(evt *holepunch.Event) {
@@ -111,6 +112,7 @@ func (t *punchTracker) Trace(evt *holepunch.Event) {
 	switch e := evt.Evt.(type) {
 	case *holepunch.StartHolePunchEvt:
 		t.punching[evt.Remote] = true
+		t.outcome[evt.Remote] = PunchOutcome{At: now, Kind: "hole punch", Pending: true}
 	case *holepunch.HolePunchAttemptEvt:
 		o := t.outcome[evt.Remote]
 		o.Attempts = e.Attempt

@@ -117,3 +117,44 @@ func TestLabDoctorTellsWhetherHolePunchingCanWork(t *testing.T) {
 	r1.WaitExit()
 	r2.WaitExit()
 }
+
+// /why PEER in a chat says how the peer is reached and how fast.
+func TestWhyExplainsADirectPeer(t *testing.T) {
+	a := start(t, "alice", loopbackArgs(t, "join", "lobby", "--nick", "alice")...)
+	_, aAddr := a.Ready()
+	b := start(t, "bob", loopbackArgs(t, "join", "lobby", "--nick", "bob", "--bootstrap", aAddr)...)
+	bID, _ := b.Ready()
+	a.Event("peer-joined", "peer", bID)
+	a.Send("/why " + bID)
+	why := a.Event("why", "peer", bID)
+	if why["path"] != "direct" || len(why["connections"].([]any)) == 0 || why["rtt_ms"] == nil {
+		t.Errorf("why: %v; want direct, with its connection and round trip", why)
+	}
+	if text := fmt.Sprint(why["explanation"]); !strings.Contains(text, "is reached directly") || !strings.Contains(text, "Round trip") {
+		t.Errorf("why explains %q, want it to say bob is reached directly, and how fast", text)
+	}
+	a.Send(`{"cmd":"why","to":"nobody-here"}`)
+	if e := a.Event("error"); !strings.Contains(fmt.Sprint(e["error"]), "nobody-here") {
+		t.Errorf("why for an unknown peer: %v", e)
+	}
+	a.CloseAndWait()
+	b.CloseAndWait()
+}
+
+// Across two port-preserving NATs, /why names the hole-punched path and
+// the punch that made it.
+func TestLabWhyAfterHolePunch(t *testing.T) {
+	lab := netlab.Setup(t, netlab.Config{NATA: netlab.PortPreserving, NATB: netlab.PortPreserving})
+	_, a1, _, _, _, b1ID := crossNAT(t, lab, t.TempDir())
+	a1.Event("connection", "peer", b1ID, "path", "hole-punched")
+	a1.Send(`{"cmd":"why","to":"` + b1ID + `"}`)
+	why := a1.Event("why", "peer", b1ID)
+	t.Logf("why: %v", why["explanation"])
+	last, _ := why["last_punch"].(map[string]any)
+	if why["path"] != "hole-punched" || last == nil || last["success"] != true {
+		t.Errorf("why: path %v, last punch %v; want hole-punched after a successful punch", why["path"], last)
+	}
+	if !strings.Contains(fmt.Sprint(why["explanation"]), "hole punched in both NATs") {
+		t.Errorf("why explains %v", why["explanation"])
+	}
+}

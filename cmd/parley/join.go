@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -187,7 +188,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	}()
 
 	a := app.New(svc, app.WithAddrs(func() []string { return multiaddrStrings(n) }),
-		app.WithExport(exporter(c.data, c.identity, st)))
+		app.WithExport(exporter(c.data, c.identity, st)), app.WithRoutes(routeOf(n)))
 	var frontEnds []func(*app.App) error
 	web, err := wf.start(a, c.data, log)
 	if err != nil {
@@ -313,4 +314,22 @@ func (l *latest[T]) changed() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.signal()
+}
+
+// routeOf turns the node's view of a peer into the app's (/why), so that
+// front ends never see libp2p types.
+func routeOf(n *node.Node) func(peer.ID) app.Route {
+	return func(p peer.ID) app.Route {
+		e := n.Explain(p)
+		r := app.Route{Peer: p, Path: e.Path, Relay: e.Relay, Agent: e.Agent, RTT: e.RTT, DCUtR: e.DCUtR}
+		now := time.Now()
+		for _, c := range e.Conns {
+			r.Conns = append(r.Conns, app.RouteConn{Remote: c.Remote.String(), Direction: c.Direction, Relayed: c.Relayed, Age: now.Sub(c.Opened)})
+		}
+		if e.Punched {
+			o := e.LastPunch
+			r.LastPunch = &app.PunchAttempt{At: o.At, Kind: o.Kind, Success: o.Success, Attempts: o.Attempts, Elapsed: o.Elapsed, Err: o.Err, Pending: o.Pending}
+		}
+		return r
+	}
 }

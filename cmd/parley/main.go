@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -27,8 +28,13 @@ import (
 	"github.com/parley-chat/parley/node"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = ""
+// version and commit are set at build time with
+// -ldflags "-X main.version=… -X main.commit=…" (docker/release.sh);
+// without them, the module version and VCS revision Go recorded are used.
+var (
+	version = ""
+	commit  = ""
+)
 
 const usage = `usage: parley COMMAND [flags]
 
@@ -77,7 +83,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "doctor":
 		err = runDoctor(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "parley", versionString())
+		fmt.Fprintf(stdout, "parley %s (commit %s, %s, %s/%s)\n", versionString(), commitString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -166,6 +172,33 @@ func runID(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, id)
 	return nil
+}
+
+// commitString is the commit the binary was built from: stamped, else
+// Go's VCS stamp (go build in a checkout), else "unknown" (go install of
+// a module version records none).
+func commitString() string {
+	if commit != "" {
+		return commit
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			if dirty {
+				rev += "-dirty"
+			}
+			return rev
+		}
+	}
+	return "unknown"
 }
 
 func versionString() string {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"net"
 	"slices"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -38,8 +40,10 @@ type PeerPath struct {
 	Punched   bool
 }
 
-// Explain says how p is reached now.
-func (n *Node) Explain(p peer.ID) PeerPath {
+// Explain says how p is reached now. When p is connected it pings p
+// (bounded by ctx and 2 s) for a fresh round trip; otherwise, or if the
+// ping fails, RTT is go-libp2p's moving average, if any.
+func (n *Node) Explain(ctx context.Context, p peer.ID) PeerPath {
 	out := PeerPath{Peer: p}
 	out.Path, out.Relay = n.PathOf(p)
 	for _, c := range n.host.Network().ConnsToPeer(p) {
@@ -55,6 +59,13 @@ func (n *Node) Explain(p peer.ID) PeerPath {
 		out.Agent, _ = v.(string)
 	}
 	out.RTT = n.host.Peerstore().LatencyEWMA(p)
+	if len(out.Conns) > 0 {
+		pctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "why"), 2*time.Second)
+		if res := <-ping.Ping(pctx, n.host, p); res.Error == nil {
+			out.RTT = res.RTT
+		}
+		cancel()
+	}
 	if protos, err := n.host.Peerstore().SupportsProtocols(p, holepunch.Protocol); err == nil {
 		out.DCUtR = len(protos) > 0
 	}

@@ -318,9 +318,9 @@ func (l *latest[T]) changed() <-chan struct{} {
 
 // routeOf turns the node's view of a peer into the app's (/why), so that
 // front ends never see libp2p types.
-func routeOf(n *node.Node) func(peer.ID) app.Route {
-	return func(p peer.ID) app.Route {
-		e := n.Explain(p)
+func routeOf(n *node.Node) func(context.Context, peer.ID) app.Route {
+	return func(ctx context.Context, p peer.ID) app.Route {
+		e := n.Explain(ctx, p)
 		r := app.Route{Peer: p, Path: e.Path, Relay: e.Relay, Agent: e.Agent, RTT: e.RTT, DCUtR: e.DCUtR}
 		now := time.Now()
 		for _, c := range e.Conns {

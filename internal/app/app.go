@@ -34,7 +34,7 @@ type App struct {
 	svc    *chat.Service
 	addrs  func() []string
 	export func(io.Writer) error
-	routes func(peer.ID) Route
+	routes func(context.Context, peer.ID) Route
 
 	quitOnce sync.Once
 	quit     chan struct{}
@@ -276,7 +276,7 @@ func (s *Session) Execute(ctx context.Context, cmd Command) (Result, error) {
 		}
 		return Info{Text: "you are now " + cmd.Text}, nil
 	case Why:
-		return s.a.why(cmd.To)
+		return s.a.why(ctx, cmd.To)
 	case Help:
 		return Info{Text: HelpText}, nil
 	case Quit:

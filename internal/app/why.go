@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -47,11 +48,14 @@ type PunchAttempt struct {
 
 func (Route) isResult() {}
 
-// WithRoutes tells the App how to explain a peer's route (/why).
-func WithRoutes(f func(peer.ID) Route) Option { return func(a *App) { a.routes = f } }
+// WithRoutes tells the App how to explain a peer's route (/why); f may
+// take a moment (it measures the round trip) and must respect ctx.
+func WithRoutes(f func(ctx context.Context, p peer.ID) Route) Option {
+	return func(a *App) { a.routes = f }
+}
 
 // why answers /why PEER.
-func (a *App) why(who string) (Route, error) {
+func (a *App) why(ctx context.Context, who string) (Route, error) {
 	p, err := a.svc.ResolvePeer(who)
 	if err != nil {
 		return Route{}, fmt.Errorf("why: %w", err)
@@ -59,7 +63,7 @@ func (a *App) why(who string) (Route, error) {
 	if a.routes == nil {
 		return Route{}, fmt.Errorf("why: this node cannot tell how peers are reached")
 	}
-	r := a.routes(p)
+	r := a.routes(ctx, p)
 	r.Peer = p
 	for _, pi := range a.svc.Peers() {
 		if pi.ID == p {

@@ -256,7 +256,9 @@ func checkPeer(ctx context.Context, n *node.Node, p peer.AddrInfo) PeerCheck {
 		c.ClockOffsetMs = &v
 	}
 	// Identify has run by now (ping and the clock stream wait for it).
-	c.Agent = n.Explain(p.ID).Agent
+	if v, err := h.Peerstore().Get(p.ID, "AgentVersion"); err == nil {
+		c.Agent, _ = v.(string)
+	}
 	c.Relay = node.IsRelayAgent(c.Agent)
 	return c
 }

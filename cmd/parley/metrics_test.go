@@ -86,7 +86,17 @@ func TestMetricsAfterARoomExchange(t *testing.T) {
 
 	waitMetric(t, aURL, `parley_room_messages_published_total`, 3)
 	waitMetric(t, bURL, `parley_room_messages_received_total{kind="message"}`, 3)
-	waitMetric(t, bURL, `parley_room_message_delivery_seconds_count`, 3)
+	// A message bob got as history first (caught up from the relay before
+	// its live copy came) is shown as backfill: latency is measured for
+	// live ones only.
+	live := 0
+	for _, ev := range b.Snapshot() {
+		if ev["event"] == "message" && ev["from"] == aID && ev["backfill"] != true {
+			live++
+		}
+	}
+	waitMetric(t, bURL, `parley_room_message_delivery_seconds_count`, float64(live))
+	waitMetric(t, bURL, `parley_room_messages_backfilled_total`, float64(3-live))
 	waitMetric(t, aURL, `parley_dms_sent_total`, 1)
 	waitMetric(t, aURL, `parley_dms_delivered_total`, 1)
 	waitMetric(t, bURL, `parley_dms_received_total`, 1)
@@ -96,10 +106,10 @@ func TestMetricsAfterARoomExchange(t *testing.T) {
 	waitMetric(t, rURL, `parley_relay_room_members{room="lobby"}`, 2)
 
 	page := scrape(t, bURL)
-	if page[`parley_room_message_delivery_seconds_bucket{le="+Inf"}`] != 3 || page[`parley_room_message_delivery_seconds_sum`] > 30 {
-		t.Errorf("bob's delivery latency: %v messages, %vs in all; want 3 within seconds",
-			page[`parley_room_message_delivery_seconds_bucket{le="+Inf"}`], page[`parley_room_message_delivery_seconds_sum`])
+	if page[`parley_room_message_delivery_seconds_sum`] > 30 {
+		t.Errorf("bob's delivery latency: %vs for %d messages; want seconds at most", page[`parley_room_message_delivery_seconds_sum`], live)
 	}
+	t.Logf("bob: %d of 3 shown live, delivery latency %.1f ms in all", live, 1000*page[`parley_room_message_delivery_seconds_sum`])
 	if page[`parley_store_write_seconds_count{op="add_room_messages"}`] < 3 {
 		t.Errorf("bob timed %v room message writes, want at least 3", page[`parley_store_write_seconds_count{op="add_room_messages"}`])
 	}

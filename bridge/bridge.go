@@ -13,6 +13,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/time/rate"
 
 	"github.com/parley-chat/parley/chat"
@@ -20,6 +21,7 @@ import (
 	"github.com/parley-chat/parley/chat/protocol/history"
 	roomproto "github.com/parley-chat/parley/chat/protocol/room"
 	"github.com/parley-chat/parley/chat/storage"
+	"github.com/parley-chat/parley/internal/ratelimit"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/node"
 )
@@ -37,10 +39,12 @@ const (
 
 // Bridge is a running relay/bridge node.
 type Bridge struct {
-	cfg  config
-	node *node.Node
-	ps   *pubsub.PubSub
-	log  *slog.Logger
+	cfg   config
+	node  *node.Node
+	ps    *pubsub.PubSub
+	subs  *subscriptionFilter
+	perIP *ratelimit.Keyed[string] // room messages per remote address
+	log   *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -50,9 +54,9 @@ type Bridge struct {
 	// loop: room names peers subscribed to, not yet handled. seenMu guards
 	// only seen and dropped and is never held while calling pubsub.
 	seenMu  sync.Mutex
-	seen    map[string]struct{}
-	dropped int           // names not noted because seen was full
-	wake    chan struct{} // a pending "seen has names"
+	seen    map[string]peer.ID // room → the peer whose subscription named it
+	dropped int                // names not noted because seen was full
+	wake    chan struct{}      // a pending "seen has names"
 
 	// Owned by loop: no other goroutine reads or writes them, so loop may
 	// call into pubsub at any time (as pubsub's processLoop owns its state).
@@ -70,6 +74,7 @@ type Bridge struct {
 }
 
 type carried struct {
+	by     peer.ID // whose subscription made the relay carry it
 	joined *roomproto.Joined
 	// stop ends the room's goroutines (history, member events) when the
 	// bridge stops carrying it.
@@ -119,14 +124,17 @@ func New(opts ...Option) (*Bridge, error) {
 		cfg: cfg, node: n, log: cfg.logger,
 		ctx: ctx, cancel: cancel,
 		wake:       make(chan struct{}, 1),
-		seen:       make(map[string]struct{}),
+		seen:       make(map[string]peer.ID),
 		rooms:      make(map[string]*carried),
 		refused:    make(map[string]bool),
 		closeStore: closeStore,
 	}
 	b.publish()
+	b.subs = newSubscriptionFilter(cfg.maxTopicsPerPeer, n.Host().Network())
+	b.perIP = ratelimit.New[string](cfg.rate*PerIPFactor, cfg.burst*PerIPFactor, 0)
 	psOpts := []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithSubscriptionFilter(b.subs),
 		pubsub.WithAppSpecificRpcInspector(b.inspect),
 		pubsub.WithMaxMessageSize(64 << 10),
 	}
@@ -142,7 +150,7 @@ func New(opts ...Option) (*Bridge, error) {
 		}
 		return nil, fmt.Errorf("start bridge pubsub: %w", err)
 	}
-	n.Host().SetStreamHandler(history.ID, history.Server{Store: cfg.store, Allowed: b.servesHistoryTo}.Handle)
+	n.Host().SetStreamHandler(history.ID, history.Server{Store: cfg.store, Allowed: b.servesHistoryTo, Admit: historyLimit().Allow}.Handle)
 	b.wg.Add(1)
 	go b.loop()
 	return b, nil
@@ -223,11 +231,11 @@ func (b *Bridge) Close() error {
 // room table nor blocks: loop sorts out what it already carries. (Noting
 // carried rooms too means a subscription that arrives while the sweep
 // drops its room gets the room carried again.)
-func (b *Bridge) inspect(_ peer.ID, rpc *pubsub.RPC) error {
+func (b *Bridge) inspect(from peer.ID, rpc *pubsub.RPC) error {
 	added := false
 	for _, sub := range rpc.GetSubscriptions() {
 		topic := sub.GetTopicid()
-		room, ok := roomproto.NameOf(topic)
+		room, ok := validRoomTopic(topic)
 		if !sub.GetSubscribe() || !ok {
 			continue
 		}
@@ -237,7 +245,7 @@ func (b *Bridge) inspect(_ peer.ID, rpc *pubsub.RPC) error {
 		case len(b.seen) >= maxSeen:
 			b.dropped++
 		default:
-			b.seen[room] = struct{}{}
+			b.seen[room] = from
 			added = true
 		}
 		b.seenMu.Unlock()
@@ -252,10 +260,10 @@ func (b *Bridge) inspect(_ peer.ID, rpc *pubsub.RPC) error {
 }
 
 // takeSeen hands the names noted by inspect over to loop.
-func (b *Bridge) takeSeen() (rooms []string, dropped int) {
+func (b *Bridge) takeSeen() (rooms map[string]peer.ID, dropped int) {
 	b.seenMu.Lock()
 	defer b.seenMu.Unlock()
-	rooms = slices.Collect(maps.Keys(b.seen))
+	rooms = maps.Clone(b.seen)
 	clear(b.seen)
 	dropped, b.dropped = b.dropped, 0
 	return rooms, dropped
@@ -277,8 +285,8 @@ func (b *Bridge) loop() {
 			if dropped > 0 {
 				b.log.Warn("room subscriptions came too fast; some rooms are not carried until a member subscribes again", "dropped", dropped)
 			}
-			for _, r := range rooms {
-				err := b.carry(r)
+			for r, by := range rooms {
+				err := b.carry(r, by)
 				if b.ctx.Err() != nil {
 					return // closing: pubsub refused because it stopped
 				}
@@ -303,13 +311,14 @@ func (b *Bridge) closeRooms() {
 }
 
 var (
-	errNotAllowed = errors.New("not in --rooms")
-	errTooMany    = errors.New("--max-rooms reached")
+	errNotAllowed    = errors.New("not in --rooms")
+	errTooMany       = errors.New("--max-rooms reached")
+	errTooManyByPeer = errors.New("the peer that asked for it already has as many rooms carried as one peer may")
 )
 
-// carry starts relaying a room, unless it is carried or refused already.
-// Only loop calls it.
-func (b *Bridge) carry(room string) error {
+// carry starts relaying a room for the peer by, unless it is carried or
+// refused already. Only loop calls it.
+func (b *Bridge) carry(room string, by peer.ID) error {
 	if b.rooms[room] != nil || b.refused[room] {
 		return nil
 	}
@@ -329,7 +338,18 @@ func (b *Bridge) carry(room string) error {
 	if len(b.rooms) >= b.cfg.maxRooms {
 		return errTooMany // not remembered: a slot may free up
 	}
-	c := &carried{limiters: make(map[peer.ID]*rate.Limiter)}
+	// One peer cannot take every slot: the rooms it made the relay carry
+	// are bounded (another member's subscription carries the room later).
+	n := 0
+	for _, c := range b.rooms {
+		if c.by == by {
+			n++
+		}
+	}
+	if n >= b.cfg.maxRoomsPerPeer {
+		return errTooManyByPeer // not remembered either
+	}
+	c := &carried{by: by, limiters: make(map[peer.ID]*rate.Limiter)}
 	// The same join/validate/subscribe sequence as a member's, with a
 	// validator that checks the envelope's header and leaves the body
 	// unread. Subscribing relays the topic and lets the bridge keep its
@@ -380,6 +400,12 @@ func (b *Bridge) check(c *carried) func(*pubsub.Message, *pb.Envelope) pubsub.Va
 			return pubsub.ValidationReject
 		}
 		if !c.allow(msg.GetFrom(), b.cfg.rate, b.cfg.burst) {
+			return pubsub.ValidationIgnore
+		}
+		// Fresh author keys each get a bucket above: what comes in from
+		// one address is limited too (generously: a LAN behind one NAT
+		// address may hold several members).
+		if ip := b.remoteIP(msg.ReceivedFrom); ip != "" && !b.perIP.Allow(ip) {
 			return pubsub.ValidationIgnore
 		}
 		return pubsub.ValidationAccept
@@ -482,4 +508,25 @@ func (b *Bridge) dropIdle(now time.Time) {
 		}
 		b.log.Info("stopped carrying idle room", "room", name)
 	}
+}
+
+// historyLimit bounds the history requests the bridge serves to one peer,
+// as a member's node does.
+func historyLimit() *ratelimit.Keyed[peer.ID] {
+	l := chat.DefaultLimits()
+	return ratelimit.New[peer.ID](l.HistoryRate, l.HistoryBurst, 0)
+}
+
+// PerIPFactor is how many authors' worth of room messages one remote
+// address may send through the bridge.
+const PerIPFactor = 10
+
+// remoteIP is the address p is connected from ("" if not connected).
+func (b *Bridge) remoteIP(p peer.ID) string {
+	for _, c := range b.node.Host().Network().ConnsToPeer(p) {
+		if ip, err := manet.ToIP(c.RemoteMultiaddr()); err == nil {
+			return ip.String()
+		}
+	}
+	return ""
 }

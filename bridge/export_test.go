@@ -1,6 +1,10 @@
 package bridge
 
-import "time"
+import (
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
 
 // WithIdleSweep makes the bridge look for idle rooms every `every` and stop
 // carrying those with no member connected for `after`, so that tests can
@@ -8,3 +12,6 @@ import "time"
 func WithIdleSweep(every, after time.Duration) Option {
 	return func(c *config) error { c.sweepEvery, c.idleAfter = every, after; return nil }
 }
+
+// Topics is how many topics the bridge's subscription filter holds for p.
+func (b *Bridge) Topics(p peer.ID) int { return b.subs.topics(p) }

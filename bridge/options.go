@@ -21,15 +21,17 @@ type config struct {
 	nodeOpts  []node.Option
 	logger    *slog.Logger
 
-	rooms           map[string]bool // nil: every room
-	maxRooms        int
-	rate            float64 // messages per second per author per room
-	burst           int
-	maxMessageBytes int
-	observer        func(chat.Event)
-	store           storage.History
-	retention       storage.Retention
-	tracer          pubsub.RawTracer
+	rooms            map[string]bool // nil: every room
+	maxRooms         int
+	maxRoomsPerPeer  int
+	maxTopicsPerPeer int
+	rate             float64 // messages per second per author per room
+	burst            int
+	maxMessageBytes  int
+	observer         func(chat.Event)
+	store            storage.History
+	retention        storage.Retention
+	tracer           pubsub.RawTracer
 
 	// Idle sweep: every sweepEvery, rooms with no member connected for
 	// idleAfter stop being carried. Only tests change them (export_test.go).
@@ -39,15 +41,17 @@ type config struct {
 
 func defaults() config {
 	return config{
-		resources:       DefaultResources(),
-		logger:          slog.Default(),
-		maxRooms:        DefaultMaxRooms,
-		rate:            DefaultRate,
-		burst:           DefaultBurst,
-		maxMessageBytes: chat.MaxEnvelopeBytes,
-		retention:       DefaultRetention,
-		sweepEvery:      time.Minute,
-		idleAfter:       idleRoomAfter,
+		resources:        DefaultResources(),
+		logger:           slog.Default(),
+		maxRooms:         DefaultMaxRooms,
+		maxRoomsPerPeer:  DefaultMaxRoomsPerPeer,
+		maxTopicsPerPeer: DefaultMaxTopicsPerPeer,
+		rate:             DefaultRate,
+		burst:            DefaultBurst,
+		maxMessageBytes:  chat.MaxEnvelopeBytes,
+		retention:        DefaultRetention,
+		sweepEvery:       time.Minute,
+		idleAfter:        idleRoomAfter,
 	}
 }
 
@@ -91,6 +95,18 @@ func WithMaxRooms(n int) Option {
 			return fmt.Errorf("bridge.WithMaxRooms(%d): the number of rooms must be positive", n)
 		}
 		c.maxRooms = n
+		return nil
+	}
+}
+
+// WithMaxRoomsPerPeer bounds the rooms one peer can make the bridge
+// carry (positive), so that no peer takes every WithMaxRooms slot.
+func WithMaxRoomsPerPeer(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("bridge.WithMaxRoomsPerPeer(%d): the number of rooms must be positive", n)
+		}
+		c.maxRoomsPerPeer = n
 		return nil
 	}
 }

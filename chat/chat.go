@@ -52,6 +52,7 @@ type config struct {
 	store       storage.Store
 	history     int
 	retention   storage.Retention
+	limits      Limits
 	hooks       Hooks
 }
 
@@ -161,6 +162,8 @@ type Service struct {
 	h      host.Host
 	ps     *pubsub.PubSub
 	tracer *meshTracer
+	limits *limiters
+	scores *scoreBook
 	cfg    config
 	log    *slog.Logger
 	bus    *bus
@@ -195,6 +198,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 		openTimeout: 20 * time.Second,
 		history:     DefaultHistory,
 		retention:   DefaultRetention,
+		limits:      DefaultLimits(),
 	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -221,7 +225,9 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tracer := newMeshTracer()
-	ps, err := newPubSub(ctx, h, tracer, cfg.hooks.pubsubOptions()...)
+	scores := newScoreBook()
+	psOpts := append(PubSubOptions(tracer, scores.penalties.score), pubsub.WithPeerScoreInspect(scores.set, scoreDecay))
+	ps, err := pubsub.NewGossipSub(ctx, h, append(psOpts, cfg.hooks.pubsubOptions()...)...)
 	if err != nil {
 		cancel()
 		if mem != nil {
@@ -230,7 +236,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("start gossipsub: %w", err)
 	}
 	s := &Service{
-		h: h, ps: ps, cfg: cfg, log: cfg.logger, tracer: tracer,
+		h: h, ps: ps, cfg: cfg, log: cfg.logger, tracer: tracer, limits: newLimiters(cfg.limits), scores: scores,
 		bus: newBus(), posts: make(chan post, maxPosts),
 		ctx: ctx, cancel: cancel,
 		rooms:    roomTable{m: make(map[string]*room)},
@@ -241,7 +247,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	}
 	s.outbox = newOutbox(s)
 	h.SetStreamHandler(DMProtocol, s.handleDM)
-	h.SetStreamHandler(history.ID, history.Server{Store: s.store, Allowed: s.servesHistoryTo, Served: s.historyServed}.Handle)
+	h.SetStreamHandler(history.ID, history.Server{Store: s.store, Allowed: s.servesHistoryTo, Served: s.historyServed, Admit: s.limits.history.Allow}.Handle)
 	if err := s.outbox.start(); err != nil {
 		s.Close()
 		return nil, err
@@ -265,15 +271,13 @@ func MeshParams() pubsub.GossipSubParams {
 	return p
 }
 
-func newPubSub(ctx context.Context, h host.Host, tracer pubsub.RawTracer, extra ...pubsub.Option) (*pubsub.PubSub, error) {
-	return pubsub.NewGossipSub(ctx, h, append(PubSubOptions(tracer), extra...)...)
-}
-
 // PubSubOptions are the GossipSub options of chat rooms (the benchmarks
-// measure GossipSub with exactly these).
-func PubSubOptions(tracer pubsub.RawTracer) []pubsub.Option {
+// measure GossipSub with exactly these); app is the application-specific
+// part of the peer score (see PeerScoreParams).
+func PubSubOptions(tracer pubsub.RawTracer, app func(peer.ID) float64) []pubsub.Option {
 	return []pubsub.Option{
 		pubsub.WithGossipSubParams(MeshParams()),
+		pubsub.WithPeerScore(PeerScoreParams(app), PeerScoreThresholds()),
 		pubsub.WithRawTracer(tracer),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		// Small rooms would lose messages published before the next

@@ -38,6 +38,12 @@ func (s *Service) SendDM(to, text string) (string, error) {
 	if s.isClosed() {
 		return "", ErrClosed
 	}
+	if n, err := s.store.CountPendingDMs(pid.String()); err != nil {
+		return "", fmt.Errorf("dm: %w", err)
+	} else if n >= s.cfg.limits.OutboxPerPeer {
+		return "", fmt.Errorf("dm: %w: %d DMs to %s are still waiting to be delivered; new ones can be sent once they are",
+			ErrOutboxFull, n, s.displayName(pid))
+	}
 	m := storage.DM{ID: content.NewID(), Peer: pid.String(), Nick: s.Nick(), Text: text, SentAt: time.Now().UnixMilli()}
 	if err := s.store.QueueDM(m); err != nil {
 		return "", fmt.Errorf("dm: %w", err)
@@ -129,7 +135,16 @@ func (s *Service) dmHandler() dm.Handler {
 	return dm.Handler{
 		Idle: s.cfg.dmIdle,
 		Store: func(from peer.ID, m *pb.DirectMessage) (bool, error) {
+			// Refused: no ack, so the sender keeps it and retries.
+			size := int64(len(m.GetText()) + len(m.GetNick()))
+			if err := s.admitDM(from, size); err != nil {
+				s.refuseDM(from, err)
+				return false, err
+			}
 			added, err := s.store.AddReceivedDM(storage.DM{ID: m.GetId(), Peer: from.String(), Nick: m.GetNick(), Text: m.GetText(), SentAt: m.GetSentAtMs()})
+			if !added {
+				s.limits.uncharge(from, size) // a copy of one stored before, or not stored
+			}
 			if err != nil {
 				s.emit(Error{Err: s.tell(fmt.Sprintf("a DM from %s could not be stored, so it was not acknowledged (it will come again); see the log", short(from)), nil, err)})
 			}

@@ -45,3 +45,8 @@ func short(p peer.ID) string {
 	s := p.String()
 	return "[" + s[max(0, len(s)-6):] + "]"
 }
+
+// displayName is how a notice names p: nick[ABCDEF], or [ABCDEF].
+func (s *Service) displayName(p peer.ID) string {
+	return s.nicks.get(p) + short(p)
+}

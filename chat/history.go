@@ -1,6 +1,8 @@
 package chat
 
 import (
+	"cmp"
+	"errors"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -9,11 +11,10 @@ import (
 	"github.com/parley-chat/parley/chat/storage"
 )
 
-// Catch-up bounds.
+// Catch-up bounds (and Limits.CatchUpBytes, Limits.CatchUpsPerRoom).
 const (
 	maxCatchUpPages = 50 // 10 000 messages per catch-up
 	catchUpMargin   = 5 * time.Minute
-	catchUpEvery    = time.Minute // per room and peer at most
 )
 
 // catchUp fetches what r's store lacks from p, verifies each message,
@@ -35,6 +36,12 @@ func (r *room) catchUp(p peer.ID) {
 	} else if s.cfg.retention.MaxAge > 0 {
 		cur = storage.Cursor{SentAt: time.Now().Add(-s.cfg.retention.MaxAge).UnixMilli()}
 	}
+	// What is older than the retention window would be pruned at once:
+	// not worth a byte of anyone's budget.
+	var oldest int64
+	if s.cfg.retention.MaxAge > 0 {
+		oldest = time.Now().Add(-s.cfg.retention.MaxAge).UnixMilli()
+	}
 	got, fresh, pages := 0, 0, 0
 	// What is new is stored page by page; the newest cfg.history of it
 	// are shown once the catch-up is done (the rest only counted).
@@ -42,6 +49,11 @@ func (r *room) catchUp(p peer.ID) {
 	start := time.Now()
 pages: // stops early on a failure; what was stored is shown all the same
 	for page := 0; page < maxCatchUpPages && r.ctx.Err() == nil; page++ {
+		if s.limits.catchUpBytes.Tokens(p, time.Now()) <= 0 {
+			s.log.Warn("catch up: peer served as much history as one peer may for now; fetching the rest later or from others",
+				"room", r.name, "peer", p, "budget", s.cfg.limits.CatchUpBytes)
+			break
+		}
 		resp, err := history.Fetch(r.ctx, s.h, p, r.name, cur)
 		if err != nil {
 			s.log.Debug("catch up: history request failed", "room", r.name, "peer", p, "err", err)
@@ -53,16 +65,27 @@ pages: // stops early on a failure; what was stored is shown all the same
 		page := make([]storage.RoomMessage, 0, len(resp.GetMessages()))
 		for _, raw := range resp.GetMessages() {
 			m, err := history.Verify(raw, r.name, time.Now())
+			if err == nil && !before(cur, m.Cursor()) {
+				err = errors.New("history out of order: a message at or before the position asked for")
+			}
+			if err == nil && m.SentAt < oldest {
+				err = errors.New("history older than this node keeps")
+			}
 			if err != nil {
 				s.log.Info("catch up: peer sent invalid history; ignoring it", "room", r.name, "peer", p, "err", err)
 				break pages
 			}
+			cur = m.Cursor()
 			page = append(page, m)
 		}
 		if len(page) > 0 {
 			got += len(page)
-			cur = page[len(page)-1].Cursor()
 			added := r.deliver(page)
+			size := 0
+			for _, m := range added {
+				size += len(m.Raw)
+			}
+			s.limits.catchUpBytes.Take(p, time.Now(), size)
 			fresh += len(added)
 			show = append(show, added...)
 			if keep := s.cfg.history; len(show) > keep {
@@ -81,4 +104,15 @@ pages: // stops early on a failure; what was stored is shown all the same
 		s.emit(HistoryShown{Room: r.name, Shown: len(show), Hidden: fresh - len(show), CaughtUp: true})
 		s.log.Info("caught up", "room", r.name, "peer", p, "new", fresh, "received", got, "took", time.Since(start).Round(time.Millisecond))
 	}
+}
+
+// before reports whether a comes before b in a room's history order.
+func before(a, b storage.Cursor) bool {
+	if c := cmp.Compare(a.SentAt, b.SentAt); c != 0 {
+		return c < 0
+	}
+	if c := cmp.Compare(a.Lamport, b.Lamport); c != 0 {
+		return c < 0
+	}
+	return a.ID < b.ID
 }

@@ -10,6 +10,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parley-chat/parley/chat/content"
@@ -31,7 +32,8 @@ type room struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	order *sequencer // each sender's live lines in the order they were sent
+	order *sequencer    // each sender's live lines in the order they were sent
+	pace  *rate.Limiter // own messages, a little under what members accept
 
 	mu         sync.Mutex
 	lamport    uint64
@@ -42,7 +44,6 @@ type room struct {
 	nickIn     map[peer.ID]string    // each member's nick as last seen in this room
 	joinedAt   time.Time
 	pruned     time.Time                // last retention run
-	asked      map[peer.ID]time.Time    // last catch-up per peer
 	left       map[peer.ID]time.Time    // members who left (or lost touch), and when
 	ownSent    map[string]chan struct{} // own messages not yet stored, by id
 	unreceived []unreceivedMsg          // own messages no one received yet, oldest first
@@ -64,21 +65,21 @@ const pruneEvery = time.Minute
 const catchUpWindow = 30 * time.Second
 
 // catchUpSoon asks p, a member we just met in the room, for the messages
-// this node missed, at most once per catchUpEvery.
+// this node missed. However often p leaves and comes back, it is asked at
+// most Limits.CatchUpsPerRoom times at once, then once per CatchUpEvery:
+// coming back must not buy a peer a fresh catch-up each time.
 func (r *room) catchUpSoon(p peer.ID) {
 	r.mu.Lock()
 	_, returning := r.left[p]
 	delete(r.left, p)
-	if time.Since(r.joinedAt) > catchUpWindow && !returning {
-		r.mu.Unlock()
-		return
-	}
-	if last, ok := r.asked[p]; ok && time.Since(last) < catchUpEvery && !returning {
-		r.mu.Unlock()
-		return
-	}
-	r.asked[p] = time.Now()
 	r.mu.Unlock()
+	if time.Since(r.joinedAt) > catchUpWindow && !returning {
+		return
+	}
+	if !r.s.limits.catchUps.Allow(roomPeer{r.name, p}) {
+		r.s.log.Debug("catch up: skipped, asked this peer recently", "room", r.name, "peer", p)
+		return
+	}
 	if !r.s.track() {
 		return
 	}
@@ -100,8 +101,12 @@ func (s *Service) Join(name string) error {
 	if s.rooms.has(name) {
 		return fmt.Errorf("join room %q: %w", name, ErrAlreadyInRoom)
 	}
-	j, err := roomproto.Join(s.ps, name, roomproto.Validator(name, true, nil), PeerQueueSize)
+	j, err := roomproto.Join(s.ps, name, roomproto.Validator(name, true, s.authorLimit(name)), PeerQueueSize)
 	if err != nil {
+		return fmt.Errorf("join room %q: %w", name, err)
+	}
+	if err := j.Topic.SetScoreParams(RoomScoreParams()); err != nil {
+		j.Close()
 		return fmt.Errorf("join room %q: %w", name, err)
 	}
 	// This node's counter goes on where its stored history stands, so its
@@ -119,9 +124,10 @@ func (s *Service) Join(name string) error {
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &room{s: s, name: name, joined: j, topic: j.Topic, ctx: ctx, cancel: cancel,
 		lamport: max(lastOwn, latest.Lamport), lastOwn: lastOwn,
-		heard: make(map[peer.ID]time.Time), nickIn: make(map[peer.ID]string), asked: make(map[peer.ID]time.Time), left: make(map[peer.ID]time.Time),
+		heard: make(map[peer.ID]time.Time), nickIn: make(map[peer.ID]string), left: make(map[peer.ID]time.Time),
 		ownSent: make(map[string]chan struct{}), joinedAt: time.Now(), pruned: time.Now()}
 	r.order = newSequencer(r)
+	r.pace = s.limits.ownPace()
 	if !s.rooms.add(r) {
 		r.close()
 		return fmt.Errorf("join room %q: %w", name, ErrAlreadyInRoom)
@@ -226,6 +232,11 @@ func (s *Service) send(ctx context.Context, roomName, text, id string) (string, 
 		delete(r.ownSent, env.Id)
 		r.mu.Unlock()
 	}()
+	// Members ignore an author over their rate limit: wait for our turn
+	// rather than send what they would drop.
+	if err := r.pace.Wait(ctx); err != nil {
+		return "", fmt.Errorf("send to room %q: %w", roomName, err)
+	}
 	if err := r.publish(ctx, env); err != nil {
 		return "", fmt.Errorf("send to room %q: %w", roomName, err)
 	}

@@ -101,6 +101,10 @@ type Store interface {
 
 	// AddReceivedDM stores a received DM, reporting whether it was new.
 	AddReceivedDM(m DM) (bool, error)
+	// InboxBytes is the size of the DMs stored from sender (text and nick).
+	InboxBytes(sender string) (int64, error)
+	// CountPendingDMs counts the undelivered DMs to recipient.
+	CountPendingDMs(recipient string) (int, error)
 	// QueueDM puts a DM in the outbox, due at once; it must be durable
 	// when QueueDM returns.
 	QueueDM(m DM) error

@@ -17,20 +17,24 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/parley-chat/parley/internal/datadir"
 	"github.com/parley-chat/parley/internal/dispatch"
 	"github.com/parley-chat/parley/internal/dispatch/docker"
+	"github.com/parley-chat/parley/internal/dispatch/swarm"
 )
 
 func runDispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("dispatch", "dispatch --image IMAGE [flags]", stderr)
+	backend := fs.String("backend", "docker", "where peers run: docker (containers of one Docker Engine) or swarm (services of a Docker swarm; run the dispatcher on a manager, attached to --network)")
 	image := fs.String("image", "parley:dev", "image of the visitors' peers (build it with docker/build.sh)")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the dispatcher's web page")
 	pool := fs.Int("pool", 2, "started peers kept ready for new visitors")
 	maxPeers := fs.Int("max-peers", 20, "peers in all: ready, in use, and stopped with their data kept")
 	idle := fs.Duration("idle", 30*time.Minute, "stop a visitor's peer after this long without a request")
 	keep := fs.Duration("keep", 7*24*time.Hour, "keep a stopped peer's identity and history this long")
-	network := fs.String("network", "parley", "Docker network of the peers; the dispatcher must reach them on it, and it must reach the relay")
+	network := fs.String("network", "parley", "Docker network of the peers (with --backend swarm an overlay network, created if missing); the dispatcher must reach them on it, and it must reach the relay")
 	var bootstrap, rooms listFlag
 	fs.Var(&bootstrap, "bootstrap", "relay multiaddr (with /p2p/ID) the peers use, repeatable")
 	fs.Var(&rooms, "rooms", "rooms every visitor joins (comma-separated, repeatable; default lobby)")
@@ -39,6 +43,11 @@ func runDispatch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	socket := fs.String("docker-socket", "/var/run/docker.sock", "the Docker Engine's socket")
 	memory := fs.Int64("peer-memory", 96<<20, "memory limit per peer, in bytes")
 	cpus := fs.Float64("peer-cpus", 0.5, "CPU limit per peer")
+	memoryRes := fs.Int64("peer-memory-reservation", 32<<20, "memory reserved per peer, in bytes (--backend swarm: a node takes a peer only if this much is free)")
+	cpusRes := fs.Float64("peer-cpus-reservation", 0.05, "CPU reserved per peer (--backend swarm)")
+	perNode := fs.Int("max-peers-per-node", 0, "running peers per swarm node at most, so that one node does not fill while others idle (--backend swarm; 0: no cap)")
+	startRate := fs.Float64("start-rate", 6, "new peers per minute one client address may ask for (behind a proxy every visitor shares its address)")
+	startBurst := fs.Int("start-burst", 3, "new peers one client address may ask for at once")
 	jsonOut := fs.Bool("json", false, "one JSON event per line on stdout")
 	ephemeral := fs.Bool("ephemeral", false, "remove every peer and its data when the dispatcher stops (demos, tests)")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn or error")
@@ -55,6 +64,15 @@ func runDispatch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case *cpus <= 0 || *memory < 16<<20:
 		fs.Usage()
 		return fmt.Errorf("%w: --peer-cpus must be positive and --peer-memory at least 16 MiB", errUsage)
+	case *memoryRes < 0 || *cpusRes < 0 || *memoryRes > *memory || *cpusRes > *cpus || *perNode < 0:
+		fs.Usage()
+		return fmt.Errorf("%w: reservations must be between 0 and the limits, --max-peers-per-node at least 0", errUsage)
+	case *startRate <= 0 || *startBurst <= 0:
+		fs.Usage()
+		return fmt.Errorf("%w: --start-rate and --start-burst must be positive", errUsage)
+	case *backend != "docker" && *backend != "swarm":
+		fs.Usage()
+		return fmt.Errorf("%w: --backend %q: docker or swarm", errUsage, *backend)
 	case strings.ContainsAny(*name, " /.") || *name == "":
 		return fmt.Errorf("%w: --name %q: letters, digits, '-' and '_' only", errUsage, *name)
 	}
@@ -78,13 +96,21 @@ func runDispatch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			}
 		}
 	}
-	engine := docker.New(docker.Config{Socket: *socket, Dispatcher: *name, Image: *image, Network: *network,
-		Args: peerArgs, Memory: *memory, NanoCPUs: int64(*cpus * 1e9), Pids: 256})
+	var engine dispatch.Backend
+	switch *backend {
+	case "swarm":
+		engine = swarm.New(swarm.Config{Socket: *socket, Dispatcher: *name, Image: *image, Network: *network,
+			Args: peerArgs, Memory: *memory, NanoCPUs: int64(*cpus * 1e9), Pids: 256,
+			MemoryReservation: *memoryRes, NanoCPUsReservation: int64(*cpusRes * 1e9), MaxPerNode: *perNode, Logger: log})
+	default:
+		engine = docker.New(docker.Config{Socket: *socket, Dispatcher: *name, Image: *image, Network: *network,
+			Args: peerArgs, Memory: *memory, NanoCPUs: int64(*cpus * 1e9), Pids: 256})
+	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err = engine.Ping(pctx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("cannot use the Docker engine: %w", err)
+		return fmt.Errorf("cannot use the Docker engine (--backend %s): %w", *backend, err)
 	}
 
 	var outMu sync.Mutex
@@ -102,7 +128,8 @@ func runDispatch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stdout, string(b))
 	}
 	d, err := dispatch.New(dispatch.Config{Backend: engine, Secret: secret, Pool: *pool, MaxPeers: *maxPeers,
-		Idle: *idle, Keep: *keep, Logger: log, Event: emit, Ephemeral: *ephemeral})
+		Idle: *idle, Keep: *keep, Logger: log, Event: emit, Ephemeral: *ephemeral,
+		StartRate: rate.Limit(*startRate / 60), StartBurst: *startBurst})
 	if err != nil {
 		return err
 	}

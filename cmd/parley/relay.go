@@ -48,6 +48,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var rooms listFlag
 	fs.Var(&rooms, "rooms", "carry only these rooms (comma-separated, repeatable; default: every room its peers use)")
 	maxRooms := fs.Int("max-rooms", bridge.DefaultMaxRooms, "rooms carried at once")
+	maxRoomsPerPeer := fs.Int("max-rooms-per-peer", bridge.DefaultMaxRoomsPerPeer, "rooms one peer can make the relay carry")
 	rate := fs.Float64("rate", bridge.DefaultRate, "room messages per second one author may send through the relay, on average")
 	burst := fs.Int("burst", bridge.DefaultBurst, "room messages one author may send through the relay at once")
 	maxMsg := fs.Int("max-message-bytes", chat.MaxEnvelopeBytes, "largest room message carried, in bytes")
@@ -67,9 +68,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkRelayLimits(fs, res.MaxReservations, res.MaxCircuits, res.Limit.Duration, res.Limit.Data); err != nil {
 		return err
 	}
-	if *maxRooms <= 0 || !(*rate > 0) || *burst <= 0 || *maxMsg <= 0 { // !(>): NaN too
+	if *maxRooms <= 0 || *maxRoomsPerPeer <= 0 || !(*rate > 0) || *burst <= 0 || *maxMsg <= 0 { // !(>): NaN too
 		fs.Usage()
-		return fmt.Errorf("%w: --max-rooms, --rate, --burst and --max-message-bytes must be positive", errUsage)
+		return fmt.Errorf("%w: --max-rooms, --max-rooms-per-peer, --rate, --burst and --max-message-bytes must be positive", errUsage)
 	}
 	if *maxMsg > chat.MaxEnvelopeBytes {
 		fs.Usage()
@@ -82,6 +83,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	bopts := []bridge.Option{
 		bridge.WithResources(res),
 		bridge.WithMaxRooms(*maxRooms),
+		bridge.WithMaxRoomsPerPeer(*maxRoomsPerPeer),
 		bridge.WithRateLimit(*rate, *burst),
 		bridge.WithMaxMessageBytes(*maxMsg),
 		bridge.WithRetention(keep),

@@ -62,7 +62,7 @@ func (r BurstResult) Rate() float64 {
 func RunBurst(ctx context.Context, cfg BurstConfig) (BurstResult, error) {
 	res := BurstResult{BurstConfig: cfg}
 	r, err := newRoom(ctx, roomConfig{Router: cfg.Router, N: cfg.N, Degree: cfg.Degree, Size: cfg.Size,
-		Seed: cfg.Seed, Measured: cfg.Messages, Warmup: 5})
+		Seed: cfg.Seed, Measured: cfg.Messages, Warmup: 5, Unlimited: true})
 	if err != nil {
 		return res, err
 	}

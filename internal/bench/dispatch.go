@@ -41,14 +41,23 @@ type DispatchConfig struct {
 // is the memory `docker stats` reports per idle peer container. Load is
 // Visitors visitors clicking at once with MaxPeers = Visitors: how many
 // were chatting (their peer answered) and the slowest click.
+//
+// SwarmClick is Click with the Swarm backend (peers are services on an
+// overlay network of a single-node swarm the run initialises if the
+// engine is in none), the dispatcher running in a container on that
+// overlay and reached through a published loopback port (the host cannot
+// resolve the peers' service names); SwarmRefill is its Refill.
 type DispatchResult struct {
 	DispatchConfig
-	Unavailable string // why nothing was measured (no engine)
-	Click       Dist
-	Refill      float64 // peers per second
-	IdleMemory  Dist    // bytes per container (a Dist of bytes, not durations)
-	LoadOK      int
-	LoadSlowest time.Duration
+	Unavailable      string // why nothing was measured (no engine)
+	Click            Dist
+	Refill           float64 // peers per second
+	IdleMemory       Dist    // bytes per container (a Dist of bytes, not durations)
+	LoadOK           int
+	LoadSlowest      time.Duration
+	SwarmUnavailable string // why the Swarm figures are missing
+	SwarmClick       Dist
+	SwarmRefill      float64
 }
 
 // RunDispatch measures the dispatcher with real containers.
@@ -149,6 +158,11 @@ func RunDispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error
 		return res, err
 	}
 
+	// The same clicks with the Swarm backend.
+	if err := runSwarmClicks(ctx, cfg, image, &res); err != nil {
+		return res, fmt.Errorf("swarm: %w", err)
+	}
+
 	// Many visitors at once.
 	err = run(cfg.Pool, cfg.Visitors, func(url string, _ *dispatch.Dispatcher, _ <-chan string) error {
 		var wg sync.WaitGroup
@@ -170,6 +184,58 @@ func RunDispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error
 		return nil
 	})
 	return res, err
+}
+
+// runSwarmClicks times clicks with a warm pool on a swarm: the
+// dispatcher in a container on an overlay network, its peers services.
+func runSwarmClicks(ctx context.Context, cfg DispatchConfig, image string, res *DispatchResult) error {
+	if _, err := dockertest.InitSwarm(ctx); err != nil {
+		res.SwarmUnavailable = err.Error()
+		return nil
+	}
+	defer dockertest.LeaveSwarm() // if it made the swarm and no test uses it now
+	suffix := dockertest.Random()
+	network := "parley-bench-swarm-" + suffix
+	if out, err := exec.CommandContext(ctx, "docker", "network", "create", "--driver", "overlay", "--attachable", "--label", "parley.test=1", network).CombinedOutput(); err != nil {
+		return fmt.Errorf("network: %v: %s", err, out)
+	}
+	defer exec.Command("docker", "network", "rm", network).Run()
+	name := "benchsw" + suffix
+	defer dockertest.RemoveLabelled("parley.test", name)
+	defer dockertest.RemoveServices("parley.dispatcher", name)
+	d, err := dockertest.StartDispatcher(ctx, image, network, "parley.test", name, "--backend", "swarm", "--image", image,
+		"--network", network, "--name", name, "--pool", strconv.Itoa(cfg.Pool), "--max-peers", strconv.Itoa(cfg.Pool+cfg.Clicks),
+		"--idle", "1h", "--start-rate", "60000", "--start-burst", "1000", "--peer-memory", strconv.Itoa(96<<20), "--peer-cpus", "0.5")
+	if err != nil {
+		return err
+	}
+	defer d.Remove()
+	ready := func() error {
+		wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+		_, err := d.Event(wctx, "pool-peer")
+		return err
+	}
+	t0 := time.Now()
+	for range cfg.Pool {
+		if err := ready(); err != nil {
+			return err
+		}
+	}
+	res.SwarmRefill = float64(cfg.Pool) / time.Since(t0).Seconds()
+	var clicks []time.Duration
+	for range cfg.Clicks {
+		c, err := click(d.URL, cfg.Timeout)
+		if err != nil {
+			return err
+		}
+		clicks = append(clicks, c)
+		if err := ready(); err != nil { // the pool refills behind
+			return err
+		}
+	}
+	res.SwarmClick = NewDist(clicks)
+	return nil
 }
 
 func waitReady(ready <-chan string, timeout time.Duration) error {

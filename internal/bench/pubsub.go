@@ -126,7 +126,7 @@ func newPubSub(ctx context.Context, h host.Host, r Router, t *psTracer, tune *Go
 		return pubsub.NewGossipSub(ctx, h, pubsub.WithRawTracer(t))
 	default:
 		// chat's own options; a tune overrides them (later options win).
-		opts := chat.PubSubOptions(t)
+		opts := chat.PubSubOptions(t, func(peer.ID) float64 { return 0 })
 		if tune != nil {
 			p, err := tune.params()
 			if err != nil {

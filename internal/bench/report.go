@@ -180,6 +180,13 @@ func (s *Suite) Rows() []Row {
 		add(fmt.Sprintf("Dispatcher: click → visitor's web app answers, warm pool of %d (%d visitors): p50 / p95", d.Pool, d.Click.N),
 			FmtDur(d.Click.P50)+" / "+FmtDur(d.Click.P95), "p95 ≤ "+FmtDur(TargetClick), met(d.Click.P95 <= TargetClick))
 		add("Dispatcher: pool refill from empty (container started, web app answering)", fmt.Sprintf("%.2f peers/s", d.Refill), "", "")
+		if d.SwarmUnavailable != "" {
+			add("Dispatcher on Swarm: click → usable web app", "pending: "+d.SwarmUnavailable, "", "pending")
+		} else {
+			add(fmt.Sprintf("Dispatcher on Swarm: click → visitor's web app answers, warm pool of %d (%d visitors): p50 / p95", d.Pool, d.SwarmClick.N),
+				FmtDur(d.SwarmClick.P50)+" / "+FmtDur(d.SwarmClick.P95), "p95 ≤ "+FmtDur(TargetClick)+" (single host: "+FmtDur(d.Click.P95)+")", met(d.SwarmClick.P95 <= TargetClick))
+			add("Dispatcher on Swarm: pool refill from empty (service placed and pinned, web app answering)", fmt.Sprintf("%.2f peers/s", d.SwarmRefill), "", "")
+		}
 		add(fmt.Sprintf("Dispatcher: memory per idle peer container (%d containers): median / max", d.IdleMemory.N),
 			FmtMB(int64(d.IdleMemory.P50))+" / "+FmtMB(int64(d.IdleMemory.Max)), "≤ "+FmtMB(TargetPeerMemory), met(d.IdleMemory.Max <= TargetPeerMemory))
 		add(fmt.Sprintf("Dispatcher: %d visitors clicking at once on 2 cores: chatting · slowest click", d.Visitors),

@@ -36,6 +36,10 @@ type roomConfig struct {
 	Measured int    // sequence numbers [0, Measured) are measured
 	Warmup   int    // then [Measured, Measured+Warmup) warm the mesh up
 	Tune     *GossipTune
+	// Unlimited lifts Parley's per-author rate limit (chat.Unlimited):
+	// a burst of thousands of messages from one author measures
+	// throughput, not what members accept from one person.
+	Unlimited bool
 }
 
 // room is a running in-process room whose members record when each
@@ -99,7 +103,11 @@ func newRoom(ctx context.Context, cfg roomConfig) (_ *room, err error) {
 		r.filler = strings.Repeat("abcdefghijklmnopqrstuvwxyz0123456789", cfg.Size/36+1)[:cfg.Size-9]
 		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 		for i, h := range hs.H {
-			svc, err := chat.New(h, chat.WithLogger(quiet))
+			opts := []chat.Option{chat.WithLogger(quiet)}
+			if cfg.Unlimited {
+				opts = append(opts, chat.WithLimits(chat.Unlimited()))
+			}
+			svc, err := chat.New(h, opts...)
 			if err != nil {
 				return nil, fmt.Errorf("start chat: %w", err)
 			}

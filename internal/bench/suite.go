@@ -307,14 +307,14 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 	}
 
 	if cfg.Sections["dispatch"] && ctx.Err() == nil {
-		logf("dispatch: %d clicks with a warm pool of %d, refill, idle memory, %d visitors at once", cfg.Dispatch.Clicks, cfg.Dispatch.Pool, cfg.Dispatch.Visitors)
+		logf("dispatch: %d clicks with a warm pool of %d (single host, then Swarm), refill, idle memory, %d visitors at once", cfg.Dispatch.Clicks, cfg.Dispatch.Pool, cfg.Dispatch.Visitors)
 		r, err := RunDispatch(ctx, cfg.Dispatch)
 		if err != nil {
 			fail("dispatch", err)
 		} else {
 			s.Dispatch = &r
 			if r.Unavailable == "" {
-				logf("  click p95 %s, %d of %d visitors at once chatting", FmtDur(r.Click.P95), r.LoadOK, r.Visitors)
+				logf("  click p95 %s (on Swarm %s), %d of %d visitors at once chatting", FmtDur(r.Click.P95), FmtDur(r.SwarmClick.P95), r.LoadOK, r.Visitors)
 			}
 		}
 		settle()

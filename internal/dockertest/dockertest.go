@@ -2,7 +2,9 @@
 // on: it checks the engine answers (skipping, or failing when
 // DOCKER_REQUIRE=1, when none does), builds the parley image once per test
 // binary with docker/build.sh under a tag of its own, and makes labelled
-// networks. Everything it makes is removed when the tests end.
+// networks; for the Swarm backend it makes the engine a single-node swarm
+// manager when it is in no swarm, and runs the dispatcher in a container
+// on an overlay network. Everything it makes is removed when the tests end.
 package dockertest
 
 import (
@@ -67,11 +69,13 @@ func Image(t testing.TB) string {
 	return image
 }
 
-// Cleanup removes the image Image built; call it from TestMain.
+// Cleanup removes the image Image built and leaves the swarm Swarm
+// initialised, if it did; call it from TestMain.
 func Cleanup() {
 	if image != "" {
 		exec.Command("docker", "image", "rm", "-f", image).Run()
 	}
+	LeaveSwarm()
 }
 
 // Network makes a bridge network for t, removed when t ends.

@@ -20,6 +20,26 @@ func (s *Store) AddReceivedDM(m DM) (bool, error) {
 	return n == 1, err
 }
 
+// InboxBytes is the size of the DMs stored from sender (text and nick).
+func (s *Store) InboxBytes(sender string) (int64, error) {
+	var n int64
+	err := s.db.QueryRow(`SELECT COALESCE(SUM(length(CAST(body AS BLOB)) + length(CAST(nick AS BLOB))), 0) FROM dm_inbox WHERE sender = ?`, sender).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("size of the dms from %s: %w", sender, err)
+	}
+	return n, nil
+}
+
+// CountPendingDMs counts the undelivered DMs to recipient.
+func (s *Store) CountPendingDMs(recipient string) (int, error) {
+	var n int
+	err := s.db.QueryRow(`SELECT COUNT(*) FROM dm_outbox WHERE recipient = ? AND delivered_at_ms IS NULL AND failed IS NULL`, recipient).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count dms to %s: %w", recipient, err)
+	}
+	return n, nil
+}
+
 // ReceivedDMs returns the DMs received from sender, oldest first ("" for
 // every sender).
 func (s *Store) ReceivedDMs(sender string) ([]DM, error) {

@@ -197,3 +197,31 @@ func TestAuthorLamport(t *testing.T) {
 		}
 	}
 }
+
+func TestInboxBytesAndPendingCount(t *testing.T) {
+	st, err := store.OpenMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i, text := range []string{"héllo", "world"} {
+		if _, err := st.AddReceivedDM(store.DM{ID: fmt.Sprint("in", i), Peer: "alice", Nick: "al", Text: text, SentAt: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := st.InboxBytes("alice"); err != nil || n != int64(len("héllo")+len("world")+2*len("al")) {
+		t.Errorf("InboxBytes(alice) = %d, %v; want the bytes of both texts and nicks", n, err)
+	}
+	if n, _ := st.InboxBytes("bob"); n != 0 {
+		t.Errorf("InboxBytes(bob) = %d, want 0", n)
+	}
+	for i := range 3 {
+		if err := st.QueueDM(store.DM{ID: fmt.Sprint("out", i), Peer: "bob", Text: "x", SentAt: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.MarkDelivered("out0")
+	if n, err := st.CountPendingDMs("bob"); err != nil || n != 2 {
+		t.Errorf("CountPendingDMs(bob) = %d, %v; want 2 (one delivered)", n, err)
+	}
+}

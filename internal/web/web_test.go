@@ -57,7 +57,9 @@ func newNode(t *testing.T, nick string, cfg web.Config) *node {
 
 func newNodeOn(t *testing.T, nick string, cfg web.Config, slowNetwork bool) *node {
 	t.Helper()
-	c := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick(nick))
+	// Unlimited: the tests post hundreds of messages from one author,
+	// which members would pace and rate-limit (chat.Limits).
+	c := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick(nick), chat.WithLimits(chat.Unlimited()))
 	a := app.New(c.Service)
 	cfg.Token, cfg.Loopback = token, true
 	srv, err := web.New(a, cfg)

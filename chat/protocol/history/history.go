@@ -150,11 +150,19 @@ type Server struct {
 	// Served, if not nil, is told which messages a requester was sent
 	// (after they were written): it has them now.
 	Served func(room string, requester peer.ID, ids []string)
+	// Admit, if not nil, says whether to serve one more request of the
+	// requester (a rate limit): a refused stream is reset at once, before
+	// its request is read.
+	Admit func(requester peer.ID) bool
 }
 
 // Handle serves one history stream: a thin handler that resets the stream
 // on any error and closes it on success.
 func (srv Server) Handle(st network.Stream) {
+	if srv.Admit != nil && !srv.Admit(st.Conn().RemotePeer()) {
+		st.Reset()
+		return
+	}
 	if err := st.Scope().SetService(ServiceName); err != nil {
 		st.Reset()
 		return

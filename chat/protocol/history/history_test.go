@@ -16,7 +16,7 @@ import (
 	"github.com/parley-chat/parley/chat/protocol/room"
 )
 
-func sign(t *testing.T, key crypto.PrivKey, topic string, data []byte) *pubsubpb.Message {
+func sign(t testing.TB, key crypto.PrivKey, topic string, data []byte) *pubsubpb.Message {
 	t.Helper()
 	id, _ := peer.IDFromPrivateKey(key)
 	m := &pubsubpb.Message{From: []byte(id), Data: data, Seqno: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Topic: &topic}

@@ -1,11 +1,7 @@
 // Package docker runs the dispatcher's peers as containers of one Docker
-// Engine, over the Engine API on its Unix socket with net/http.
-//
-// Why not github.com/moby/moby/client: the dispatcher needs about a dozen
-// calls (ping, list, create, start, stop, remove, inspect, rename, volumes,
-// image inspect), each a small JSON request; the client library brings
-// some twenty modules (OpenTelemetry among them) for that. The API is
-// versioned (v1.41, Docker 20.10 and later), so this client pins it.
+// Engine, over the Engine API on its Unix socket with net/http (package
+// engineapi: about a dozen calls, each a small JSON request, pinned to
+// API v1.41).
 //
 // Every container and volume it creates carries the label
 // parley.dispatcher=NAME, and it lists, changes and removes only those.
@@ -16,12 +12,9 @@
 package docker
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,10 +22,8 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/internal/dispatch"
+	"github.com/parley-chat/parley/internal/dispatch/engineapi"
 )
-
-// apiVersion is the Engine API version used (Docker 20.10+).
-const apiVersion = "v1.41"
 
 // Labels set on everything the dispatcher creates.
 const (
@@ -55,8 +46,8 @@ type Config struct {
 
 // Engine is a dispatch.Backend on one Docker Engine.
 type Engine struct {
-	cfg    Config
-	client *http.Client
+	cfg Config
+	api *engineapi.Client
 }
 
 var _ dispatch.Backend = (*Engine)(nil)
@@ -69,70 +60,13 @@ func New(cfg Config) *Engine {
 	if cfg.WebPort == 0 {
 		cfg.WebPort = 7780
 	}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", cfg.Socket)
-		},
-		MaxIdleConns: 4,
-	}
-	return &Engine{cfg: cfg, client: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+	return &Engine{cfg: cfg, api: engineapi.New(cfg.Socket)}
 }
 
-// apiError is an error answer of the engine.
-type apiError struct {
-	Status  int
-	Message string
-}
+func notFound(err error) bool { return engineapi.NotFound(err) }
 
-func (e *apiError) Error() string { return fmt.Sprintf("docker: %s (HTTP %d)", e.Message, e.Status) }
-
-func notFound(err error) bool {
-	var ae *apiError
-	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
-}
-
-// do sends one API request; in (if not nil) is the JSON body, out (if not
-// nil) receives the JSON answer.
 func (e *Engine) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	u := "http://docker/" + apiVersion + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("docker engine at %s: %w", e.cfg.Socket, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		var m struct{ Message string }
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		json.Unmarshal(b, &m)
-		if m.Message == "" {
-			m.Message = strings.TrimSpace(string(b))
-		}
-		return &apiError{resp.StatusCode, m.Message}
-	}
-	if out != nil {
-		return json.NewDecoder(resp.Body).Decode(out)
-	}
-	io.Copy(io.Discard, resp.Body)
-	return nil
+	return e.api.Do(ctx, method, path, query, in, out)
 }
 
 // Ping checks the engine answers and the image exists.
@@ -160,9 +94,7 @@ func (e *Engine) prefix() string { return "parley-" + e.cfg.Dispatcher + "-" }
 func (e *Engine) volumeName(id string) string { return e.prefix() + id }
 
 func (e *Engine) filters(extra ...string) url.Values {
-	f := map[string][]string{"label": append([]string{LabelDispatcher + "=" + e.cfg.Dispatcher}, extra...)}
-	b, _ := json.Marshal(f)
-	return url.Values{"filters": {string(b)}}
+	return engineapi.Filters(map[string][]string{"label": append([]string{LabelDispatcher + "=" + e.cfg.Dispatcher}, extra...)})
 }
 
 type containerJSON struct {
@@ -311,8 +243,7 @@ func (e *Engine) Start(ctx context.Context, id string) (dispatch.Peer, error) {
 	if err != nil {
 		return dispatch.Peer{}, err
 	}
-	var ae *apiError
-	if err := e.do(ctx, "POST", "/containers/"+name+"/start", nil, nil, nil); err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusNotModified) {
+	if err := e.do(ctx, "POST", "/containers/"+name+"/start", nil, nil, nil); err != nil && engineapi.Status(err) != http.StatusNotModified {
 		return dispatch.Peer{}, fmt.Errorf("start container: %w", err)
 	}
 	return e.inspect(ctx, name)
@@ -330,8 +261,7 @@ func (e *Engine) Stop(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	var ae *apiError
-	if err := e.do(ctx, "POST", "/containers/"+name+"/stop", url.Values{"t": {"5"}}, nil, nil); err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusNotModified) {
+	if err := e.do(ctx, "POST", "/containers/"+name+"/stop", url.Values{"t": {"5"}}, nil, nil); err != nil && engineapi.Status(err) != http.StatusNotModified {
 		return err
 	}
 	return nil

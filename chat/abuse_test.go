@@ -1,0 +1,457 @@
+package chat_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-msgio/pbio"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/chat/protocol/history"
+	roomproto "github.com/parley-chat/parley/chat/protocol/room"
+	"github.com/parley-chat/parley/chat/storage"
+	"github.com/parley-chat/parley/internal/testutil"
+	"github.com/parley-chat/parley/node"
+)
+
+// hostileMember is a peer in a room with nothing but GossipSub: what a
+// hostile peer runs.
+type hostileMember struct {
+	node  *node.Node
+	ps    *pubsub.PubSub
+	ctx   context.Context
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+}
+
+func newHostileMember(t *testing.T, ctx context.Context, room string, opts ...pubsub.Option) *hostileMember {
+	t.Helper()
+	n := testutil.NewNode(t)
+	ps, err := pubsub.NewGossipSub(ctx, n.Host(), append([]pubsub.Option{pubsub.WithFloodPublish(true)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &hostileMember{node: n, ps: ps, ctx: ctx}
+	m.join(t, room)
+	return m
+}
+
+func (m *hostileMember) join(t *testing.T, room string) {
+	t.Helper()
+	topic, err := m.ps.Join(roomproto.Topic(room))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Subscribing is what makes this peer a member in others' eyes.
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			if _, err := sub.Next(m.ctx); err != nil {
+				return
+			}
+		}
+	}()
+	m.topic, m.sub = topic, sub
+	t.Cleanup(m.leave)
+}
+
+// leave unsubscribes: pubsub tells the others.
+func (m *hostileMember) leave() {
+	if m.sub != nil {
+		m.sub.Cancel()
+		m.topic.Close()
+		m.sub = nil
+	}
+}
+
+// A member that serves endless valid history, and leaves and comes back
+// to be asked again, adds at most its catch-up budget (plus one page) to
+// the victim's store, and the room goes on working.
+func TestEndlessHistoryIsBoundedPerPeer(t *testing.T) {
+	const budget = 1 << 20
+	limits := chat.DefaultLimits()
+	limits.CatchUpBytes = budget
+	honest := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("honest"), chat.WithLimits(limits))
+	if err := honest.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"), chat.WithLimits(limits))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	rogue := newHostileMember(t, ctx, "lobby")
+	key := rogue.node.Host().Peerstore().PrivKey(rogue.node.ID())
+	var asked, served atomic.Int64
+	text := strings.Repeat("x", 4000)
+	rogue.node.Host().SetStreamHandler(history.ID, func(st network.Stream) {
+		defer st.Close()
+		var req pb.HistoryRequest
+		if err := pbio.NewDelimitedReader(st, 1<<10).ReadMsg(&req); err != nil {
+			st.Reset()
+			return
+		}
+		asked.Add(1)
+		// A full page of fresh, validly signed messages after whatever
+		// was asked for, and always "more".
+		from := max(req.GetAfterSentAtMs()+1, time.Now().Add(-time.Minute).UnixMilli())
+		resp := &pb.HistoryResponse{More: true}
+		for i := range history.PageSize {
+			id := fmt.Sprintf("%032x", served.Add(1))
+			env := sealed(pb.Envelope_MESSAGE, id, "lobby", "mallory", text, from+int64(i))
+			raw, err := proto.Marshal(sign(t, key, roomproto.Topic("lobby"), env))
+			if err != nil {
+				st.Reset()
+				return
+			}
+			resp.Messages = append(resp.Messages, raw)
+		}
+		pbio.NewDelimitedWriter(st).WriteMsg(resp)
+	})
+	if err := victim.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*node.Node{rogue.node, honest.Node} {
+		if err := victim.Node.Host().Connect(ctx, testutil.Info(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	victim.WaitFor(t, "the rogue's history stored", func(ev chat.Event) bool {
+		h, ok := ev.(chat.HistoryShown)
+		return ok && h.Room == "lobby" && h.CaughtUp
+	})
+	// Leaving and coming back made a peer "returning", and each return
+	// used to buy it a fresh catch-up.
+	for i := range 5 {
+		rogue.leave()
+		testutil.Eventually(t, "rogue gone", func() bool {
+			return countEvents(victim, func(ev chat.Event) bool {
+				l, ok := ev.(chat.PeerLeft)
+				return ok && l.Peer == rogue.node.ID()
+			}) == i+1
+		})
+		rogue.join(t, "lobby")
+		testutil.Eventually(t, "rogue back", func() bool {
+			return countEvents(victim, func(ev chat.Event) bool {
+				j, ok := ev.(chat.PeerJoined)
+				return ok && j.Peer == rogue.node.ID()
+			}) == i+2
+		})
+	}
+	// The room still works.
+	if _, err := honest.Send(ctx, "lobby", "still here"); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitMessage(t, "lobby", "still here")
+
+	stored := storedBytes(t, victim, "lobby")
+	page := history.PageSize * (len(text) + 300)
+	t.Logf("rogue asked %d times, served %d messages; victim stored %d KB of them (budget %d KB + one page %d KB)",
+		asked.Load(), served.Load(), stored>>10, budget>>10, page>>10)
+	if stored > budget+page {
+		t.Errorf("victim stored %d KB from one peer, more than its budget %d KB and one page", stored>>10, budget>>10)
+	}
+}
+
+// History requests beyond a peer's rate are refused; another peer is
+// still served.
+func TestHistoryRequestsAreRateLimitedPerPeer(t *testing.T) {
+	limits := chat.DefaultLimits()
+	limits.HistoryRate, limits.HistoryBurst = 0.1, 5
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"), chat.WithLimits(limits))
+	if err := victim.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := victim.Send(context.Background(), "lobby", "something to serve"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	greedy := newHostileMember(t, ctx, "lobby")
+	other := newHostileMember(t, ctx, "lobby")
+	for _, m := range []*hostileMember{greedy, other} {
+		if err := m.node.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+			t.Fatal(err)
+		}
+		victim.WaitPeerJoined(t, "lobby", m.node.ID())
+	}
+	ok := 0
+	for range 50 {
+		if _, err := history.Fetch(ctx, greedy.node.Host(), victim.ID(), "lobby", storage.Cursor{}); err == nil {
+			ok++
+		}
+	}
+	if ok > limits.HistoryBurst+1 {
+		t.Errorf("%d of 50 requests served to one peer, want about its burst of %d", ok, limits.HistoryBurst)
+	}
+	if ok == 0 {
+		t.Error("no request served at all")
+	}
+	resp, err := history.Fetch(ctx, other.node.Host(), victim.ID(), "lobby", storage.Cursor{})
+	if err != nil || len(resp.GetMessages()) != 1 {
+		t.Errorf("another peer: %v, %d messages; want the one message", err, len(resp.GetMessages()))
+	}
+}
+
+func countEvents(c *testutil.Chat, f func(chat.Event) bool) int {
+	n := 0
+	for _, ev := range c.Events() {
+		if f(ev) {
+			n++
+		}
+	}
+	return n
+}
+
+// storedBytes is the size of the signed messages of room in c's store.
+func storedBytes(t *testing.T, c *testutil.Chat, room string) int {
+	t.Helper()
+	total, before := 0, ""
+	for range 1000 {
+		page, err := c.History(room, before, chat.MaxHistoryPage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page {
+			total += len(m.Text) + 300 // text plus the signed envelope around it
+		}
+		if len(page) < chat.MaxHistoryPage {
+			return total
+		}
+		before = page[0].ID
+	}
+	t.Fatal("history did not end")
+	return 0
+}
+
+// A member flooding valid messages has everything past its burst ignored
+// (shown nowhere, forwarded nowhere), is reported once, and is graylisted
+// within seconds, while honest members keep talking.
+func TestFlooderIsIgnoredAndGraylisted(t *testing.T) {
+	const flood = 3000 // bounded; ~30× the burst
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"))
+	honest := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("honest"))
+	for _, c := range []*testutil.Chat{victim, honest} {
+		if err := c.Join("lobby"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := honest.Node.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitPeerJoined(t, "lobby", honest.ID())
+	flooder := newHostileMember(t, ctx, "lobby", pubsub.WithPeerOutboundQueueSize(flood))
+	if err := flooder.node.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitPeerJoined(t, "lobby", flooder.node.ID())
+	testutil.Eventually(t, "flooder sees the victim in the room", func() bool { return len(flooder.topic.ListPeers()) > 0 })
+
+	start := time.Now()
+	for i := range flood {
+		env := sealed(pb.Envelope_MESSAGE, fmt.Sprintf("%032x", i+1), "lobby", "flooder", fmt.Sprintf("spam %d", i), time.Now().UnixMilli())
+		if err := flooder.topic.Publish(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, "flooder graylisted", func() bool {
+		s, ok := victim.PeerScore(flooder.node.ID())
+		return ok && s < chat.GraylistThreshold
+	})
+	score, _ := victim.PeerScore(flooder.node.ID())
+	graylisted := time.Since(start)
+
+	// Honest members go on as before, both ways.
+	if _, err := honest.Send(ctx, "lobby", "honest after the flood"); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitMessage(t, "lobby", "honest after the flood")
+	if _, err := victim.Send(ctx, "lobby", "victim after the flood"); err != nil {
+		t.Fatal(err)
+	}
+	honest.WaitMessage(t, "lobby", "victim after the flood")
+
+	shown := len(textsFrom(victim.Messages("lobby"), flooder.node.ID().String()))
+	limit := chat.DefaultLimits()
+	allowed := limit.AuthorBurst + int(limit.AuthorRate*graylisted.Seconds()) + 1
+	forwarded := len(textsFrom(honest.Messages("lobby"), flooder.node.ID().String()))
+	notices := countEvents(victim, func(ev chat.Event) bool {
+		n, ok := ev.(chat.Notice)
+		return ok && strings.Contains(n.Text, "Ignoring messages from") && strings.Contains(n.Text, "#lobby")
+	})
+	t.Logf("flood of %d: victim showed %d, honest got %d through it; graylisted after %v (score %.0f); %d notice(s)",
+		flood, shown, forwarded, graylisted.Round(time.Millisecond), score, notices)
+	if shown > allowed {
+		t.Errorf("victim showed %d of the flood, want at most its burst and rate (%d)", shown, allowed)
+	}
+	if forwarded > allowed {
+		t.Errorf("honest got %d of the flood through the victim, want at most %d", forwarded, allowed)
+	}
+	if notices != 1 {
+		t.Errorf("%d notices about the flood, want exactly one", notices)
+	}
+}
+
+// A member sending malformed messages is graylisted: what it sends after
+// that, valid or not, is not even validated.
+func TestInvalidSenderIsGraylisted(t *testing.T) {
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"))
+	if err := victim.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rogue := newHostileMember(t, ctx, "lobby")
+	if err := rogue.node.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitPeerJoined(t, "lobby", rogue.node.ID())
+	testutil.Eventually(t, "rogue sees the victim in the room", func() bool { return len(rogue.topic.ListPeers()) > 0 })
+	for i := range 20 {
+		if err := rogue.topic.Publish(ctx, fmt.Appendf(nil, "garbage %d \xff", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, "rogue graylisted", func() bool {
+		s, ok := victim.PeerScore(rogue.node.ID())
+		return ok && s < chat.GraylistThreshold
+	})
+	rejected := victim.Rejected()
+	good := sealed(pb.Envelope_MESSAGE, fmt.Sprintf("%032x", 99), "lobby", "rogue", "valid but too late", time.Now().UnixMilli())
+	if err := rogue.topic.Publish(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	// The victim still works for others; then nothing of the rogue's.
+	if _, err := victim.Send(ctx, "lobby", "marker"); err != nil {
+		t.Fatal(err)
+	}
+	victim.WaitMessage(t, "lobby", "marker")
+	if got := textsFrom(victim.Messages("lobby"), rogue.node.ID().String()); len(got) != 0 {
+		t.Errorf("a graylisted peer's message was shown: %q", got)
+	}
+	if victim.Rejected() < 11 || victim.Rejected() != rejected {
+		t.Errorf("rejected %d, then %d: want ≥ 11 and nothing more validated after graylisting", rejected, victim.Rejected())
+	}
+}
+
+// A peer sending DMs faster than the limit has the excess refused (not
+// acknowledged: it stays queued on its side), the user hears of it once,
+// and another peer's DM goes through at once.
+func TestDMSpamIsSlowedAndStaysQueuedOnItsSide(t *testing.T) {
+	limits := chat.DefaultLimits()
+	limits.DMRate, limits.DMBurst = 0.5, 5
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"), chat.WithLimits(limits))
+	spammer := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("spammer"), chat.WithLimits(chat.Unlimited()))
+	friend := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("friend"))
+	ctx := context.Background()
+	for _, c := range []*testutil.Chat{spammer, friend} {
+		if err := c.Node.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const spam = 40
+	for i := range spam {
+		if _, err := spammer.SendDM(victim.ID().String(), fmt.Sprintf("spam %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spammer.WaitFor(t, "a refused DM queued", func(ev chat.Event) bool { _, ok := ev.(chat.Queued); return ok })
+	start := time.Now()
+	id, err := friend.SendDM(victim.ID().String(), "hello from a friend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	friend.WaitFor(t, "friend's DM delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == id })
+	got := countEvents(victim, func(ev chat.Event) bool { d, ok := ev.(chat.DirectMessage); return ok && d.From == spammer.ID() })
+	pending, err := spammer.Outbox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	notices := countEvents(victim, func(ev chat.Event) bool {
+		n, ok := ev.(chat.Notice)
+		return ok && strings.HasPrefix(n.Text, "Refusing DMs from spammer")
+	})
+	t.Logf("%d spam DMs: victim took %d, %d still queued at the spammer; the friend's DM took %v; %d notice(s)",
+		spam, got, len(pending), time.Since(start).Round(time.Millisecond), notices)
+	if allowed := limits.DMBurst + int(limits.DMRate*time.Since(start).Seconds()) + 2; got > allowed {
+		t.Errorf("victim took %d spam DMs, want at most about %d", got, allowed)
+	}
+	if got+len(pending) < spam {
+		t.Errorf("%d taken + %d queued < %d sent: DMs were lost", got, len(pending), spam)
+	}
+	if notices != 1 {
+		t.Errorf("%d notices about the spam, want one", notices)
+	}
+}
+
+// What one peer's DMs may take on disk is bounded; past it its DMs are
+// refused and other peers' still arrive.
+func TestInboxQuotaPerPeer(t *testing.T) {
+	limits := chat.DefaultLimits()
+	limits.InboxBytes = 2200 // two 1,000-byte DMs and their nicks
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"), chat.WithLimits(limits))
+	hog := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("hog"))
+	friend := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("friend"))
+	ctx := context.Background()
+	for _, c := range []*testutil.Chat{hog, friend} {
+		if err := c.Node.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := strings.Repeat("x", 1000)
+	var ids []string
+	for range 4 {
+		id, err := hog.SendDM(victim.ID().String(), big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	hog.WaitFor(t, "second delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == ids[1] })
+	hog.WaitFor(t, "third refused", func(ev chat.Event) bool { q, ok := ev.(chat.Queued); return ok && q.ID == ids[2] })
+	victim.WaitFor(t, "the notice", func(ev chat.Event) bool {
+		n, ok := ev.(chat.Notice)
+		return ok && strings.Contains(n.Text, "Refusing DMs from hog") && strings.Contains(n.Text, "as much as one peer may")
+	})
+	id, err := friend.SendDM(victim.ID().String(), big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	friend.WaitFor(t, "friend's DM delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == id })
+	if got := countEvents(victim, func(ev chat.Event) bool { d, ok := ev.(chat.DirectMessage); return ok && d.From == hog.ID() }); got != 2 {
+		t.Errorf("victim took %d of the hog's DMs, want 2 (its quota)", got)
+	}
+}
+
+// The outbox to one peer is bounded: past it SendDM says so plainly.
+func TestOutboxPerPeerIsBounded(t *testing.T) {
+	limits := chat.DefaultLimits()
+	limits.OutboxPerPeer = 3
+	alice := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("alice"), chat.WithLimits(limits))
+	away := testutil.NewNode(t).ID() // a peer that is never reachable
+	for i := range 3 {
+		if _, err := alice.SendDM(away.String(), fmt.Sprint("queued ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := alice.SendDM(away.String(), "one too many")
+	if !errors.Is(err, chat.ErrOutboxFull) || !strings.Contains(err.Error(), "3 DMs") {
+		t.Errorf("4th DM: %v; want ErrOutboxFull saying 3 DMs are waiting", err)
+	}
+	if pending, _ := alice.Outbox(); len(pending) != 3 {
+		t.Errorf("%d DMs queued, want the 3 accepted", len(pending))
+	}
+}

@@ -133,12 +133,16 @@ func New(opts ...Option) (*Bridge, error) {
 	b.publish()
 	b.subs = newSubscriptionFilter(cfg.maxTopicsPerPeer, n.Host().Network())
 	b.perIP = ratelimit.New[string](cfg.rate*PerIPFactor, cfg.burst*PerIPFactor, 0)
-	b.ps, err = pubsub.NewFloodSub(ctx, n.Host(),
+	psOpts := []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithSubscriptionFilter(b.subs),
 		pubsub.WithAppSpecificRpcInspector(b.inspect),
-		pubsub.WithMaxMessageSize(64<<10),
-	)
+		pubsub.WithMaxMessageSize(64 << 10),
+	}
+	if cfg.tracer != nil {
+		psOpts = append(psOpts, pubsub.WithRawTracer(cfg.tracer))
+	}
+	b.ps, err = pubsub.NewFloodSub(ctx, n.Host(), psOpts...)
 	if err != nil {
 		cancel()
 		n.Close()

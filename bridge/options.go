@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 
 	"github.com/parley-chat/parley/chat"
@@ -30,6 +31,7 @@ type config struct {
 	observer         func(chat.Event)
 	store            storage.History
 	retention        storage.Retention
+	tracer           pubsub.RawTracer
 
 	// Idle sweep: every sweepEvery, rooms with no member connected for
 	// idleAfter stop being carried. Only tests change them (export_test.go).
@@ -160,4 +162,11 @@ func WithRetention(r storage.Retention) Option {
 		c.retention = r
 		return nil
 	}
+}
+
+// WithPubSubTracer lets t see every pubsub event of the rooms the bridge
+// carries (messages forwarded, rejected, ignored over the rate limit), e.g.
+// for metrics. Pubsub calls it from its event loop: it must not block.
+func WithPubSubTracer(t pubsub.RawTracer) Option {
+	return func(c *config) error { c.tracer = t; return nil }
 }

@@ -94,6 +94,7 @@ type bus struct {
 	head   int       // index of the oldest event once the ring is full
 	subs   map[*Subscription]struct{}
 	closed bool
+	behind uint64 // subscribers dropped with ErrFellBehind, ever
 }
 
 func newBus() *bus { return &bus{subs: make(map[*Subscription]struct{})} }
@@ -174,6 +175,9 @@ func (b *bus) removeLocked(sub *Subscription, err error) {
 		return
 	}
 	delete(b.subs, sub)
+	if err == ErrFellBehind {
+		b.behind++
+	}
 	sub.mu.Lock()
 	sub.err = err
 	sub.mu.Unlock()
@@ -193,4 +197,15 @@ func (b *bus) subscribers() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.subs)
+}
+
+// lag returns the most events waiting in any subscriber's queue and how
+// many subscribers fell behind so far.
+func (b *bus) lag() (maxQueued int, fellBehind uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for sub := range b.subs {
+		maxQueued = max(maxQueued, len(sub.ch))
+	}
+	return maxQueued, b.behind
 }

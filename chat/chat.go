@@ -53,6 +53,7 @@ type config struct {
 	history     int
 	retention   storage.Retention
 	limits      Limits
+	hooks       Hooks
 }
 
 // Defaults for history.
@@ -225,8 +226,8 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	tracer := newMeshTracer()
 	scores := newScoreBook()
-	ps, err := pubsub.NewGossipSub(ctx, h, append(PubSubOptions(tracer, scores.penalties.score),
-		pubsub.WithPeerScoreInspect(scores.set, scoreDecay))...)
+	psOpts := append(PubSubOptions(tracer, scores.penalties.score), pubsub.WithPeerScoreInspect(scores.set, scoreDecay))
+	ps, err := pubsub.NewGossipSub(ctx, h, append(psOpts, cfg.hooks.pubsubOptions()...)...)
 	if err != nil {
 		cancel()
 		if mem != nil {

@@ -49,4 +49,11 @@
 // while calling into pubsub or the network: the room table, the nick book,
 // the outbox, the event bus; the connection-path map belongs to its
 // goroutine.
+//
+// # Observing
+//
+// WithHooks installs optional observers (internal/metrics uses them): a
+// pubsub raw tracer beside chat's own, and a CaughtUp call after each
+// catch-up. EventLag reports the event stream's readers' backlog. Hooks
+// are called from the goroutine doing the work and must not block.
 package chat

@@ -42,7 +42,7 @@ func (r *room) catchUp(p peer.ID) {
 	if s.cfg.retention.MaxAge > 0 {
 		oldest = time.Now().Add(-s.cfg.retention.MaxAge).UnixMilli()
 	}
-	got, fresh := 0, 0
+	got, fresh, pages := 0, 0, 0
 	// What is new is stored page by page; the newest cfg.history of it
 	// are shown once the catch-up is done (the rest only counted).
 	var show []storage.RoomMessage
@@ -59,6 +59,7 @@ pages: // stops early on a failure; what was stored is shown all the same
 			s.log.Debug("catch up: history request failed", "room", r.name, "peer", p, "err", err)
 			break
 		}
+		pages++
 		// Verify the whole page before storing any of it, then store it
 		// in one transaction.
 		page := make([]storage.RoomMessage, 0, len(resp.GetMessages()))
@@ -98,6 +99,7 @@ pages: // stops early on a failure; what was stored is shown all the same
 	for _, m := range show {
 		s.emit(r.event(m, true))
 	}
+	s.cfg.hooks.caughtUp(r.name, pages, got, fresh)
 	if fresh > 0 {
 		s.emit(HistoryShown{Room: r.name, Shown: len(show), Hidden: fresh - len(show), CaughtUp: true})
 		s.log.Info("caught up", "room", r.name, "peer", p, "new", fresh, "received", got, "took", time.Since(start).Round(time.Millisecond))

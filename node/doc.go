@@ -32,7 +32,9 @@
 //     peer (lan, direct, hole-punched, relayed). See docs/architecture.md.
 //   - relay role (WithRelayService, used by package bridge): circuit relay
 //     v2 service, AutoNAT v1 and v2 service, reachability forced public,
-//     DHT server.
+//     DHT server;
+//   - metrics: go-libp2p's Prometheus collectors on the registry given
+//     WithMetrics (else Prometheus' global one), hole punching's included.
 //
 // No public bootstrap list is ever dialed: only peers the user names.
 package node

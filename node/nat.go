@@ -199,3 +199,7 @@ func (n *Node) waitNATReady(done <-chan struct{}) bool {
 		return false
 	}
 }
+
+// RelayAddrsChanged returns a channel closed at the next change of the
+// relay reservations (RelayAddrs).
+func (n *Node) RelayAddrsChanged() <-chan struct{} { return n.relays.changed() }

@@ -28,6 +28,7 @@ import (
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DHTProtocolPrefix keeps Parley's DHT apart from the public IPFS one.
@@ -58,6 +59,15 @@ type Node struct {
 	pathChanged event.Emitter // EvtPathChanged
 	started     time.Time
 	natReady    chan struct{} // closed when discovery may dial (see watchNAT)
+	observed    observations  // identify's view of this node, per peer
+	reach       reachState    // AutoNAT v2's last verdicts (watchReachability)
+}
+
+// reachState is AutoNAT v2's last verdict on the node's addresses.
+type reachState struct {
+	mu                     sync.Mutex
+	checked                bool
+	reachable, unreachable []ma.Multiaddr
 }
 
 // New starts a node. It listens before it returns; Close stops it.
@@ -100,6 +110,15 @@ func New(opts ...Option) (*Node, error) {
 		n.Close()
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
+
+	h.SetStreamHandler(ClockProtocol, handleClock)
+	idSub, err := n.subscribeIdentify()
+	if err != nil {
+		n.Close()
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	n.wg.Add(1)
+	go n.watchIdentify(idSub)
 
 	for _, p := range cfg.bootstrap {
 		h.ConnManager().Protect(p.ID, "parley-bootstrap")
@@ -159,12 +178,18 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 		libp2p.UserAgent(n.agent()),
 		libp2p.WithDialTimeout(cfg.dialTimeout),
 		libp2p.EnableRelay(),
-		libp2p.EnableHolePunching(holepunch.WithTracer(&n.punches)),
+		// WithTracer alone would replace the metrics tracer go-libp2p adds
+		// and lose the hole-punch metrics: keep both.
+		libp2p.EnableHolePunching(holepunch.WithMetricsAndEventTracer(
+			holepunch.NewMetricsTracer(holepunch.WithRegisterer(n.registerer())), &n.punches)),
 		libp2p.Routing(func(h host.Host) (routing.PeerRouting, error) {
 			d, err := n.newDHT(h)
 			n.dht = d
 			return d, err
 		}),
+	}
+	if cfg.metrics != nil {
+		opts = append(opts, libp2p.PrometheusRegisterer(cfg.metrics))
 	}
 	if err != nil {
 		opts = append(opts, func(*libp2p.Config) error { return fmt.Errorf("resource manager: %w", err) })
@@ -214,6 +239,15 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 				autorelay.WithBootDelay(0)))
 	}
 	return opts
+}
+
+// registerer is where go-libp2p's collectors go: WithMetrics' registry,
+// else Prometheus' global one (go-libp2p's default).
+func (n *Node) registerer() prometheus.Registerer {
+	if n.cfg.metrics != nil {
+		return n.cfg.metrics
+	}
+	return prometheus.DefaultRegisterer
 }
 
 // Agents are the identify agent versions of Parley nodes: a relay says it

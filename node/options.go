@@ -13,6 +13,7 @@ import (
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DefaultListenAddrs are used when no WithListenAddrs option is given:
@@ -42,6 +43,7 @@ type config struct {
 	public       bool
 
 	holePunchTracer holepunch.EventTracer
+	metrics         prometheus.Registerer
 	onRelay         func([]ma.Multiaddr)
 	gater           connmgr.ConnectionGater
 	private         bool // set by New: starts private, AutoRelay on (see watchReachability)
@@ -176,4 +178,17 @@ func WithRelayHook(f func(addrs []ma.Multiaddr)) Option {
 // list, or a test that keeps two peers apart).
 func WithConnectionGater(g connmgr.ConnectionGater) Option {
 	return func(c *config) error { c.gater = g; return nil }
+}
+
+// WithMetrics registers go-libp2p's collectors (resource manager, swarm,
+// identify, hole punching, relay service and client, AutoNAT, event bus)
+// on reg instead of Prometheus' global registry.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(c *config) error {
+		if reg == nil {
+			return errors.New("node.WithMetrics: nil registerer")
+		}
+		c.metrics = reg
+		return nil
+	}
 }

@@ -84,22 +84,47 @@ type punchTracker struct {
 	mu        sync.Mutex
 	attempted map[peer.ID]time.Time // last event about the peer
 	punching  map[peer.ID]bool      // a punch started, or succeeded
+	outcome   map[peer.ID]PunchOutcome
 	next      holepunch.EventTracer
+}
+
+// PunchOutcome is how go-libp2p's last attempt to reach a peer directly
+// (DCUtR: a direct dial, then hole punching) ended.
+type PunchOutcome struct {
+	At       time.Time
+	Kind     string // "direct dial" or "hole punch"
+	Success  bool
+	Attempts int // hole punch rounds
+	Elapsed  time.Duration
+	Err      string
+	Pending  bool // started, not ended yet
 }
 
 func (t *punchTracker) Trace(evt *holepunch.Event) {
 	t.mu.Lock()
-	if t.attempted == nil {
+	if t.attempted == nil || len(t.attempted) >= maxLANPeers {
+		// Bounded: forgetting a peer only loses its "hole-punched" name.
 		t.attempted, t.punching = make(map[peer.ID]time.Time), make(map[peer.ID]bool)
+		t.outcome = make(map[peer.ID]PunchOutcome)
 	}
-	t.attempted[evt.Remote] = time.Now()
+	now := time.Now()
+	t.attempted[evt.Remote] = now
 	switch e := evt.Evt.(type) {
 	case *holepunch.StartHolePunchEvt:
 		t.punching[evt.Remote] = true
+		t.outcome[evt.Remote] = PunchOutcome{At: now, Kind: "hole punch", Pending: true}
+	case *holepunch.HolePunchAttemptEvt:
+		o := t.outcome[evt.Remote]
+		o.Attempts = e.Attempt
+		t.outcome[evt.Remote] = o
 	case *holepunch.EndHolePunchEvt:
 		if !e.Success {
 			delete(t.punching, evt.Remote)
 		}
+		t.outcome[evt.Remote] = PunchOutcome{At: now, Kind: "hole punch", Success: e.Success,
+			Attempts: t.outcome[evt.Remote].Attempts, Elapsed: e.EllapsedTime, Err: e.Error}
+	case *holepunch.DirectDialEvt:
+		t.outcome[evt.Remote] = PunchOutcome{At: now, Kind: "direct dial", Success: e.Success, Elapsed: e.EllapsedTime, Err: e.Error}
 	}
 	t.mu.Unlock()
 	if t.next != nil {
@@ -150,4 +175,12 @@ func (l *lanPeers) has(p peer.ID) bool {
 	defer l.mu.Unlock()
 	_, ok := l.m[p]
 	return ok
+}
+
+// lastOutcome returns how the last attempt to reach p directly ended.
+func (t *punchTracker) lastOutcome(p peer.ID) (PunchOutcome, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o, ok := t.outcome[p]
+	return o, ok && !o.At.IsZero()
 }

@@ -89,6 +89,10 @@ func (n *Node) watchReachability() {
 				return
 			}
 			ev := e.(event.EvtHostReachableAddrsChanged)
+			n.reach.mu.Lock()
+			n.reach.checked = len(ev.Reachable)+len(ev.Unreachable) > 0
+			n.reach.reachable, n.reach.unreachable = slices.Clone(ev.Reachable), slices.Clone(ev.Unreachable)
+			n.reach.mu.Unlock()
 			now := reachableDirectly(ev.Reachable, ev.Unreachable)
 			if now == public {
 				continue

@@ -125,6 +125,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"relay", "--max-message-bytes", "9000"}, "--max-message-bytes must be at most 8192"},
 		{[]string{"relay", "--rate", "NaN"}, "positive"},
 		{[]string{"id", "extra"}, "unexpected"},
+		{[]string{"join", "lobby", "--metrics", "0.0.0.0:9464"}, "--metrics-allow-remote"},
+		{[]string{"relay", "--metrics", "9464"}, "HOST:PORT"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

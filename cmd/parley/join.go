@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -14,8 +15,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/chat/storage"
 	"github.com/parley-chat/parley/internal/app"
 	"github.com/parley-chat/parley/internal/datadir"
+	"github.com/parley-chat/parley/internal/metrics"
 	"github.com/parley-chat/parley/internal/tui"
 	"github.com/parley-chat/parley/internal/ui"
 	"github.com/parley-chat/parley/node"
@@ -43,6 +46,8 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	c.register(fs, datadir.Default())
 	var wf webFlags
 	wf.register(fs, webMode)
+	var mf metricsFlags
+	mf.register(fs)
 	nick := fs.String("nick", "", "your nick (default: peer-<end of your peer ID>)")
 	noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the LAN with mDNS")
 	upnp := fs.Bool("upnp", false, "ask the router for a port mapping (UPnP/NAT-PMP)")
@@ -61,6 +66,9 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	}
 	if err := wf.check(); err != nil {
 		fs.Usage()
+		return err
+	}
+	if err := mf.check(); err != nil {
 		return err
 	}
 	for i, r := range rooms {
@@ -117,6 +125,15 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	}
 	defer run.close()
 	log, identity, st := run.log, run.identity, run.store
+	mr, err := mf.start(log)
+	if err != nil {
+		return err
+	}
+	mctx, mstop := context.WithCancel(ctx)
+	mdone := make(chan struct{})
+	go func() { mr.serve(mctx, log); close(mdone) }()
+	defer func() { mstop(); <-mdone }()
+	opts = append(opts, mr.nodeOptions()...)
 
 	// The relay hook may fire before the chat service exists, and must
 	// never block the node: it keeps the latest addresses, and a goroutine
@@ -130,14 +147,28 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	}
 	defer n.Close()
 
+	var cm *metrics.Chat
+	chatStore := storage.Store(st)
+	if mr != nil {
+		cm = metrics.NewChat(mr.reg, n.ID())
+		chatStore = cm.Store(st)
+	}
 	chatOpts := []chat.Option{chat.WithDiscovery(n), chat.WithLogger(log), chat.WithPathClassifier(n.PathOf),
-		chat.WithStore(st), chat.WithHistory(*history)}
+		chat.WithStore(chatStore), chat.WithHistory(*history)}
+	if cm != nil {
+		chatOpts = append(chatOpts, chat.WithHooks(cm.Hooks()))
+	}
 	if *nick != "" {
 		chatOpts = append(chatOpts, chat.WithNick(*nick))
 	}
 	svc, err := chat.New(n.Host(), chatOpts...)
 	if err != nil {
 		return err
+	}
+	if cm != nil {
+		if err := cm.Watch(mctx, svc); err != nil {
+			return errors.Join(err, svc.Close())
+		}
 	}
 	for _, r := range rooms {
 		if err := svc.Join(r); err != nil {
@@ -157,7 +188,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	}()
 
 	a := app.New(svc, app.WithAddrs(func() []string { return multiaddrStrings(n) }),
-		app.WithExport(exporter(c.data, c.identity, st)))
+		app.WithExport(exporter(c.data, c.identity, st)), app.WithRoutes(routeOf(n)))
 	var frontEnds []func(*app.App) error
 	web, err := wf.start(a, c.data, log)
 	if err != nil {
@@ -168,11 +199,12 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 		ReadLine: ui.LineReader(stdin),
 		Out:      stdout,
 		Ready: ui.Ready{
-			Peer:  n.ID(),
-			Nick:  svc.Nick(),
-			Addrs: multiaddrStrings(n),
-			Rooms: rooms,
-			Log:   run.logFile,
+			Peer:    n.ID(),
+			Nick:    svc.Nick(),
+			Addrs:   multiaddrStrings(n),
+			Rooms:   rooms,
+			Log:     run.logFile,
+			Metrics: mr.url(),
 		},
 	}
 	if web != nil {
@@ -282,4 +314,22 @@ func (l *latest[T]) changed() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.signal()
+}
+
+// routeOf turns the node's view of a peer into the app's (/why), so that
+// front ends never see libp2p types.
+func routeOf(n *node.Node) func(context.Context, peer.ID) app.Route {
+	return func(ctx context.Context, p peer.ID) app.Route {
+		e := n.Explain(ctx, p)
+		r := app.Route{Peer: p, Path: e.Path, Relay: e.Relay, Agent: e.Agent, RTT: e.RTT, DCUtR: e.DCUtR}
+		now := time.Now()
+		for _, c := range e.Conns {
+			r.Conns = append(r.Conns, app.RouteConn{Remote: c.Remote.String(), Direction: c.Direction, Relayed: c.Relayed, Age: now.Sub(c.Opened)})
+		}
+		if e.Punched {
+			o := e.LastPunch
+			r.LastPunch = &app.PunchAttempt{At: o.At, Kind: o.Kind, Success: o.Success, Attempts: o.Attempts, Elapsed: o.Elapsed, Err: o.Err, Pending: o.Pending}
+		}
+		return r
+	}
 }

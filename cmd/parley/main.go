@@ -19,15 +19,22 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/parley-chat/parley/internal/datadir"
 	"github.com/parley-chat/parley/node"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = ""
+// version and commit are set at build time with
+// -ldflags "-X main.version=… -X main.commit=…" (docker/release.sh);
+// without them, the module version and VCS revision Go recorded are used.
+var (
+	version = ""
+	commit  = ""
+)
 
 const usage = `usage: parley COMMAND [flags]
 
@@ -37,9 +44,14 @@ commands:
   relay                 run a relay/bridge node for peers behind NATs
   dispatch              a web page that gives every visitor their own peer in a container
   id                    print this node's peer ID
+  doctor                check how this machine reaches others, and say what to do
+  config [COMMAND]      print a command's effective configuration and where each value came from
   version               print the version
 
-Run 'parley COMMAND -h' for the flags of a command.
+Run 'parley COMMAND -h' for the flags of a command. Every flag can also be set
+as PARLEY_<FLAG> in the environment (--log-level: PARLEY_LOG_LEVEL) or in
+<data>/parley.toml (log-level = "info"); a flag beats the environment, which
+beats the file.
 `
 
 func main() {
@@ -66,8 +78,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runDispatch(ctx, args[1:], stdout, stderr)
 	case "id":
 		err = runID(args[1:], stdout, stderr)
+	case "config":
+		err = runConfig(args[1:], stdout, stderr)
+	case "doctor":
+		err = runDoctor(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "parley", versionString())
+		fmt.Fprintf(stdout, "parley %s (commit %s, %s, %s/%s)\n", versionString(), commitString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -77,7 +93,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp), errors.Is(err, errCollected):
 		return 0
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "parley %s: %v\n", args[0], err)
@@ -104,14 +120,25 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags wraps flag errors (already printed with usage) as errUsage.
+// parseFlags parses the command line, then sets the flags it did not
+// give from the environment and the configuration file (config.go). It
+// wraps flag errors (already printed with usage) as errUsage.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	if fs.Lookup("config") == nil {
+		fs.String("config", "", "configuration file (default <data>/"+ConfigFile+"); every flag can also be set there or as "+EnvPrefix+"<FLAG>")
+	}
+	if noteCollected(fs, args) {
+		return nil, errCollected
+	}
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if _, err := configure(fs, strings.TrimPrefix(fs.Name(), "parley "), os.LookupEnv); err != nil {
+		return nil, err
 	}
 	return pos, nil
 }
@@ -145,6 +172,33 @@ func runID(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, id)
 	return nil
+}
+
+// commitString is the commit the binary was built from: stamped, else
+// Go's VCS stamp (go build in a checkout), else "unknown" (go install of
+// a module version records none).
+func commitString() string {
+	if commit != "" {
+		return commit
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			if dirty {
+				rev += "-dirty"
+			}
+			return rev
+		}
+	}
+	return "unknown"
 }
 
 func versionString() string {

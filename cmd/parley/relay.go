@@ -5,17 +5,22 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+	relayproto "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parley-chat/parley/bridge"
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/internal/app"
 	"github.com/parley-chat/parley/internal/datadir"
+	"github.com/parley-chat/parley/internal/metrics"
 	"github.com/parley-chat/parley/internal/ui"
 	"github.com/parley-chat/parley/node"
 )
@@ -50,9 +55,14 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keep := bridge.DefaultRetention
 	fs.IntVar(&keep.MaxMessages, "history-messages", keep.MaxMessages, "messages kept per carried room for members catching up (0: no limit)")
 	fs.DurationVar(&keep.MaxAge, "history-age", keep.MaxAge, "how long carried messages are kept (0: no limit)")
+	var mf metricsFlags
+	mf.register(fs)
 	// The relay takes no commands: it prints events and runs until stopped.
 	fs.Lookup("json").Usage = "one JSON event per line on stdout (stdin is not read; stop the relay with a signal)"
 	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	if err := mf.check(); err != nil {
 		return err
 	}
 	if err := checkRelayLimits(fs, res.MaxReservations, res.MaxCircuits, res.Limit.Duration, res.Limit.Data); err != nil {
@@ -110,6 +120,23 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer run.close()
 	log, identity, st := run.log, run.identity, run.store
 	bopts = append(bopts, bridge.WithStore(st))
+	mr, err := mf.start(log)
+	if err != nil {
+		return err
+	}
+	mctx, mstop := context.WithCancel(ctx)
+	mdone := make(chan struct{})
+	go func() { mr.serve(mctx, log); close(mdone) }()
+	defer func() { mstop(); <-mdone }()
+	// The relay's own counters are kept without --metrics too: the
+	// minute's summary line reads them.
+	var reg prometheus.Registerer = prometheus.NewRegistry()
+	if mr != nil {
+		reg = mr.reg
+	}
+	rm := metrics.NewRelay(reg)
+	opts = append(opts, mr.nodeOptions()...)
+	bopts = append(bopts, bridge.WithPubSubTracer(rm.Tracer()))
 
 	var outMu sync.Mutex // observer calls come from several goroutines
 	var render ui.Renderer = ui.Text{}
@@ -129,7 +156,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer b.Close()
-	ready := ui.Ready{Peer: b.Node().ID(), Addrs: multiaddrStrings(b.Node())}
+	rm.WatchBridge(reg, b)
+	ready := ui.Ready{Peer: b.Node().ID(), Addrs: multiaddrStrings(b.Node()), Metrics: mr.url()}
 	outMu.Lock()
 	if c.json {
 		fmt.Fprintln(stdout, ui.JSON{}.Ready(ready))
@@ -138,9 +166,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		for _, a := range ready.Addrs {
 			fmt.Fprintln(stdout, "  "+a)
 		}
+		if ready.Metrics != "" {
+			fmt.Fprintln(stdout, "metrics: "+ready.Metrics)
+		}
 	}
 	outMu.Unlock()
-	<-ctx.Done()
+	summarize(ctx, log, b, rm, time.Minute)
 	log.Info("relay stopping")
 	return nil
 }
@@ -151,4 +182,47 @@ func checkRelayLimits(fs *flag.FlagSet, reservations, circuits int, d time.Durat
 		return fmt.Errorf("%w: relay limits must be positive", errUsage)
 	}
 	return nil
+}
+
+// summarize logs one line of what the relay did every interval, until
+// ctx ends.
+func summarize(ctx context.Context, log *slog.Logger, b *bridge.Bridge, rm *metrics.Relay, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var lastFwd, lastLimited uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		fwd, limited := rm.Totals()
+		rooms := b.Rooms()
+		members := 0
+		for _, r := range rooms {
+			members += len(b.Members(r))
+		}
+		h := b.Node().Host()
+		log.Info("relay summary",
+			"peers", len(h.Network().Peers()),
+			"relayed_conns", relayedConns(h.Network()),
+			"rooms", len(rooms), "members", members,
+			"forwarded", fwd-lastFwd, "rate_limited", limited-lastLimited,
+			"per", every)
+		lastFwd, lastLimited = fwd, limited
+	}
+}
+
+// relayedConns counts the circuits the relay carries now: its open hop
+// streams (each relayed connection is one, from the peer that dialed it).
+func relayedConns(net network.Network) int {
+	n := 0
+	for _, c := range net.Conns() {
+		for _, s := range c.GetStreams() {
+			if s.Protocol() == relayproto.ProtoIDv2Hop {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -34,6 +34,7 @@ type App struct {
 	svc    *chat.Service
 	addrs  func() []string
 	export func(io.Writer) error
+	routes func(context.Context, peer.ID) Route
 
 	quitOnce sync.Once
 	quit     chan struct{}
@@ -138,8 +139,8 @@ func (s *Session) setCurrent(room string) {
 }
 
 // Result is what a command returns to the front end that ran it; the
-// concrete types are Sent, RoomList, PeerList, OutboxList, Info and
-// Quitting.
+// concrete types are Sent, RoomList, PeerList, OutboxList, Info, Route
+// and Quitting.
 type Result interface{ isResult() }
 
 // Sent reports a message accepted: a room message stored (it also comes
@@ -274,6 +275,8 @@ func (s *Session) Execute(ctx context.Context, cmd Command) (Result, error) {
 			return nil, err
 		}
 		return Info{Text: "you are now " + cmd.Text}, nil
+	case Why:
+		return s.a.why(ctx, cmd.To)
 	case Help:
 		return Info{Text: HelpText}, nil
 	case Quit:

@@ -20,6 +20,7 @@ const (
 	Peers  Kind = "peers"  // list peers
 	Nick   Kind = "nick"   // change the nick to Text
 	Outbox Kind = "outbox" // DMs not delivered yet
+	Why    Kind = "why"    // how peer To is reached
 	Help   Kind = "help"
 	Quit   Kind = "quit"
 )
@@ -48,6 +49,7 @@ const HelpText = `commands:
   /peers             list peers: nick, rooms and how they are reached
   /nick NAME         change your nick
   /outbox            DMs not delivered yet
+  /why PEER          how PEER is reached: path, last hole punch, round trip
   /quit              leave (end of input does the same)
   /help              this list`
 
@@ -106,6 +108,11 @@ func ParseLine(line string) (Command, error) {
 			return Command{}, errors.New("usage: /nick NAME")
 		}
 		return Command{Kind: Nick, Text: rest}, nil
+	case "why":
+		if rest == "" || strings.ContainsAny(rest, " \t") {
+			return Command{}, errors.New("usage: /why PEER")
+		}
+		return Command{Kind: Why, To: rest}, nil
 	case "peers", "quit", "help", "outbox":
 		if rest != "" {
 			return Command{}, fmt.Errorf("usage: /%s", name)
@@ -159,6 +166,11 @@ func ParseJSON(line string) (Command, error) {
 		return Command{Kind: Kind(c.Cmd), Room: c.Room}, nil
 	case "nick":
 		return Command{Kind: Nick, Text: c.Nick}, nil
+	case "why":
+		if c.To == "" {
+			return Command{}, fmt.Errorf(`why: "to" is missing`)
+		}
+		return Command{Kind: Why, To: c.To}, nil
 	case "peers", "quit", "help", "outbox":
 		return Command{Kind: Kind(c.Cmd)}, nil
 	default:

@@ -476,7 +476,7 @@ func (m *Model) result(r resultMsg) tea.Cmd {
 			text += "\n" + keyHelp
 		}
 		m.line(origin, infoEntry, text)
-	case app.OutboxList:
+	case app.OutboxList, app.Route:
 		m.line(origin, infoEntry, ui.Text{Local: m.loc}.Result(res))
 	case app.Quitting:
 		m.quitting = true

@@ -28,6 +28,7 @@ func result(r interface {
 	Rooms(current string, rooms []string) string
 	Outbox(pending []chat.PendingDM) string
 	Info(msg string) string
+	Route(r app.Route) string
 }, res app.Result) string {
 	switch res := res.(type) {
 	case app.Sent:
@@ -40,8 +41,55 @@ func result(r interface {
 		return r.Outbox(res.Pending)
 	case app.Info:
 		return r.Info(res.Text)
+	case app.Route:
+		return r.Route(res)
 	}
 	return ""
+}
+
+// Route explains how a peer is reached (/why), in lines.
+func (Text) Route(r app.Route) string { return strings.Join(r.Explain(time.Now()), "\n") }
+
+// Route is the answer to {"cmd":"why","to":PEER}: how the peer is reached.
+func (JSON) Route(r app.Route) string {
+	type conn struct {
+		Remote    string  `json:"remote"`
+		Direction string  `json:"direction"`
+		Relayed   bool    `json:"relayed"`
+		AgeS      float64 `json:"age_s"`
+	}
+	type punch struct {
+		At        string  `json:"at"`
+		Kind      string  `json:"kind"`
+		Success   bool    `json:"success"`
+		Attempts  int     `json:"attempts,omitempty"`
+		ElapsedMs float64 `json:"elapsed_ms"`
+		Error     string  `json:"error,omitempty"`
+	}
+	conns := []conn{}
+	for _, c := range r.Conns {
+		conns = append(conns, conn{c.Remote, c.Direction, c.Relayed, c.Age.Seconds()})
+	}
+	var last *punch
+	if p := r.LastPunch; p != nil {
+		last = &punch{p.At.UTC().Format(time.RFC3339Nano), p.Kind, p.Success, p.Attempts, float64(p.Elapsed.Microseconds()) / 1000, p.Err}
+	}
+	path := r.Path
+	if path == "" {
+		path = chat.PathNone
+	}
+	return encode(struct {
+		Event       string   `json:"event"`
+		Peer        string   `json:"peer"`
+		Nick        string   `json:"nick,omitempty"`
+		Path        string   `json:"path"`
+		Relay       string   `json:"relay,omitempty"`
+		RTTMs       float64  `json:"rtt_ms,omitempty"`
+		DCUtR       bool     `json:"dcutr"`
+		Conns       []conn   `json:"connections"`
+		LastPunch   *punch   `json:"last_punch,omitempty"`
+		Explanation []string `json:"explanation"`
+	}{"why", r.Peer.String(), r.Nick, path, idOrEmpty(r.Relay), float64(r.RTT.Microseconds()) / 1000, r.DCUtR, conns, last, r.Explain(time.Now())})
 }
 
 // Result renders a command's result.
@@ -52,12 +100,13 @@ func (t Text) Result(res app.Result) string { return result(t, res) }
 
 // Ready describes a node that listens and has joined its rooms.
 type Ready struct {
-	Peer  peer.ID
-	Nick  string
-	Addrs []string
-	Rooms []string
-	Web   string // the web app's URL, when served
-	Log   string // the log file, when the log does not go to stderr
+	Peer    peer.ID
+	Nick    string
+	Addrs   []string
+	Rooms   []string
+	Web     string // the web app's URL, when served
+	Log     string // the log file, when the log does not go to stderr
+	Metrics string // the Prometheus metrics URL, with --metrics
 }
 
 // JSON renders one object per line, as documented in the README.
@@ -186,13 +235,14 @@ func (j JSON) Event(ev chat.Event) string {
 
 func (JSON) Ready(r Ready) string {
 	return encode(struct {
-		Event string   `json:"event"`
-		Peer  string   `json:"peer"`
-		Nick  string   `json:"nick,omitempty"`
-		Addrs []string `json:"addrs"`
-		Rooms []string `json:"rooms"`
-		Web   string   `json:"web,omitempty"`
-	}{"ready", r.Peer.String(), r.Nick, nonNil(r.Addrs), nonNil(r.Rooms), r.Web})
+		Event   string   `json:"event"`
+		Peer    string   `json:"peer"`
+		Nick    string   `json:"nick,omitempty"`
+		Addrs   []string `json:"addrs"`
+		Rooms   []string `json:"rooms"`
+		Web     string   `json:"web,omitempty"`
+		Metrics string   `json:"metrics,omitempty"`
+	}{"ready", r.Peer.String(), r.Nick, nonNil(r.Addrs), nonNil(r.Rooms), r.Web, r.Metrics})
 }
 
 func (JSON) Sent(res app.Sent) string {
@@ -426,6 +476,9 @@ func (t Text) Ready(r Ready) string {
 	}
 	if r.Log != "" {
 		fmt.Fprintf(&b, "log: %s\n", r.Log)
+	}
+	if r.Metrics != "" {
+		fmt.Fprintf(&b, "metrics: %s\n", r.Metrics)
 	}
 	fmt.Fprintf(&b, "in rooms: %s — type to chat, /help for commands", strings.Join(r.Rooms, ", "))
 	return b.String()

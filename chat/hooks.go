@@ -1,0 +1,41 @@
+package chat
+
+import (
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+)
+
+// Hooks observe the service's work, e.g. for metrics (internal/metrics).
+// Every hook is optional and is called from the goroutine doing the work,
+// so it must return quickly and never block.
+type Hooks struct {
+	// PubSubTracer sees every GossipSub event of the service's rooms
+	// (messages published, delivered, rejected, duplicated, dropped).
+	PubSubTracer pubsub.RawTracer
+	// CaughtUp is told, after each catch-up from one peer, how many
+	// history pages it fetched, how many messages they held and how many
+	// of those were new here.
+	CaughtUp func(room string, pages, messages, fresh int)
+}
+
+// WithHooks installs observers of the service's work.
+func WithHooks(h Hooks) Option {
+	return func(c *config) error { c.hooks = h; return nil }
+}
+
+func (h Hooks) pubsubOptions() []pubsub.Option {
+	if h.PubSubTracer == nil {
+		return nil
+	}
+	return []pubsub.Option{pubsub.WithRawTracer(h.PubSubTracer)}
+}
+
+func (h Hooks) caughtUp(room string, pages, messages, fresh int) {
+	if h.CaughtUp != nil && pages > 0 {
+		h.CaughtUp(room, pages, messages, fresh)
+	}
+}
+
+// EventLag says how far the event stream's readers are behind: the most
+// events waiting in one subscriber's queue now, and how many subscribers
+// were dropped so far because their queue filled up (ErrFellBehind).
+func (s *Service) EventLag() (maxQueued int, fellBehind uint64) { return s.bus.lag() }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-chat/parley/internal/chromium"
 )
 
 // The tests check the helpers only and stay fast; the measurements run
@@ -219,7 +221,7 @@ func waitUntilFast(d time.Duration, cond func() bool) bool {
 // BenchmarkPageReady: one op is a load of the web app on a room with 200
 // stored messages, until the newest is painted (needs chromium).
 func BenchmarkPageReady(b *testing.B) {
-	if findChromium() == "" {
+	if chromium.Find() == "" {
 		b.Skip("chromium not found (apt-get install chromium, or set CHROMIUM)")
 	}
 	res, err := RunPage(context.Background(), PageConfig{Stored: 200, Loads: b.N, Timeout: 30 * time.Second})

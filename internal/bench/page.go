@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/parley-chat/parley/internal/chromium"
 )
 
 // PageConfig bounds the page-ready benchmark.
@@ -33,19 +34,6 @@ type PageResult struct {
 	PageConfig
 	Ready       Dist
 	Unavailable string
-}
-
-// findChromium returns the chromium to drive, or "" when there is none.
-func findChromium() string {
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
 }
 
 // readyProbe runs in every document before the page's own script: it
@@ -70,7 +58,7 @@ const readyProbe = `(() => {
 // messages in headless chromium, cfg.Loads times.
 func RunPage(ctx context.Context, cfg PageConfig) (PageResult, error) {
 	res := PageResult{PageConfig: cfg}
-	chrome := findChromium()
+	chrome := chromium.Find()
 	if chrome == "" {
 		res.Unavailable = "chromium not found (apt-get install chromium, or set CHROMIUM)"
 		return res, nil
@@ -97,19 +85,7 @@ func RunPage(ctx context.Context, cfg PageConfig) (PageResult, error) {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome),
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.WindowSize(1280, 800),
-		chromedp.UserDataDir(dir),
-	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // chromium refuses to run as root with its sandbox
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	alloc, cancelAlloc := chromium.Allocator(ctx, chrome, dir, 1280, 800)
 	defer cancelAlloc()
 	tab, cancelTab := chromedp.NewContext(alloc)
 	defer cancelTab()

@@ -3,48 +3,26 @@ package dispatch_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-// chromium returns the browser's path, or skips (fails with
-// CHROMIUM_REQUIRE=1, as CI sets).
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CHROMIUM_REQUIRE") == "1" {
-		t.Fatal("chromium not found and CHROMIUM_REQUIRE=1")
-	}
-	t.Skip("chromium not found (apt-get install chromium)")
-	return ""
-}
+	"github.com/parley-chat/parley/internal/chromium"
+)
 
 // A visitor in a real browser clicks "Start chatting", lands in their own
 // peer's web app under /me/, and chats with a second visitor; the page
 // keeps its peer across a reload.
 func TestBrowserVisitorStartsChatting(t *testing.T) {
-	chrome := chromium(t)
+	chrome := chromium.Require(t)
 	s := newSetup(t, 1, 3, time.Hour)
 	other := s.visitor()
 	other.start()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.DisableGPU,
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("no-proxy-server", true),
-		chromedp.WindowSize(1100, 760), chromedp.UserDataDir(t.TempDir()))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	alloc, cancelAlloc := chromium.Allocator(context.Background(), chrome, t.TempDir(), 1100, 760)
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(alloc)
 	defer cancel()

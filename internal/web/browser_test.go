@@ -28,6 +28,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/parley-chat/parley/internal/chromium"
 	"github.com/parley-chat/parley/internal/proctest"
 )
 
@@ -38,23 +39,6 @@ import (
 // /tmp/parley-shots) for a person to look at.
 
 // chromium returns the path of the browser, or skips (or fails) the test.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CHROMIUM_REQUIRE") == "1" {
-		t.Fatal("chromium not found and CHROMIUM_REQUIRE=1: install it (apt-get install chromium) or set CHROMIUM=/path/to/chromium")
-	}
-	t.Skip("chromium not found: the browser test needs it (apt-get install chromium); CHROMIUM_REQUIRE=1 makes this a failure")
-	return ""
-}
-
 // webNode is a `parley web --json` node on loopback.
 type webNode struct {
 	*proctest.Test
@@ -305,7 +289,7 @@ func title(want string) string {
 }
 
 func TestBrowserTwoPeople(t *testing.T) {
-	chrome := chromium(t)
+	chrome := chromium.Require(t)
 	start := time.Now()
 	root, err := proctest.ModuleRoot()
 	if err != nil {
@@ -337,19 +321,7 @@ func TestBrowserTwoPeople(t *testing.T) {
 
 	alice := startWeb(t, bin, "alice")
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome),
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.WindowSize(1280, 800),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // chromium refuses to run as root with its sandbox
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	alloc, cancelAlloc := chromium.Allocator(context.Background(), chrome, t.TempDir(), 1280, 800)
 	defer cancelAlloc()
 	browser, cancelBrowser := chromedp.NewContext(alloc)
 	defer cancelBrowser()

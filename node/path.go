@@ -19,6 +19,52 @@ const (
 	PathRelayed     = "relayed"      // a circuit through a relay
 )
 
+// Address families and transports of a Route.
+const (
+	FamilyIP4     = "ip4"
+	FamilyIP6     = "ip6"
+	TransportTCP  = "tcp"
+	TransportQUIC = "quic"
+)
+
+// Route is how a connected peer is reached: the path of the best open
+// connection and, read from that connection's remote address, its address
+// family and transport. For a relayed connection these are of the hop to
+// the relay, which is what the traffic rides on.
+type Route struct {
+	Path      string  // PathLAN, PathDirect, PathHolePunched, PathRelayed; "" when not connected
+	Relay     peer.ID // the relay, when Path is PathRelayed and it is known
+	Family    string  // FamilyIP4 or FamilyIP6; "" when the address has no IP (a DNS name)
+	Transport string  // TransportTCP, TransportQUIC, or the name of another transport
+}
+
+// AddrRoute returns the address family and transport of a connection's
+// remote multiaddr, e.g. "ip6" and "quic" for /ip6/…/udp/…/quic-v1. A
+// circuit address is read up to /p2p-circuit: the hop to the relay.
+func AddrRoute(addr ma.Multiaddr) (family, transport string) {
+	for _, c := range addr {
+		switch c.Protocol().Code {
+		case ma.P_IP4:
+			family = FamilyIP4
+		case ma.P_IP6:
+			family = FamilyIP6
+		case ma.P_TCP:
+			transport = TransportTCP
+		case ma.P_UDP:
+			if transport == "" {
+				transport = "udp"
+			}
+		case ma.P_QUIC, ma.P_QUIC_V1:
+			transport = TransportQUIC
+		case ma.P_WEBTRANSPORT, ma.P_WEBRTC_DIRECT, ma.P_WEBRTC, ma.P_WS, ma.P_WSS:
+			transport = c.Protocol().Name
+		case ma.P_CIRCUIT:
+			return family, transport
+		}
+	}
+	return family, transport
+}
+
 // EvtPathChanged is emitted on the host's event bus when a connected
 // peer's path may have changed without any connection opening or closing:
 // mDNS found on the LAN a peer that was connected already. Connection
@@ -28,13 +74,29 @@ type EvtPathChanged struct{ Peer peer.ID }
 // PathOf names the best open connection to p and, for a relayed one, the
 // relay. It returns "" when p is not connected.
 func (n *Node) PathOf(p peer.ID) (path string, relay peer.ID) {
+	r := n.RouteOf(p)
+	return r.Path, r.Relay
+}
+
+// RouteOf says how p is reached: the best open connection's path, relay,
+// address family and transport. Its Path is "" when p is not connected.
+// Of several equally good connections it names the one go-libp2p's swarm
+// opens new streams on: the one with the most streams, then the newest.
+func (n *Node) RouteOf(p peer.ID) Route {
+	var best Route
+	streams := -1
+	var opened time.Time
 	for _, c := range n.host.Network().ConnsToPeer(p) {
-		cp, r := n.connPath(c)
-		if rank(cp) > rank(path) {
-			path, relay = cp, r
+		cp, relay := n.connPath(c)
+		ns, o := len(c.GetStreams()), c.Stat().Opened
+		if r, b := rank(cp), rank(best.Path); r < b || r == b && (ns < streams || ns == streams && o.Before(opened)) {
+			continue
 		}
+		best = Route{Path: cp, Relay: relay}
+		best.Family, best.Transport = AddrRoute(c.RemoteMultiaddr())
+		streams, opened = ns, o
 	}
-	return path, relay
+	return best
 }
 
 func rank(path string) int {

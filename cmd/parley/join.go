@@ -130,7 +130,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	}
 	defer n.Close()
 
-	chatOpts := []chat.Option{chat.WithDiscovery(n), chat.WithLogger(log), chat.WithPathClassifier(n.PathOf),
+	chatOpts := []chat.Option{chat.WithDiscovery(n), chat.WithLogger(log), chat.WithPathClassifier(n.RouteOf),
 		chat.WithStore(st), chat.WithHistory(*history)}
 	if *nick != "" {
 		chatOpts = append(chatOpts, chat.WithNick(*nick))

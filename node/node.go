@@ -162,7 +162,7 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 	if err != nil {
 		opts = append(opts, func(*libp2p.Config) error { return fmt.Errorf("resource manager: %w", err) })
 	} else {
-		opts = append(opts, libp2p.ResourceManager(rm))
+		opts = append(opts, libp2p.ResourceManager(relayExemptRM{rm}))
 	}
 	if err2 != nil {
 		opts = append(opts, func(*libp2p.Config) error { return fmt.Errorf("connection manager: %w", err2) })

@@ -80,6 +80,11 @@ func New(opts ...Option) (*Node, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{cfg: cfg, log: cfg.logger, ctx: ctx, cancel: cancel, started: time.Now()}
 	n.punches.next = cfg.holePunchTracer
+	n.punches.report = cfg.onHolePunch
+	n.punches.direct = func(p peer.ID) (string, string) {
+		r := n.RouteOf(p)
+		return r.Family, r.Transport
+	}
 	n.natReady = make(chan struct{})
 	n.relays = newRelayState()
 	n.gater = &gater{next: cfg.gater}
@@ -283,6 +288,7 @@ func (n *Node) Close() error {
 			errs = append(errs, n.mdns.Close())
 		}
 		n.wg.Wait() // keepers and discovery loops end with n.ctx
+		n.punches.close()
 		if n.dht != nil {
 			errs = append(errs, n.dht.Close())
 		}

@@ -139,34 +139,135 @@ func isRelayed(c network.Conn) bool {
 	return err == nil
 }
 
+// HolePunchResult is how a round of hole punching with a peer ended:
+// go-libp2p's DCUtR tries up to 3 times in a row, then gives up until a
+// new relayed connection (see upgradeRelayed) starts another round.
+type HolePunchResult struct {
+	Peer      peer.ID
+	OK        bool          // a direct connection was made
+	Attempts  int           // tries in this round
+	Elapsed   time.Duration // of the last try's dial
+	Family    string        // of the direct connection, when OK
+	Transport string        // of the direct connection, when OK
+	Err       string        // why the last try failed, when not OK
+}
+
+// punchRetryWait is how long after a failed try the tracker waits for
+// the next one of the same round before it reports the round as failed:
+// DCUtR starts its next try after one round trip over the relay.
+const punchRetryWait = 2 * time.Second
+
 // punchTracker follows go-libp2p's hole punching: which peers it has
-// tried to reach directly, and to which a punch made the connection, so
-// that the connection is named "hole-punched".
+// tried to reach directly, to which a punch made the connection (so that
+// the connection is named "hole-punched"), which punches are under way
+// (so that upgradeRelayed leaves them alone), and how each round ended.
 type punchTracker struct {
 	mu        sync.Mutex
 	attempted map[peer.ID]time.Time // last event about the peer
 	punching  map[peer.ID]bool      // a punch started, or succeeded
+	rounds    map[peer.ID]*punchRound
 	next      holepunch.EventTracer
+	report    func(HolePunchResult) // nil: nobody listens
+	direct    func(peer.ID) (family, transport string)
+}
+
+// punchRound is a round of tries with one peer under way.
+type punchRound struct {
+	tries    int
+	inFlight bool // a try started and has not ended
+	lastErr  string
+	elapsed  time.Duration
+	timer    *time.Timer // reports the failed round unless another try starts
 }
 
 func (t *punchTracker) Trace(evt *holepunch.Event) {
 	t.mu.Lock()
 	if t.attempted == nil {
 		t.attempted, t.punching = make(map[peer.ID]time.Time), make(map[peer.ID]bool)
+		t.rounds = make(map[peer.ID]*punchRound)
 	}
-	t.attempted[evt.Remote] = time.Now()
+	p := evt.Remote
+	t.attempted[p] = time.Now()
+	var done *HolePunchResult
 	switch e := evt.Evt.(type) {
 	case *holepunch.StartHolePunchEvt:
-		t.punching[evt.Remote] = true
-	case *holepunch.EndHolePunchEvt:
-		if !e.Success {
-			delete(t.punching, evt.Remote)
+		t.punching[p] = true
+		r := t.rounds[p]
+		if r == nil {
+			r = &punchRound{}
+			t.rounds[p] = r
 		}
+		if r.timer != nil {
+			r.timer.Stop()
+			r.timer = nil
+		}
+		r.tries++
+		r.inFlight = true
+	case *holepunch.EndHolePunchEvt:
+		r := t.rounds[p]
+		if r == nil {
+			r = &punchRound{tries: 1}
+		}
+		r.inFlight, r.lastErr, r.elapsed = false, e.Error, e.EllapsedTime
+		if e.Success {
+			delete(t.rounds, p)
+			done = &HolePunchResult{Peer: p, OK: true, Attempts: r.tries, Elapsed: e.EllapsedTime}
+			break
+		}
+		delete(t.punching, p)
+		t.rounds[p] = r
+		r.timer = time.AfterFunc(punchRetryWait, func() { t.roundFailed(p, r) })
 	}
+	report, direct := t.report, t.direct
 	t.mu.Unlock()
+	if done != nil && report != nil {
+		if direct != nil {
+			done.Family, done.Transport = direct(p)
+		}
+		report(*done)
+	}
 	if t.next != nil {
 		t.next.Trace(evt)
 	}
+}
+
+// roundFailed reports a round whose last try failed and was not followed
+// by another.
+func (t *punchTracker) roundFailed(p peer.ID, r *punchRound) {
+	t.mu.Lock()
+	if t.rounds[p] != r || r.inFlight {
+		t.mu.Unlock()
+		return
+	}
+	delete(t.rounds, p)
+	res := HolePunchResult{Peer: p, Attempts: r.tries, Elapsed: r.elapsed, Err: r.lastErr}
+	report := t.report
+	t.mu.Unlock()
+	if report != nil {
+		report(res)
+	}
+}
+
+// busy reports whether a round of punching with p is under way: a try
+// is dialing, or one failed and the next may follow.
+func (t *punchTracker) busy(p peer.ID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.rounds[p]
+	return ok
+}
+
+// close stops the timers of rounds under way; nothing is reported after.
+func (t *punchTracker) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for p, r := range t.rounds {
+		if r.timer != nil {
+			r.timer.Stop()
+		}
+		delete(t.rounds, p)
+	}
+	t.report = nil
 }
 
 // punched reports whether a direct connection to p comes from a punch.

@@ -40,7 +40,7 @@ func main() {
 func run() error {
 	cfg := bench.DefaultSuiteConfig()
 	fs := flag.NewFlagSet("parley-bench", flag.ContinueOnError)
-	sections := fs.String("sections", strings.Join(bench.Sections, ","), "sections to run: "+strings.Join(bench.Sections, ", "))
+	sections := fs.String("sections", strings.Join(bench.DefaultSections, ","), "sections to run: "+strings.Join(bench.Sections, ", "))
 	sizes := fs.String("sizes", "10,50,100", "room sizes for the fan-out")
 	fs.IntVar(&cfg.Degree, "degree", cfg.Degree, "links each room member dials (random graph)")
 	fs.IntVar(&cfg.Dense, "dense", cfg.Dense, "size of the full-mesh fan-out comparison (0: skip)")
@@ -59,6 +59,7 @@ func run() error {
 	fs.IntVar(&cfg.Peers, "peers", cfg.Peers, "peers connected to the binary for the second RSS reading")
 	fs.IntVar(&cfg.BinaryDMs, "binary-dms", cfg.BinaryDMs, "DM round trips between two binaries")
 	fs.IntVar(&cfg.LabRuns, "lab-runs", cfg.LabRuns, "runs of each test-bed measurement")
+	fs.IntVar(&cfg.NATRuns, "nat-runs", cfg.NATRuns, "runs of each network of the nat section")
 	fs.BoolVar(&cfg.Profile, "profile", cfg.Profile, "profile (CPU) the measurements whose targets are missed")
 	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "where to keep the profiles (default: a temporary directory)")
 	tunes := fs.String("tune", "D=6", "GossipSub variants also measured with 50 members, ';'-separated (keys D, Dlo, Dhi, Dout, Dlazy, flood, idontwant; '' for none)")
@@ -114,6 +115,7 @@ func run() error {
 		cfg.Sizes, cfg.Dense, cfg.Messages = []int{10}, 0, 30
 		cfg.BurstMessages, cfg.DMRoundTrips, cfg.DMThroughput, cfg.FirstDMRuns = 1000, 300, 500, 2
 		cfg.NodeRuns, cfg.Idle, cfg.Peers, cfg.BinaryDMs, cfg.LabRuns = 2, time.Second, 10, 20, 1
+		cfg.NATRuns = 2
 		cfg.Profile = false
 		cfg.Web.LatencyMessages, cfg.Web.Duration = 50, time.Second
 		cfg.Dispatch = bench.DispatchConfig{Pool: 2, Clicks: 3, Visitors: 5, Timeout: time.Minute}

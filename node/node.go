@@ -117,9 +117,10 @@ func New(opts ...Option) (*Node, error) {
 		go n.watchReachability()
 	}
 	if needsNATWait(cfg.bootstrap) && !cfg.public {
-		n.wg.Add(2)
+		n.wg.Add(3)
 		go n.watchNAT()
 		go n.upgradeRelayed()
+		go n.dialDirectAlongside()
 	} else {
 		close(n.natReady)
 	}

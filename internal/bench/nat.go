@@ -44,6 +44,10 @@ var NATScenarios = []NATScenario{
 		Listen: []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}, Relay: []string{"/ip4/", "/tcp/"}},
 }
 
+// natLogs, from PARLEY_BENCH_NAT_LOGS, is a directory where the debug
+// logs of both nodes of every run that did not go direct are kept.
+var natLogs = os.Getenv("PARLEY_BENCH_NAT_LOGS")
+
 // NATConfig bounds the NAT section.
 type NATConfig struct {
 	Binary  string
@@ -71,7 +75,8 @@ type NATResult struct {
 	NoRelayFirst  int
 	Transports    map[string]int
 	PunchFailures int
-	LastError     string // of a failed punch, as reported
+	LastError     string   // of a failed punch, as reported
+	Failed        []string // per run that did not go direct: what a1 and b1 reported about each other
 }
 
 // Rate is the share of runs that went direct.
@@ -97,6 +102,9 @@ func RunNAT(ctx context.Context, cfg NATConfig, logf func(string, ...any)) ([]NA
 			return out, fmt.Errorf("%s: %w", sc.Name, err)
 		}
 		logf("  %s: direct in %d of %d runs, first message %s, relayed → direct %s", sc.Name, r.Direct, r.Runs, FmtDur(r.FirstMessage.P50), FmtDur(r.ToDirect.P50))
+		for _, f := range r.Failed {
+			logf("    not direct: %s", f)
+		}
 		out = append(out, r)
 	}
 	return out, nil
@@ -104,6 +112,63 @@ func RunNAT(ctx context.Context, cfg NATConfig, logf func(string, ...any)) ([]NA
 
 func runNATScenario(ctx context.Context, cfg NATConfig, sc NATScenario) (NATResult, error) {
 	res := NATResult{Scenario: sc.Name, Transports: map[string]int{}}
+	tmp, err := os.MkdirTemp("", "parley-bench-nat")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(tmp)
+	var first, toDirect []time.Duration
+	for run := range cfg.Runs {
+		if err := natRun(ctx, cfg, filepath.Join(tmp, strconv.Itoa(run)), sc, &res, &first, &toDirect); err != nil {
+			return res, fmt.Errorf("run %d: %w", run, err)
+		}
+		res.Runs++
+	}
+	res.FirstMessage, res.ToDirect = NewDist(first), NewDist(toDirect)
+	return res, nil
+}
+
+// startNATRelay runs `parley relay` on the lab's relay host, on TCP and
+// QUIC (IPv6 too where the lab has it), and returns its address that
+// contains all of parts.
+func startNATRelay(ctx context.Context, cfg NATConfig, lab *netlab.Lab, data string, parts []string) (*proctest.Proc, string, error) {
+	args := []string{"relay", "--json", "--data", data}
+	ips := []string{"/ip4/" + lab.Relay.IP.String()}
+	if lab.Relay.IP6 != nil {
+		ips = append(ips, "/ip6/"+lab.Relay.IP6.String())
+	}
+	for _, ip := range ips {
+		args = append(args, "--listen", ip+"/tcp/4001", "--listen", ip+"/udp/4001/quic-v1")
+	}
+	relay, err := startProc("relay", labCmd(ctx, lab.Relay, cfg.Binary, args...), cfg.Timeout)
+	if err != nil {
+		return nil, "", err
+	}
+	ready, _, err := relay.Ready(ctx)
+	if err != nil {
+		return relay, "", err
+	}
+	for _, a := range ready["addrs"].([]any) {
+		s, ok := a.(string), true
+		for _, part := range parts {
+			ok = ok && strings.Contains(s, part)
+		}
+		if ok {
+			return relay, s, nil
+		}
+	}
+	return relay, "", fmt.Errorf("relay has no address with %v: %v", parts, ready["addrs"])
+}
+
+// natRun starts a1 and b1, measures one run into res, and stops them.
+//
+// Every run has a test bed and a relay of its own, as two people meeting
+// for the first time would: nodes with fresh identities on the addresses
+// of an earlier run's would find that run's stale provider records in the
+// relay's DHT (pointing at their own address, or at the other node's
+// address under an old peer ID), and the relay's per-IP limits would
+// count every run's connections from the same router address.
+func natRun(ctx context.Context, cfg NATConfig, dir string, sc NATScenario, res *NATResult, first, toDirect *[]time.Duration) error {
 	lctx, cancel := context.WithTimeout(ctx, time.Minute)
 	lab, err := netlab.New(lctx, sc.Lab)
 	if err == nil && sc.BlockUDPA {
@@ -114,69 +179,23 @@ func runNATScenario(ctx context.Context, cfg NATConfig, sc NATScenario) (NATResu
 		defer lab.Close()
 	}
 	if err != nil {
-		return res, err
+		return err
 	}
-	tmp, err := os.MkdirTemp("", "parley-bench-nat")
+	relay, relayAddr, err := startNATRelay(ctx, cfg, lab, dir+"-relay", sc.Relay)
+	if relay != nil {
+		defer func() {
+			relay.Signal(os.Interrupt) // a relay does not stop at the end of its input
+			relay.Stop(10 * time.Second)
+		}()
+	}
 	if err != nil {
-		return res, err
+		return err
 	}
-	defer os.RemoveAll(tmp)
-	pctx, stop := context.WithCancel(ctx)
-	defer stop()
-
-	rargs := []string{"relay", "--json", "--data", filepath.Join(tmp, "relay")}
-	for _, ip := range []string{"/ip4/" + lab.Relay.IP.String()} {
-		rargs = append(rargs, "--listen", ip+"/tcp/4001", "--listen", ip+"/udp/4001/quic-v1")
-	}
-	if lab.Relay.IP6 != nil {
-		ip := "/ip6/" + lab.Relay.IP6.String()
-		rargs = append(rargs, "--listen", ip+"/tcp/4001", "--listen", ip+"/udp/4001/quic-v1")
-	}
-	relay, err := startProc("relay", labCmd(pctx, lab.Relay, cfg.Binary, rargs...), cfg.Timeout)
-	if err != nil {
-		return res, err
-	}
-	defer func() {
-		relay.Signal(os.Interrupt) // a relay does not stop at the end of its input
-		relay.Stop(10 * time.Second)
-	}()
-	rReady, _, err := relay.Ready(pctx)
-	if err != nil {
-		return res, err
-	}
-	relayAddr := ""
-	for _, a := range rReady["addrs"].([]any) {
-		s, ok := a.(string), true
-		for _, part := range sc.Relay {
-			ok = ok && strings.Contains(s, part)
-		}
-		if ok {
-			relayAddr = s
-			break
-		}
-	}
-	if relayAddr == "" {
-		return res, fmt.Errorf("relay has no address with %v: %v", sc.Relay, rReady["addrs"])
-	}
-
-	var first, toDirect []time.Duration
-	for run := range cfg.Runs {
-		if err := natRun(pctx, cfg, lab, relayAddr, filepath.Join(tmp, strconv.Itoa(run)), sc, &res, &first, &toDirect); err != nil {
-			return res, fmt.Errorf("run %d: %w", run, err)
-		}
-		res.Runs++
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		lab.FlushConntrack(cctx) // forget this run's NAT mappings; best effort
-		cancel()
-	}
-	res.FirstMessage, res.ToDirect = NewDist(first), NewDist(toDirect)
-	return res, nil
-}
-
-// natRun starts a1 and b1, measures one run into res, and stops them.
-func natRun(ctx context.Context, cfg NATConfig, lab *netlab.Lab, relayAddr, dir string, sc NATScenario, res *NATResult, first, toDirect *[]time.Duration) error {
 	args := func(d string) []string {
 		a := []string{"join", "lobby", "--json", "--data", d, "--bootstrap", relayAddr}
+		if natLogs != "" {
+			a = append(a, "--log-level", "debug")
+		}
 		for _, l := range sc.Listen {
 			a = append(a, "--listen", l)
 		}
@@ -223,8 +242,8 @@ func natRun(ctx context.Context, cfg NATConfig, lab *netlab.Lab, relayAddr, dir 
 	}
 	*first = append(*first, at)
 
-	wctx, cancel := context.WithTimeout(ctx, cfg.Window)
-	defer cancel()
+	wctx, wcancel := context.WithTimeout(ctx, cfg.Window)
+	defer wcancel()
 	ev, directAt, err := a1.Wait(wctx, "a direct connection to b1", func(ev proctest.Event) bool {
 		return ev["event"] == "connection" && ev["peer"] == bID && (ev["path"] == "hole-punched" || ev["path"] == "direct")
 	})
@@ -240,7 +259,28 @@ func natRun(ctx context.Context, cfg NATConfig, lab *netlab.Lab, relayAddr, dir 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return nil // not direct within the window: a failed run
+		// Not direct within the window: a failed run. Keep what each side
+		// said about the other.
+		var seen []string
+		for _, side := range []struct {
+			p     *proctest.Proc
+			other string
+		}{{a1, bID}, {b1, aID}} {
+			for _, e := range side.p.Snapshot() {
+				if (e["event"] == "connection" || e["event"] == "hole-punch") && e["peer"] == side.other {
+					delete(e, "peer")
+					seen = append(seen, side.p.Name+": "+fmt.Sprint(e))
+				}
+			}
+		}
+		res.Failed = append(res.Failed, strings.Join(seen, "; "))
+		if natLogs != "" {
+			for _, p := range []*proctest.Proc{a1, b1} {
+				name := filepath.Join(natLogs, fmt.Sprintf("%s-%s.log", filepath.Base(dir), p.Name))
+				os.WriteFile(name, []byte(p.Stderr()), 0o644)
+			}
+		}
+		return nil
 	}
 	res.Direct++
 	if ev["path"] == "hole-punched" {

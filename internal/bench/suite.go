@@ -323,7 +323,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 
 	if cfg.Sections["nat"] && bin != "" && ctx.Err() == nil {
 		logf("nat: %d networks on the netns test bed, %d runs each", len(NATScenarios), cfg.NATRuns)
-		r, err := RunNAT(ctx, NATConfig{Binary: bin, Runs: cfg.NATRuns, Window: 10 * time.Second, Timeout: 30 * time.Second}, logf)
+		r, err := RunNAT(ctx, NATConfig{Binary: bin, Runs: cfg.NATRuns, Window: 15 * time.Second, Timeout: 30 * time.Second}, logf)
 		s.NAT = r
 		if err != nil {
 			fail("nat", err)

@@ -31,7 +31,10 @@
 //     DCUtR is ready and a relay address exists; peers still reached only
 //     through a relay are redialed through it with backoff so that the
 //     other side punches (upgradeRelayed), never while a punch is under
-//     way; WithHolePunchHook reports how each round of punching ended.
+//     way; the side that dialed through a relay also dials the peer's
+//     public addresses (IPv6 behind a firewall) at once, so that both dial
+//     together (dialDirectAlongside); WithHolePunchHook reports how each
+//     round of punching ended.
 //     RouteOf says how each peer is reached: the path (lan, direct,
 //     hole-punched, relayed) and the address family (ip4, ip6) and
 //     transport (tcp, quic) of that connection. See docs/architecture.md.

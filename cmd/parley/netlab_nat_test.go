@@ -234,7 +234,11 @@ func TestLabSharedCGNATReportsPunchOutcome(t *testing.T) {
 	for _, p := range []*proc{a1, b1} {
 		p.P.Timeout = 90 * time.Second
 	}
-	punched := make(chan proctest.Event, 2)
+	type outcome struct {
+		ev proctest.Event // shared with the event log: read only
+		by *proc
+	}
+	punched := make(chan outcome, 2)
 	for _, side := range []struct {
 		p    *proc
 		peer string
@@ -242,20 +246,20 @@ func TestLabSharedCGNATReportsPunchOutcome(t *testing.T) {
 		go func() {
 			ev, _, err := side.p.P.Wait(t.Context(), "a hole-punch outcome", proctest.Match("hole-punch", "peer", side.peer))
 			if err == nil {
-				ev["by"] = side.p.Name()
-				punched <- ev
+				punched <- outcome{ev, side.p}
 			}
 		}()
 	}
-	var ev proctest.Event
+	var o outcome
 	select {
-	case ev = <-punched:
+	case o = <-punched:
 	case <-time.After(90 * time.Second):
 		t.Fatalf("no hole-punch event on either side in 90 s\nalice: %v\nbob: %v", a1.Snapshot(), b1.Snapshot())
 	}
-	t.Logf("%v: hole punching behind the shared carrier NAT: %v", ev["by"], ev)
+	ev := o.ev
+	t.Logf("%s: hole punching behind the shared carrier NAT: %v", o.by.Name(), ev)
 	from, to := a1, b1ID
-	if ev["by"] == b1.Name() {
+	if o.by == b1 {
 		from, to = b1, a1ID
 	}
 	e := peerEntry(t, from, to)

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -268,8 +269,9 @@ func natRun(ctx context.Context, cfg NATConfig, dir string, sc NATScenario, res 
 		}{{a1, bID}, {b1, aID}} {
 			for _, e := range side.p.Snapshot() {
 				if (e["event"] == "connection" || e["event"] == "hole-punch") && e["peer"] == side.other {
-					delete(e, "peer")
-					seen = append(seen, side.p.Name+": "+fmt.Sprint(e))
+					c := maps.Clone(e) // the log's own map: never modify it
+					delete(c, "peer")
+					seen = append(seen, side.p.Name+": "+fmt.Sprint(c))
 				}
 			}
 		}

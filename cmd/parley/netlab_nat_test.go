@@ -130,6 +130,11 @@ func goesDirect(t *testing.T, a1, b1 *proc, a1ID, b1ID, family, transport string
 		p    *proc
 		peer string
 	}{{a1, b1ID}, {b1, a1ID}} {
+		// Each side learns of the direct connection on its own (a QUIC
+		// client finishes its handshake a round trip before the server).
+		side.p.WaitFor("a direct connection", func(ev proctest.Event) bool {
+			return ev["event"] == "connection" && ev["peer"] == side.peer && (ev["path"] == "hole-punched" || ev["path"] == "direct")
+		})
 		e := peerEntry(t, side.p, side.peer)
 		if e["path"] != "hole-punched" && e["path"] != "direct" {
 			t.Errorf("%s: /peers says %v, want a direct path", side.p.Name(), e)

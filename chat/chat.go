@@ -18,6 +18,7 @@ import (
 	"github.com/parley-chat/parley/chat/protocol/history"
 	"github.com/parley-chat/parley/chat/storage"
 	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/node"
 )
 
 // Errors returned by Service methods.
@@ -48,7 +49,7 @@ type config struct {
 	dmIdle      time.Duration
 	ackTimeout  time.Duration
 	openTimeout time.Duration
-	pathOf      func(peer.ID) (string, peer.ID)
+	pathOf      func(peer.ID) node.Route
 	store       storage.Store
 	history     int
 	retention   storage.Retention
@@ -145,9 +146,10 @@ func WithDMTimeouts(open, ack time.Duration) Option {
 }
 
 // WithPathClassifier sets how a peer's connection path is named, e.g.
-// node.Node.PathOf, which knows LAN addresses and hole-punched connections.
-// Without it, a path is "relayed" or "direct".
-func WithPathClassifier(f func(peer.ID) (path string, relay peer.ID)) Option {
+// node.Node.RouteOf, which knows LAN addresses and hole-punched connections.
+// Without it, a path is "relayed" or "direct" (with the address family and
+// transport of the best connection all the same).
+func WithPathClassifier(f func(peer.ID) node.Route) Option {
 	return func(c *config) error { c.pathOf = f; return nil }
 }
 
@@ -206,7 +208,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 		}
 	}
 	if cfg.pathOf == nil {
-		cfg.pathOf = func(p peer.ID) (string, peer.ID) { return simplePath(h, p) }
+		cfg.pathOf = func(p peer.ID) node.Route { return simplePath(h, p) }
 	}
 	var mem *store.Store // opened here, closed by Close
 	if cfg.store == nil {
@@ -353,7 +355,12 @@ type PeerInfo struct {
 	Rooms []string
 	Path  string // PathLAN, PathDirect, PathHolePunched, PathRelayed, or PathNone
 	Relay peer.ID
-	Role  string // RoleRelay for a relay, else RolePerson
+	// Family (FamilyIP4, FamilyIP6) and Transport (TransportTCP,
+	// TransportQUIC, …) of the connection Path names; for a relayed one,
+	// of the hop to the relay. Empty when not connected.
+	Family    string
+	Transport string
+	Role      string // RoleRelay for a relay, else RolePerson
 	// LastSeen is when its last message, presence or DM arrived (zero if
 	// never: a peer that is only connected).
 	LastSeen time.Time
@@ -410,7 +417,8 @@ func (s *Service) Peers() []PeerInfo {
 		pi.Role, _ = s.roles.known(pi.ID)
 		pi.Path = PathNone
 		if connected(s.h, pi.ID) {
-			pi.Path, pi.Relay = s.cfg.pathOf(pi.ID)
+			r := s.cfg.pathOf(pi.ID)
+			pi.Path, pi.Relay, pi.Family, pi.Transport = r.Path, r.Relay, r.Family, r.Transport
 		}
 		sort.Strings(pi.Rooms)
 		out = append(out, *pi)

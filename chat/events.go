@@ -10,7 +10,8 @@ import (
 
 // Event is one thing a front end shows. The concrete types are Message,
 // DirectMessage, Queued, Delivered, PeerJoined, PeerLeft, NickChanged,
-// HistoryShown, Received, Connection, RelayReservation, Notice and Error.
+// HistoryShown, Received, Connection, RelayReservation, HolePunch, Notice
+// and Error.
 type Event interface{ isEvent() }
 
 // Message is a chat line in a room, including this node's own lines.
@@ -99,13 +100,26 @@ const (
 	PathRelayed     = node.PathRelayed
 )
 
+// Address families and transports of a Connection or PeerInfo.
+const (
+	FamilyIP4     = node.FamilyIP4
+	FamilyIP6     = node.FamilyIP6
+	TransportTCP  = node.TransportTCP
+	TransportQUIC = node.TransportQUIC
+)
+
 // Connection reports how a peer is reached, whenever that is first known
 // or changes.
 type Connection struct {
 	Peer  peer.ID
 	Path  string  // one of the Path constants
 	Relay peer.ID // the relay, when Path is PathRelayed and it is known
-	Role  string  // RoleRelay for a relay, RolePerson ("") for anyone else
+	// Family (FamilyIP4 or FamilyIP6) and Transport (TransportTCP,
+	// TransportQUIC, …) of that connection; for a relayed one, of the hop
+	// to the relay. A change of either is a new event too.
+	Family    string
+	Transport string
+	Role      string // RoleRelay for a relay, RolePerson ("") for anyone else
 }
 
 // RelayReservation reports that this node can be reached through a relay
@@ -113,6 +127,22 @@ type Connection struct {
 // Notify, since chat does not manage relays.
 type RelayReservation struct {
 	Addrs []string
+}
+
+// HolePunch reports how a round of hole punching (DCUtR: both sides dial
+// each other at once through their NATs or firewalls, coordinated over a
+// relayed connection) with Peer ended: a direct connection (OK, with its
+// Family and Transport), or none after Attempts tries (Err says why the
+// last one failed), in which case traffic stays on the relay and the node
+// tries again later. The program embedding chat sends it with Notify.
+type HolePunch struct {
+	Peer      peer.ID
+	OK        bool
+	Attempts  int
+	Elapsed   time.Duration // the last try's dial
+	Family    string        // of the direct connection, when OK
+	Transport string        // of the direct connection, when OK
+	Err       string        // when not OK
 }
 
 // Error is a failure the user should see, e.g. a DM that could not be
@@ -139,3 +169,4 @@ func (PeerLeft) isEvent()         {}
 func (Connection) isEvent()       {}
 func (Error) isEvent()            {}
 func (RelayReservation) isEvent() {}
+func (HolePunch) isEvent()        {}

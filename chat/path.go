@@ -10,15 +10,18 @@ import (
 )
 
 // simplePath is the classifier used without WithPathClassifier.
-func simplePath(h host.Host, p peer.ID) (string, peer.ID) {
-	path := ""
+func simplePath(h host.Host, p peer.ID) node.Route {
+	var r node.Route
 	for _, c := range h.Network().ConnsToPeer(p) {
 		if !c.Stat().Limited {
-			return PathDirect, ""
+			r = node.Route{Path: PathDirect}
+			r.Family, r.Transport = node.AddrRoute(c.RemoteMultiaddr())
+			return r
 		}
-		path = PathRelayed
+		r = node.Route{Path: PathRelayed}
+		r.Family, r.Transport = node.AddrRoute(c.RemoteMultiaddr())
 	}
-	return path, ""
+	return r
 }
 
 // watchConnections emits a Connection event whenever the path to a peer
@@ -90,7 +93,8 @@ func (s *Service) watchConnections() {
 func (s *Service) refreshPath(seen map[peer.ID]Connection, p peer.ID, identifyDone bool) {
 	c := Connection{Peer: p}
 	if connected(s.h, p) {
-		c.Path, c.Relay = s.cfg.pathOf(p)
+		r := s.cfg.pathOf(p)
+		c.Path, c.Relay, c.Family, c.Transport = r.Path, r.Relay, r.Family, r.Transport
 	}
 	if c.Path == "" {
 		if _, ok := seen[p]; ok {

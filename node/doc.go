@@ -5,7 +5,9 @@
 //     never replaced when unreadable (LoadOrCreateIdentity);
 //   - transports TCP and QUIC v1 on IPv4 and IPv6, security Noise and TLS,
 //     muxer yamux; a resource manager with explicit connection and stream
-//     caps and a connection manager (96/192 by default);
+//     caps and a connection manager (96/192 by default). Relayed
+//     connections are exempt from its per-IP limits, which would otherwise
+//     count them against the relay's address (rcmgr.go);
 //   - discovery: mDNS on the LAN (WithMDNS), bootstrap peers kept connected
 //     with backoff and protected from the connection manager, and a dual
 //     Kademlia DHT under the protocol prefix "/parley" (never the public
@@ -28,8 +30,14 @@
 //   - hole punching that does not give up: discovery waits (bounded) until
 //     DCUtR is ready and a relay address exists; peers still reached only
 //     through a relay are redialed through it with backoff so that the
-//     other side punches (upgradeRelayed); PathOf names the path of each
-//     peer (lan, direct, hole-punched, relayed). See docs/architecture.md.
+//     other side punches (upgradeRelayed), never while a punch is under
+//     way; the side that dialed through a relay also dials the peer's
+//     public addresses (IPv6 behind a firewall) at once, so that both dial
+//     together (dialDirectAlongside); WithHolePunchHook reports how each
+//     round of punching ended.
+//     RouteOf says how each peer is reached: the path (lan, direct,
+//     hole-punched, relayed) and the address family (ip4, ip6) and
+//     transport (tcp, quic) of that connection. See docs/architecture.md.
 //   - relay role (WithRelayService, used by package bridge): circuit relay
 //     v2 service, AutoNAT v1 and v2 service, reachability forced public,
 //     DHT server;

@@ -90,6 +90,11 @@ func New(opts ...Option) (*Node, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{cfg: cfg, log: cfg.logger, ctx: ctx, cancel: cancel, started: time.Now()}
 	n.punches.next = cfg.holePunchTracer
+	n.punches.report = cfg.onHolePunch
+	n.punches.direct = func(p peer.ID) (string, string) {
+		r := n.RouteOf(p)
+		return r.Family, r.Transport
+	}
 	n.natReady = make(chan struct{})
 	n.relays = newRelayState()
 	n.gater = &gater{next: cfg.gater}
@@ -131,9 +136,10 @@ func New(opts ...Option) (*Node, error) {
 		go n.watchReachability()
 	}
 	if needsNATWait(cfg.bootstrap) && !cfg.public {
-		n.wg.Add(2)
+		n.wg.Add(3)
 		go n.watchNAT()
 		go n.upgradeRelayed()
+		go n.dialDirectAlongside()
 	} else {
 		close(n.natReady)
 	}
@@ -194,7 +200,7 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 	if err != nil {
 		opts = append(opts, func(*libp2p.Config) error { return fmt.Errorf("resource manager: %w", err) })
 	} else {
-		opts = append(opts, libp2p.ResourceManager(rm))
+		opts = append(opts, libp2p.ResourceManager(relayExemptRM{rm}))
 	}
 	if err2 != nil {
 		opts = append(opts, func(*libp2p.Config) error { return fmt.Errorf("connection manager: %w", err2) })
@@ -324,6 +330,7 @@ func (n *Node) Close() error {
 			errs = append(errs, n.mdns.Close())
 		}
 		n.wg.Wait() // keepers and discovery loops end with n.ctx
+		n.punches.close()
 		if n.dht != nil {
 			errs = append(errs, n.dht.Close())
 		}

@@ -45,6 +45,7 @@ type config struct {
 	holePunchTracer holepunch.EventTracer
 	metrics         prometheus.Registerer
 	onRelay         func([]ma.Multiaddr)
+	onHolePunch     func(HolePunchResult)
 	gater           connmgr.ConnectionGater
 	private         bool // set by New: starts private, AutoRelay on (see watchReachability)
 
@@ -172,6 +173,14 @@ func WithConnLimits(low, high, max int) Option {
 // must not block.
 func WithRelayHook(f func(addrs []ma.Multiaddr)) Option {
 	return func(c *config) error { c.onRelay = f; return nil }
+}
+
+// WithHolePunchHook calls f whenever a round of hole punching with a peer
+// ends: with the direct connection's family and transport when a try got
+// through, or with the last error once the round's tries (up to 3) all
+// failed. Calls come from go-libp2p's goroutines; f must not block.
+func WithHolePunchHook(f func(HolePunchResult)) Option {
+	return func(c *config) error { c.onHolePunch = f; return nil }
 }
 
 // WithConnectionGater refuses connections the gater refuses (a block

@@ -40,7 +40,7 @@ func main() {
 func run() error {
 	cfg := bench.DefaultSuiteConfig()
 	fs := flag.NewFlagSet("parley-bench", flag.ContinueOnError)
-	sections := fs.String("sections", strings.Join(bench.Sections, ","), "sections to run: "+strings.Join(bench.Sections, ", "))
+	sections := fs.String("sections", strings.Join(bench.DefaultSections, ","), "sections to run: "+strings.Join(bench.Sections, ", "))
 	sizes := fs.String("sizes", "10,50,100", "room sizes for the fan-out")
 	fs.IntVar(&cfg.Degree, "degree", cfg.Degree, "links each room member dials (random graph)")
 	fs.IntVar(&cfg.Dense, "dense", cfg.Dense, "size of the full-mesh fan-out comparison (0: skip)")
@@ -60,6 +60,7 @@ func run() error {
 	fs.IntVar(&cfg.BinaryDMs, "binary-dms", cfg.BinaryDMs, "DM round trips between two binaries")
 	fs.IntVar(&cfg.Page.Loads, "page-loads", cfg.Page.Loads, "loads of the web app timed in headless chromium")
 	fs.IntVar(&cfg.LabRuns, "lab-runs", cfg.LabRuns, "runs of each test-bed measurement")
+	fs.IntVar(&cfg.NATRuns, "nat-runs", cfg.NATRuns, "runs of each network of the nat section")
 	fs.BoolVar(&cfg.Profile, "profile", cfg.Profile, "profile (CPU) the measurements whose targets are missed")
 	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "where to keep the profiles (default: a temporary directory)")
 	tunes := fs.String("tune", "D=6", "GossipSub variants also measured with 50 members, ';'-separated (keys D, Dlo, Dhi, Dout, Dlazy, flood, idontwant; '' for none)")
@@ -115,6 +116,7 @@ func run() error {
 		cfg.Sizes, cfg.Dense, cfg.Messages = []int{10}, 0, 30
 		cfg.BurstMessages, cfg.DMRoundTrips, cfg.DMThroughput, cfg.FirstDMRuns = 1000, 300, 500, 2
 		cfg.NodeRuns, cfg.Idle, cfg.Peers, cfg.BinaryDMs, cfg.LabRuns = 2, time.Second, 10, 20, 1
+		cfg.NATRuns = 2
 		cfg.Profile = false
 		cfg.Web.LatencyMessages, cfg.Web.Duration = 50, time.Second
 		cfg.Page.Loads = 5

@@ -139,8 +139,17 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	// never block the node: it keeps the latest addresses, and a goroutine
 	// hands them to the service.
 	var reserved latest[[]string]
+	// Hole punching outcomes likewise: queued (a few per peer at most),
+	// dropped rather than waited for when the queue is full.
+	punches := make(chan node.HolePunchResult, 64)
 	opts = append(opts, identity, node.WithLogger(log), node.WithMDNS(!*noMDNS), node.WithUPnP(*upnp),
-		node.WithRelayHook(func(addrs []ma.Multiaddr) { reserved.set(multiaddrs(addrs)) }))
+		node.WithRelayHook(func(addrs []ma.Multiaddr) { reserved.set(multiaddrs(addrs)) }),
+		node.WithHolePunchHook(func(r node.HolePunchResult) {
+			select {
+			case punches <- r:
+			default:
+			}
+		}))
 	n, err := node.New(opts...)
 	if err != nil {
 		return err
@@ -153,7 +162,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 		cm = metrics.NewChat(mr.reg, n.ID())
 		chatStore = cm.Store(st)
 	}
-	chatOpts := []chat.Option{chat.WithDiscovery(n), chat.WithLogger(log), chat.WithPathClassifier(n.PathOf),
+	chatOpts := []chat.Option{chat.WithDiscovery(n), chat.WithLogger(log), chat.WithPathClassifier(n.RouteOf),
 		chat.WithStore(chatStore), chat.WithHistory(*history)}
 	if cm != nil {
 		chatOpts = append(chatOpts, chat.WithHooks(cm.Hooks()))
@@ -181,6 +190,9 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 			select {
 			case <-reserved.changed():
 				svc.Notify(chat.RelayReservation{Addrs: reserved.get()})
+			case r := <-punches:
+				svc.Notify(chat.HolePunch{Peer: r.Peer, OK: r.OK, Attempts: r.Attempts, Elapsed: r.Elapsed,
+					Family: r.Family, Transport: r.Transport, Err: r.Err})
 			case <-ctx.Done():
 				return
 			}

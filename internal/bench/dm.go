@@ -103,7 +103,7 @@ func newDMPeer(drain bool) (*dmPeer, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := chat.New(n.Host(), chat.WithLogger(quiet), chat.WithPathClassifier(n.PathOf))
+	svc, err := chat.New(n.Host(), chat.WithLogger(quiet), chat.WithPathClassifier(n.RouteOf))
 	if err != nil {
 		n.Close()
 		return nil, err

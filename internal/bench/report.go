@@ -232,6 +232,17 @@ func (s *Suite) Rows() []Row {
 		add(fmt.Sprintf("Bridge: start to first room message between two NATed LANs (median of %d)", l.Bridge.N),
 			fmt.Sprintf("%s (max %s)", FmtDur(l.Bridge.P50), FmtDur(l.Bridge.Max)), "", "")
 	}
+
+	// NAT traversal.
+	for _, r := range s.NAT {
+		if r.Unavailable != "" {
+			add("NAT traversal: relayed → direct", "pending: "+r.Unavailable, "", "pending")
+			continue
+		}
+		add(fmt.Sprintf("NAT, %s: direct · relayed → direct (median) · first room message (median), %d runs", r.Scenario, r.Runs),
+			fmt.Sprintf("%d of %d (%s) · %s · %s", r.Direct, r.Runs, FmtPct(r.Rate()), FmtDur(r.ToDirect.P50), FmtDur(r.FirstMessage.P50)),
+			WildDCUtRSuccess, "—")
+	}
 	return rows
 }
 
@@ -410,6 +421,10 @@ func (s *Suite) Markdown(command, notes string) string {
 		p("| bridge: b1 start → first room message from a1 | %d | %s | %s | %s |\n", l.Bridge.N, FmtDur(l.Bridge.Min), FmtDur(l.Bridge.P50), FmtDur(l.Bridge.Max))
 	}
 
+	if len(s.NAT) > 0 && s.NAT[0].Unavailable == "" {
+		p("\n%s", NATMarkdown(s.NAT))
+	}
+
 	p("\n## How measured\n\n%s\n", s.howMeasured())
 
 	if len(s.Profiles) > 0 {
@@ -458,6 +473,7 @@ func (s *Suite) howMeasured() string {
 - **DMs.** Two real Parley nodes (node.New, TCP on 127.0.0.1, no mDNS) with chat.Service (default in-memory store). Round trip: SendDM until the sender's Delivered event, one at a time on an open stream (50 warm-up first). Raw TCP: a 160-byte request and a 40-byte reply on a loopback socket. libp2p echo: the same exchange on a libp2p stream between the same two nodes. Throughput: %d SendDM calls back to back, until all are Delivered. First DM: a fresh receiver whose address the sender knows but is not connected to, SendDM until Delivered (dial, Noise and yamux handshakes, identify, protocol negotiation, the DM, the ack). The round trip is also cut in parts: the SendDM call, SendDM until the receiver's DirectMessage event (taken by a goroutine draining the receiver's events), and from there to the sender's Delivered event. Store operations: each operation of internal/store that a DM or a room message makes, timed alone (1000 times in memory, 200 on disk in a temporary directory). Between binaries: two `+"`parley join`"+` processes (the sender bootstrapped from the receiver), from writing the JSON dm command to reading the delivered event; then room messages between the same two, from writing the JSON send command at one to reading the message event at the other.
 - **The binary** is built once (`+"`go build ./cmd/parley`"+`) and started as `+"`parley join bench --json --data DIR --listen /ip4/127.0.0.1/tcp/0 --no-mdns`"+`; start to ready is from just before exec to reading the `+"`ready`"+` line. RSS is VmRSS from /proc/PID/status after %v idle, and again after %d in-process light hosts running GossipSub joined the room and each was reported as peer-joined, after %v more.
 - **Test bed.** internal/netlab (network namespaces: a public segment, two LANs behind NAT routers). mDNS: a1 and a2 on LAN A run `+"`parley join lobby --json`"+` with default flags (mDNS on), started together; time from each process start to its peer-joined (and connection) event for the other. Bridge: `+"`parley relay`"+` on the public segment, then a1 and b1 started together with `+"`--bootstrap`"+` the relay; a1 sends a room message every 100 ms from its ready event; time from b1's start to the first message from a1 at b1. Process starts include `+"`ip netns exec`"+`.
+- **NAT traversal** (section `+"`nat`"+`, not in the default run: `+"`-sections nat -nat-runs N`"+`). For each network, a test bed of its own with `+"`parley relay`"+` on the public segment (TCP and QUIC, IPv6 too where the bed has it); each run starts a1 (LAN A) and b1 (LAN B) with fresh data directories, listening only on the network's addresses and bootstrapped from the relay address of the network's family and transport; a1 sends a room message every 100 ms from its ready event. First room message: b1's start to the first message from a1. Direct: a1's connection event for b1 says hole-punched or direct within 10 s of that first message; relayed → direct is from a1's first relayed connection event for b1 to that one (from a1's start if it went direct with none before). Failed punch rounds are the hole-punch events with "ok":false on either side in that time. NAT mappings are flushed between runs. There is no added latency: the kernel of this machine kind has no netem qdisc, so every hop is sub-millisecond and the times are a lower bound; what they show is whether a path is found and how many round trips it takes, not WAN timing. The in-the-wild rate is the anchor: its networks include symmetric NATs, firewalls that answer with RSTs, and real latency, none of which these beds have unless they say so.
 - **Profiles.** Measurements whose targets are missed are run again under the CPU profiler and summarised with `+"`go tool pprof`"+`.`,
 		s.Env.Cores, c.Degree, 2*c.Degree, chatQueue(), c.Messages, c.Size, c.Interval, c.BurstN, c.BurstMessages, c.DMThroughput, c.Idle, c.Peers, c.Idle))
 }

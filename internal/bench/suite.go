@@ -15,7 +15,11 @@ import (
 )
 
 // Sections of the suite, in the order they run.
-var Sections = []string{"node", "dm", "fanout", "burst", "web", "dispatch", "abuse", "lab"}
+var Sections = []string{"node", "dm", "fanout", "burst", "web", "dispatch", "abuse", "lab", "nat"}
+
+// DefaultSections are those a run without -sections measures: all but
+// "nat", which takes minutes of its own (20 runs of 7 networks).
+var DefaultSections = []string{"node", "dm", "fanout", "burst", "web", "dispatch", "abuse", "lab"}
 
 // SuiteConfig selects and bounds what RunSuite measures.
 type SuiteConfig struct {
@@ -59,6 +63,7 @@ type SuiteConfig struct {
 
 	// Test bed.
 	LabRuns int
+	NATRuns int // runs of each NAT scenario
 
 	// Profile re-runs of the measurements whose targets are missed, into
 	// ProfileDir.
@@ -91,6 +96,7 @@ func DefaultSuiteConfig() SuiteConfig {
 		Peers:         50,
 		BinaryDMs:     200,
 		LabRuns:       3,
+		NATRuns:       20,
 		Dispatch:      DispatchConfig{Pool: 5, Clicks: 20, Visitors: 50, Timeout: 2 * time.Minute},
 		Web:           WebConfig{LatencyMessages: 200, Rate: 1000, Duration: 3 * time.Second, Tabs: 3, Timeout: 30 * time.Second},
 		Page:          PageConfig{Stored: 200, Loads: 20, Timeout: 30 * time.Second},
@@ -155,6 +161,7 @@ type Suite struct {
 	DM       *DMResult
 	Node     *NodeResult
 	Lab      *LabResult
+	NAT      []NATResult
 	Web      *WebResult
 	Page     *PageResult
 	Abuse    *AbuseResult
@@ -182,7 +189,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 	}
 
 	var bin string
-	if cfg.Sections["node"] || cfg.Sections["lab"] {
+	if cfg.Sections["node"] || cfg.Sections["lab"] || cfg.Sections["nat"] {
 		tmp, err := os.MkdirTemp("", "parley-bench-bin")
 		if err == nil {
 			defer os.RemoveAll(tmp)
@@ -346,6 +353,16 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 			fail("lab", err)
 		} else {
 			s.Lab = &r
+		}
+		settle()
+	}
+
+	if cfg.Sections["nat"] && bin != "" && ctx.Err() == nil {
+		logf("nat: %d networks on the netns test bed, %d runs each", len(NATScenarios), cfg.NATRuns)
+		r, err := RunNAT(ctx, NATConfig{Binary: bin, Runs: cfg.NATRuns, Window: 15 * time.Second, Timeout: 30 * time.Second}, logf)
+		s.NAT = r
+		if err != nil {
+			fail("nat", err)
 		}
 		settle()
 	}

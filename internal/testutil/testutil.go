@@ -75,7 +75,7 @@ type Chat struct {
 // NewChat starts a chat service on n, closed when the test ends.
 func NewChat(t testing.TB, n *node.Node, opts ...chat.Option) *Chat {
 	t.Helper()
-	s, err := chat.New(n.Host(), append([]chat.Option{chat.WithPathClassifier(n.PathOf)}, opts...)...)
+	s, err := chat.New(n.Host(), append([]chat.Option{chat.WithPathClassifier(n.RouteOf)}, opts...)...)
 	if err != nil {
 		t.Fatalf("start chat: %v", err)
 	}

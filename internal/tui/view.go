@@ -276,10 +276,20 @@ func pathText(p chat.PeerInfo) string {
 	switch {
 	case p.Path == "":
 		return "not connected"
+	case p.Path == chat.PathNone:
+		return p.Path
 	case p.Path == chat.PathRelayed && p.Relay != "":
-		return "relayed via " + shortID(p.Relay)
+		return "relayed via " + shortID(p.Relay) + route(p)
 	}
-	return p.Path
+	return p.Path + route(p)
+}
+
+// route names a connection's address family and transport, " ip6/quic".
+func route(p chat.PeerInfo) string {
+	if p.Family == "" && p.Transport == "" {
+		return ""
+	}
+	return " " + strings.Trim(p.Family+"/"+p.Transport, "/")
 }
 
 // peopleView lists the peers of the open room (or the DM's peer): nick,

@@ -125,13 +125,15 @@ type jsonMessage struct {
 }
 
 type jsonPeer struct {
-	Peer     string   `json:"peer"`
-	Nick     string   `json:"nick,omitempty"`
-	Rooms    []string `json:"rooms"`
-	Path     string   `json:"path"`
-	Relay    string   `json:"relay,omitempty"`
-	Role     string   `json:"role,omitempty"`
-	LastSeen string   `json:"last_seen,omitempty"`
+	Peer      string   `json:"peer"`
+	Nick      string   `json:"nick,omitempty"`
+	Rooms     []string `json:"rooms"`
+	Path      string   `json:"path"`
+	Relay     string   `json:"relay,omitempty"`
+	Family    string   `json:"family,omitempty"`
+	Transport string   `json:"transport,omitempty"`
+	Role      string   `json:"role,omitempty"`
+	LastSeen  string   `json:"last_seen,omitempty"`
 }
 
 func encode(v any) string {
@@ -210,12 +212,25 @@ func (j JSON) Event(ev chat.Event) string {
 		}{"nick", e.Room, e.Peer.String(), e.Old, e.New})
 	case chat.Connection:
 		return encode(struct {
-			Event string `json:"event"`
-			Peer  string `json:"peer"`
-			Path  string `json:"path"`
-			Relay string `json:"relay,omitempty"`
-			Role  string `json:"role,omitempty"`
-		}{"connection", e.Peer.String(), e.Path, idOrEmpty(e.Relay), e.Role})
+			Event     string `json:"event"`
+			Peer      string `json:"peer"`
+			Path      string `json:"path"`
+			Relay     string `json:"relay,omitempty"`
+			Family    string `json:"family,omitempty"`
+			Transport string `json:"transport,omitempty"`
+			Role      string `json:"role,omitempty"`
+		}{"connection", e.Peer.String(), e.Path, idOrEmpty(e.Relay), e.Family, e.Transport, e.Role})
+	case chat.HolePunch:
+		return encode(struct {
+			Event     string `json:"event"`
+			Peer      string `json:"peer"`
+			OK        bool   `json:"ok"`
+			Attempts  int    `json:"attempts"`
+			ElapsedMS int64  `json:"elapsed_ms"`
+			Family    string `json:"family,omitempty"`
+			Transport string `json:"transport,omitempty"`
+			Error     string `json:"error,omitempty"`
+		}{"hole-punch", e.Peer.String(), e.OK, e.Attempts, e.Elapsed.Milliseconds(), e.Family, e.Transport, e.Err})
 	case chat.RelayReservation:
 		return encode(struct {
 			Event string   `json:"event"`
@@ -266,7 +281,7 @@ func (JSON) Peers(_ peer.ID, ps []chat.PeerInfo) string {
 		if !p.LastSeen.IsZero() {
 			seen = p.LastSeen.UTC().Format(time.RFC3339Nano)
 		}
-		out[i] = jsonPeer{p.ID.String(), p.Nick, nonNil(p.Rooms), path, idOrEmpty(p.Relay), p.Role, seen}
+		out[i] = jsonPeer{p.ID.String(), p.Nick, nonNil(p.Rooms), path, idOrEmpty(p.Relay), p.Family, p.Transport, p.Role, seen}
 	}
 	return encode(struct {
 		Event string     `json:"event"`
@@ -313,6 +328,14 @@ func (JSON) Error(err error) string {
 		Event string `json:"event"`
 		Error string `json:"error"`
 	}{"error", err.Error()})
+}
+
+// tries says "1 try" or "3 tries".
+func tries(n int) string {
+	if n == 1 {
+		return "1 try"
+	}
+	return fmt.Sprintf("%d tries", n)
 }
 
 // plural says "1 thing" or "2 things".
@@ -451,9 +474,19 @@ func (t Text) Event(ev chat.Event) string {
 	case chat.Connection:
 		who := WhoRole(e.Role, "", e.Peer)
 		if e.Relay != "" {
-			return fmt.Sprintf("* %s reached %s via %s", who, e.Path, WhoRole(chat.RoleRelay, "", e.Relay))
+			return fmt.Sprintf("* %s reached %s via %s%s", who, e.Path, WhoRole(chat.RoleRelay, "", e.Relay), over(e.Family, e.Transport))
 		}
-		return fmt.Sprintf("* %s reached: %s", who, e.Path)
+		return fmt.Sprintf("* %s reached: %s%s", who, e.Path, over(e.Family, e.Transport))
+	case chat.HolePunch:
+		who := Who("", e.Peer)
+		if e.OK {
+			return fmt.Sprintf("* hole punching to %s worked: direct%s after %s", who, over(e.Family, e.Transport), tries(e.Attempts))
+		}
+		reason := ""
+		if e.Err != "" {
+			reason = " (" + oneLine(e.Err) + ")"
+		}
+		return fmt.Sprintf("* hole punching to %s failed after %s%s: still relayed, will try again", who, tries(e.Attempts), reason)
 	case chat.RelayReservation:
 		if len(e.Addrs) == 0 {
 			return "* no relay reservation any more (reachable directly, or no relay answers)"
@@ -547,15 +580,28 @@ func (t Text) Peers(self peer.ID, ps []chat.PeerInfo) string {
 	return b.String()
 }
 
-// pathText says how a peer is reached, as /peers shows it.
+// pathText says how a peer is reached, as /peers shows it: "hole-punched
+// over ip6/quic", "relayed via the relay [6Bhwec] over ip4/tcp".
 func pathText(p chat.PeerInfo) string {
 	switch {
-	case p.Path == "":
+	case p.Path == "" || p.Path == chat.PathNone:
 		return chat.PathNone
 	case p.Relay != "":
-		return p.Path + " via " + WhoRole(chat.RoleRelay, "", p.Relay)
+		return p.Path + " via " + WhoRole(chat.RoleRelay, "", p.Relay) + over(p.Family, p.Transport)
 	}
-	return p.Path
+	return p.Path + over(p.Family, p.Transport)
+}
+
+// over names an address family and transport, " over ip4/tcp", or
+// nothing when neither is known.
+func over(family, transport string) string {
+	switch {
+	case family != "" && transport != "":
+		return " over " + family + "/" + transport
+	case family != "" || transport != "":
+		return " over " + family + transport
+	}
+	return ""
 }
 
 // when shows a time of today as 15:04, an earlier one with its date.

@@ -34,6 +34,12 @@ func TestJSONEvents(t *testing.T) {
 			`{"event":"peer-left","room":"lobby","peer":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y","nick":"alice"}`},
 		{chat.Connection{Peer: alice, Path: chat.PathLAN},
 			`{"event":"connection","peer":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y","path":"lan"}`},
+		{chat.Connection{Peer: alice, Path: chat.PathHolePunched, Family: chat.FamilyIP6, Transport: chat.TransportQUIC},
+			`{"event":"connection","peer":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y","path":"hole-punched","family":"ip6","transport":"quic"}`},
+		{chat.HolePunch{Peer: alice, OK: true, Attempts: 1, Elapsed: 4 * time.Millisecond, Family: chat.FamilyIP4, Transport: chat.TransportTCP},
+			`{"event":"hole-punch","peer":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y","ok":true,"attempts":1,"elapsed_ms":4,"family":"ip4","transport":"tcp"}`},
+		{chat.HolePunch{Peer: alice, Attempts: 3, Elapsed: 5 * time.Second, Err: "timeout"},
+			`{"event":"hole-punch","peer":"12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y","ok":false,"attempts":3,"elapsed_ms":5000,"error":"timeout"}`},
 		{chat.Error{ID: "cd", Err: errors.New("boom")},
 			`{"event":"error","error":"boom","id":"cd"}`},
 	}
@@ -86,9 +92,12 @@ func TestTextNamesTheRelay(t *testing.T) {
 	relay, _ := peer.Decode("12D3KooWGuKRgnu281d1P2vBY8K6Cy9BodSVaP8JkEEbwCgCax4y")
 	r := ui.Text{Current: func() string { return "lobby" }, Local: time.UTC}
 	for ev, want := range map[chat.Event]string{
-		chat.PeerJoined{Room: "lobby", Peer: relay, Role: chat.RoleRelay}:         "* the relay [gCax4y] carries #lobby",
-		chat.PeerLeft{Room: "lobby", Peer: relay, Role: chat.RoleRelay}:           "* the relay [gCax4y] no longer carries #lobby",
-		chat.Connection{Peer: relay, Path: chat.PathDirect, Role: chat.RoleRelay}: "* the relay [gCax4y] reached: direct",
+		chat.PeerJoined{Room: "lobby", Peer: relay, Role: chat.RoleRelay}:                                                                "* the relay [gCax4y] carries #lobby",
+		chat.PeerLeft{Room: "lobby", Peer: relay, Role: chat.RoleRelay}:                                                                  "* the relay [gCax4y] no longer carries #lobby",
+		chat.Connection{Peer: relay, Path: chat.PathDirect, Role: chat.RoleRelay}:                                                        "* the relay [gCax4y] reached: direct",
+		chat.Connection{Peer: relay, Path: chat.PathDirect, Role: chat.RoleRelay, Family: chat.FamilyIP6, Transport: chat.TransportQUIC}: "* the relay [gCax4y] reached: direct over ip6/quic",
+		chat.HolePunch{Peer: relay, OK: true, Attempts: 2, Family: chat.FamilyIP4, Transport: chat.TransportTCP}:                         "* hole punching to [gCax4y] worked: direct over ip4/tcp after 2 tries",
+		chat.HolePunch{Peer: relay, Attempts: 3, Err: "all dials failed"}:                                                                "* hole punching to [gCax4y] failed after 3 tries (all dials failed): still relayed, will try again",
 	} {
 		if got := r.Event(ev); got != want {
 			t.Errorf("got %q, want %q", got, want)
@@ -107,11 +116,11 @@ func TestPeersNowAndRecently(t *testing.T) {
 	carol, _ := peer.Decode(ids[1])
 	seen := time.Date(2026, 11, 21, 9, 30, 0, 0, time.UTC)
 	ps := []chat.PeerInfo{
-		{ID: bob, Nick: "bob", Rooms: []string{"lobby"}, Path: chat.PathDirect, LastSeen: seen},
+		{ID: bob, Nick: "bob", Rooms: []string{"lobby"}, Path: chat.PathHolePunched, Family: chat.FamilyIP6, Transport: chat.TransportTCP, LastSeen: seen},
 		{ID: carol, Nick: "carol", Path: chat.PathNone, LastSeen: seen},
 	}
 	got := ui.Text{Local: time.UTC}.Peers("", ps)
-	want := "in your rooms now:\n  bob[gCax4y]        #lobby  direct\n" +
+	want := "in your rooms now:\n  bob[gCax4y]        #lobby  hole-punched over ip6/tcp\n" +
 		"seen recently, not in your rooms now:\n  carol[aDykzC]      last seen Nov 21 09:30  not connected"
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
@@ -119,6 +128,9 @@ func TestPeersNowAndRecently(t *testing.T) {
 	js := ui.JSON{}.Peers("", ps)
 	if !strings.Contains(js, `"path":"not connected"`) || !strings.Contains(js, `"last_seen":"2026-11-21T09:30:00Z"`) {
 		t.Errorf("JSON peers %s: want path \"not connected\" and last_seen", js)
+	}
+	if !strings.Contains(js, `"path":"hole-punched","family":"ip6","transport":"tcp"`) {
+		t.Errorf("JSON peers %s: want bob's family and transport", js)
 	}
 }
 

@@ -315,14 +315,16 @@ func (s *Server) dmRead(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) peers(w http.ResponseWriter, _ *http.Request) error {
 	type peerJSON struct {
-		Peer     string   `json:"peer"`
-		Nick     string   `json:"nick"`
-		Rooms    []string `json:"rooms"`
-		Path     string   `json:"path"`
-		Relay    string   `json:"relay,omitempty"`
-		Online   bool     `json:"online"`
-		Role     string   `json:"role,omitempty"`
-		LastSeen string   `json:"last_seen,omitempty"`
+		Peer      string   `json:"peer"`
+		Nick      string   `json:"nick"`
+		Rooms     []string `json:"rooms"`
+		Path      string   `json:"path"`
+		Relay     string   `json:"relay,omitempty"`
+		Family    string   `json:"family,omitempty"`
+		Transport string   `json:"transport,omitempty"`
+		Online    bool     `json:"online"`
+		Role      string   `json:"role,omitempty"`
+		LastSeen  string   `json:"last_seen,omitempty"`
 	}
 	ps := s.a.Peers()
 	out := make([]peerJSON, len(ps))
@@ -335,7 +337,7 @@ func (s *Server) peers(w http.ResponseWriter, _ *http.Request) error {
 			seen = p.LastSeen.UTC().Format(time.RFC3339Nano)
 		}
 		online := p.Path != "" && p.Path != chat.PathNone
-		out[i] = peerJSON{p.ID.String(), p.Nick, nonNil(p.Rooms), p.Path, relay, online, p.Role, seen}
+		out[i] = peerJSON{p.ID.String(), p.Nick, nonNil(p.Rooms), p.Path, relay, p.Family, p.Transport, online, p.Role, seen}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"peers": out})
 }

@@ -1075,6 +1075,13 @@
     return p.path || 'connected';
   }
 
+  // routeHelp names the address family and transport: " (IPv6, QUIC)".
+  function routeHelp(p) {
+    const names = { ip4: 'IPv4', ip6: 'IPv6', tcp: 'TCP', quic: 'QUIC' };
+    const parts = [p.family, p.transport].filter(Boolean).map((x) => names[x] || x);
+    return parts.length ? ' (' + parts.join(', ') + ')' : '';
+  }
+
   function personRow(p) {
     const li = h('li');
     const b = h('button', 'person' + (p.online ? ' online' : ' offline'));
@@ -1087,7 +1094,7 @@
     const txt = h('span', 'person-text');
     txt.append(who(nick, p.peer, false));
     const path = h('span', 'path ' + (p.online ? 'path-' + (p.path || 'none') : 'path-offline'), pathLabel(p));
-    path.title = p.online ? (pathHelp[p.path] || '') : 'Not connected right now';
+    path.title = p.online ? (pathHelp[p.path] || '') + routeHelp(p) : 'Not connected right now';
     txt.append(path);
     b.append(av, txt);
     b.addEventListener('click', () => openView({ kind: 'dm', id: p.peer }));
@@ -1100,7 +1107,7 @@
     return (nickOf(a.peer) || '~').localeCompare(nickOf(b.peer) || '~') || a.peer.localeCompare(b.peer);
   }
 
-  const personSig = (p) => [p.peer, p.nick || nickOf(p.peer), p.online, p.path, p.relay || ''];
+  const personSig = (p) => [p.peer, p.nick || nickOf(p.peer), p.online, p.path, p.relay || '', p.family || '', p.transport || ''];
 
   function renderPeople() {
     const c = S.conv;

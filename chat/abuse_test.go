@@ -465,8 +465,9 @@ func TestOutboxPerPeerIsBounded(t *testing.T) {
 // keep exchanging room messages and DMs.
 func TestHeldConnectionsAndSilentStreamsLeaveRoomForHonestPeers(t *testing.T) {
 	const (
-		held   = 60  // fresh identities holding an idle connection; the victim takes 30 inbound
-		silent = 200 // DM streams opened and never written to
+		attempts  = 1000 // connection attempts, each from a fresh identity; the victim takes 30 inbound
+		attackers = 4    // peers opening silent streams
+		silent    = 125  // DM streams each opens and never writes to: 500 in all
 	)
 	victim := testutil.NewChat(t, testutil.NewNode(t, node.WithConnLimits(10, 20, 60)), chat.WithNick("victim"))
 	member := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("member"))
@@ -482,46 +483,54 @@ func TestHeldConnectionsAndSilentStreamsLeaveRoomForHonestPeers(t *testing.T) {
 	}
 	victim.WaitPeerJoined(t, "lobby", member.ID())
 
-	// Silent DM streams from one peer, then bare hosts, each a fresh
-	// identity, that connect and sit.
-	attacker := testutil.NewNode(t)
-	if err := attacker.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
-		t.Fatal(err)
-	}
+	// Silent DM streams from a few peers, then fresh identities that
+	// connect and sit (those refused go away).
+	var silentPeers []*node.Node
 	opened := 0
-	for range silent {
-		st, err := attacker.Host().NewStream(ctx, victim.ID(), chat.DMProtocol)
-		if err != nil {
-			t.Logf("silent stream %d: %v", opened, err)
-			break
+	for range attackers {
+		a := testutil.NewNode(t)
+		if err := a.Host().Connect(ctx, testutil.Info(victim.Node)); err != nil {
+			t.Fatal(err)
 		}
-		defer st.Reset()
-		opened++
+		silentPeers = append(silentPeers, a)
+		for range silent {
+			st, err := a.Host().NewStream(ctx, victim.ID(), chat.DMProtocol)
+			if err != nil {
+				break
+			}
+			defer st.Reset()
+			opened++
+		}
 	}
 	connected := 0
-	for range held {
+	for range attempts {
 		h, err := libp2p.New(libp2p.NoListenAddrs, libp2p.Transport(tcp.NewTCPTransport), libp2p.DisableRelay())
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { h.Close() })
 		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
 		if h.Connect(cctx, testutil.Info(victim.Node)) == nil {
 			connected++
+			t.Cleanup(func() { h.Close() })
+		} else {
+			h.Close()
 		}
 		ccancel()
 	}
-	t.Logf("%d of %d fresh identities connected and sit idle; %d silent DM streams opened by another peer", connected, held, opened)
+	t.Logf("%d of %d connection attempts from fresh identities got in and sit idle; %d silent DM streams opened by %d peers",
+		connected, attempts, opened, attackers)
 	testutil.Eventually(t, "the victim holds few of the silent streams", func() bool {
 		n := 0
-		for _, c := range victim.Node.Host().Network().ConnsToPeer(attacker.ID()) {
-			for _, st := range c.GetStreams() {
-				if st.Protocol() == chat.DMProtocol {
-					n++
+		for _, a := range silentPeers {
+			for _, c := range victim.Node.Host().Network().ConnsToPeer(a.ID()) {
+				for _, st := range c.GetStreams() {
+					if st.Protocol() == chat.DMProtocol {
+						n++
+					}
 				}
 			}
 		}
-		return n <= 4
+		return n <= 4*attackers
 	})
 
 	// A newcomer connects and everyone talks.

@@ -27,6 +27,8 @@ func statusOf(err error) int {
 	case errors.Is(err, chat.ErrEmpty), errors.Is(err, chat.ErrTooLong), errors.Is(err, chat.ErrBadChars),
 		errors.Is(err, chat.ErrSelf):
 		return http.StatusBadRequest
+	case errors.Is(err, chat.ErrOutboxFull):
+		return http.StatusTooManyRequests
 	case errors.Is(err, chat.ErrBusy), errors.Is(err, chat.ErrClosed):
 		return http.StatusServiceUnavailable
 	default:

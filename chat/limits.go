@@ -15,7 +15,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/parley-chat/parley/chat/pb"
-
 	"github.com/parley-chat/parley/internal/ratelimit"
 )
 
@@ -26,9 +25,9 @@ type Limits struct {
 	// AuthorRate and AuthorBurst bound one author's messages in one room,
 	// per second and at once: far above what a person types. Members
 	// ignore the excess (pubsub's ValidationIgnore: not forwarded, and no
-	// penalty for the honest peers that relay it), and this node's own
-	// Send refuses it with ErrTooFast rather than publish what every
-	// member would drop. A rate of +Inf does not limit.
+	// penalty for the honest peers that relay it), and this node paces
+	// its own messages a little under the rate rather than publish what
+	// every member would drop. A rate of +Inf does not limit.
 	AuthorRate  float64
 	AuthorBurst int
 	// CatchUpBytes bounds the new history one peer may add to the store

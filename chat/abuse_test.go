@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -564,5 +565,35 @@ func TestHeldConnectionsAndSilentStreamsLeaveRoomForHonestPeers(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.WaitFor(t, "DM delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == id })
+	}
+}
+
+func TestWithLimitsRefusesNonsense(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(*chat.Limits)
+		valid bool
+	}{
+		{"defaults", func(*chat.Limits) {}, true},
+		{"unlimited rates", func(l *chat.Limits) { *l = chat.Unlimited() }, true},
+		{"zero author rate", func(l *chat.Limits) { l.AuthorRate = 0 }, false},
+		{"NaN author rate", func(l *chat.Limits) { l.AuthorRate = math.NaN() }, false},
+		{"no catch-up budget", func(l *chat.Limits) { l.CatchUpBytes = 0 }, false},
+		{"negative history burst", func(l *chat.Limits) { l.HistoryBurst = -1 }, false},
+		{"no inbox", func(l *chat.Limits) { l.InboxBytes = 0 }, false},
+		{"no outbox", func(l *chat.Limits) { l.OutboxPerPeer = 0 }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := chat.DefaultLimits()
+			tt.edit(&l)
+			c, err := chat.New(testutil.NewNode(t).Host(), chat.WithLimits(l))
+			if err == nil {
+				c.Close()
+			}
+			if (err == nil) != tt.valid {
+				t.Errorf("chat.New with %s: %v, want valid=%t", tt.name, err, tt.valid)
+			}
+		})
 	}
 }

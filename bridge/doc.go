@@ -13,11 +13,14 @@
 // connected peer subscribes to (learned from pubsub's RPC inspector),
 // relays the topic: it joins it with the same sequence as a member
 // (chat/protocol/room), validates each envelope's header like every Parley
-// node (plus an operator's size cap and a per-author rate limit), and
+// node (plus an operator's size cap, a per-author and a per-address rate
+// limit), and
 // forwards it to every subscribed peer. It does not open the body. The
 // operator can restrict the rooms (WithRooms) and their number
-// (WithMaxRooms). Messages stay signed by their authors; the bridge cannot
-// forge them.
+// (WithMaxRooms, and WithMaxRoomsPerPeer per peer that made it carry one);
+// a subscription filter keeps only valid room topics, a bounded number per
+// peer. Messages stay signed by their authors; the bridge cannot forge
+// them.
 //
 // It keeps what it carries (WithStore, WithRetention) as the authors
 // signed it and serves it over the history protocol to members catching

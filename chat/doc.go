@@ -43,6 +43,17 @@
 // follows the receiver's ack, Queued says it waits. It keeps state only for
 // peers with pending DMs or an open DM stream.
 //
+// # Limits
+//
+// What other peers can make a node do is bounded per peer or per author
+// (Limits, WithLimits, DefaultLimits): room messages per author (the room
+// validator ignores the excess; own messages are paced under it), history
+// a peer may bring in catch-ups and requests it may make, DMs accepted per
+// peer and stored per peer (a refused DM is not acked, so it stays queued
+// at its sender), the outbox per recipient. GossipSub peer scoring
+// (PeerScoreParams) graylists a peer that floods or sends malformed
+// messages. The state behind every limit is bounded (internal/ratelimit).
+//
 // # State
 //
 // Each concern has one owner with a small lock of its own, never held

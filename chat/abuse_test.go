@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -242,9 +244,13 @@ func storedBytes(t *testing.T, c *testutil.Chat, room string) int {
 // (shown nowhere, forwarded nowhere), is reported once, and is graylisted
 // within seconds, while honest members keep talking.
 func TestFlooderIsIgnoredAndGraylisted(t *testing.T) {
-	const flood = 3000 // bounded; ~30× the burst
-	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"))
-	honest := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("honest"))
+	const flood = 3000 // bounded
+	// Low limits, so that even a loaded machine, where the flooder signs
+	// only a few hundred messages a second, floods far past them.
+	limit := chat.DefaultLimits()
+	limit.AuthorRate, limit.AuthorBurst = 2, 10
+	victim := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("victim"), chat.WithLimits(limit))
+	honest := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("honest"), chat.WithLimits(limit))
 	for _, c := range []*testutil.Chat{victim, honest} {
 		if err := c.Join("lobby"); err != nil {
 			t.Fatal(err)
@@ -263,13 +269,21 @@ func TestFlooderIsIgnoredAndGraylisted(t *testing.T) {
 	victim.WaitPeerJoined(t, "lobby", flooder.node.ID())
 	testutil.Eventually(t, "flooder sees the victim in the room", func() bool { return len(flooder.topic.ListPeers()) > 0 })
 
+	// Published from as many goroutines as there are cores, in the
+	// background: signing each message is most of a flood's cost.
 	start := time.Now()
-	for i := range flood {
-		env := sealed(pb.Envelope_MESSAGE, fmt.Sprintf("%032x", i+1), "lobby", "flooder", fmt.Sprintf("spam %d", i), time.Now().UnixMilli())
-		if err := flooder.topic.Publish(ctx, env); err != nil {
-			t.Fatal(err)
-		}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := next.Add(1); i <= flood && ctx.Err() == nil; i = next.Add(1) {
+				env := sealed(pb.Envelope_MESSAGE, fmt.Sprintf("%032x", i), "lobby", "flooder", fmt.Sprintf("spam %d", i), time.Now().UnixMilli())
+				flooder.topic.Publish(ctx, env) // fails only once the test ends
+			}
+		})
 	}
+	defer wg.Wait()
+	defer cancel()
 	// How fast the flood comes depends on the machine (the flooder signs
 	// each message): on a loaded one it trickles in over many seconds.
 	testutil.EventuallyWithin(t, time.Minute, "flooder graylisted", func() bool {
@@ -290,7 +304,6 @@ func TestFlooderIsIgnoredAndGraylisted(t *testing.T) {
 	honest.WaitMessage(t, "lobby", "victim after the flood")
 
 	shown := len(textsFrom(victim.Messages("lobby"), flooder.node.ID().String()))
-	limit := chat.DefaultLimits()
 	allowed := limit.AuthorBurst + int(limit.AuthorRate*graylisted.Seconds()) + 1
 	forwarded := len(textsFrom(honest.Messages("lobby"), flooder.node.ID().String()))
 	notices := countEvents(victim, func(ev chat.Event) bool {

@@ -152,6 +152,9 @@ func (s *Service) dmHandler() dm.Handler {
 		},
 		Show: func(from peer.ID, m *pb.DirectMessage) {
 			s.nicks.seen(from, m.GetNick(), time.Now())
+			if s.takeRekey(from, m.GetText()) {
+				return
+			}
 			s.emit(DirectMessage{
 				ID:     m.GetId(),
 				From:   from,

@@ -172,17 +172,19 @@ type Opened struct {
 }
 
 // Validator checks every message on room's topic before pubsub delivers
-// or forwards it: the header always, the body when openBody is set. check,
-// if not nil, may ignore (not reject) a valid message, e.g. over a rate.
-func Validator(room string, openBody bool, check func(*pubsub.Message, *pb.Envelope) pubsub.ValidationResult) pubsub.ValidatorEx {
+// or forwards it: the header always, the body when open is not nil
+// (OpenPublic, or a private room's Sealer.Open: a member rejects what does
+// not open with the room's key). check, if not nil, may ignore (not
+// reject) a valid message, e.g. over a rate.
+func Validator(room string, open Opener, check func(*pubsub.Message, *pb.Envelope) pubsub.ValidationResult) pubsub.ValidatorEx {
 	return func(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		env, err := DecodeEnvelope(msg.Data, room, time.Now())
 		if err != nil {
 			return pubsub.ValidationReject
 		}
 		opened := &Opened{Envelope: env}
-		if openBody {
-			if opened.Body, err = OpenBody(env); err != nil {
+		if open != nil {
+			if opened.Body, err = open(env, msg.GetFrom()); err != nil {
 				return pubsub.ValidationReject
 			}
 		}

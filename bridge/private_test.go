@@ -1,0 +1,161 @@
+package bridge_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/bridge"
+	"github.com/parley-chat/parley/chat"
+	roomproto "github.com/parley-chat/parley/chat/protocol/room"
+	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/internal/testutil"
+	"github.com/parley-chat/parley/node"
+)
+
+// Two members who reach each other only through the relay chat in a
+// private room; the relay carries and stores it without being able to
+// read it; a node in the public room of the same name sees nothing; after
+// the creator removes a member, the others go on under a new key and the
+// removed one gets nothing new.
+func TestPrivateRoomThroughRelay(t *testing.T) {
+	dir := t.TempDir()
+	relayStore, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relayStore.Close() })
+	b := testutil.NewBridge(t, bridge.WithStore(relayStore))
+	aliceKey, alicePeer := newKey(t)
+	bobKey, bobPeer := newKey(t)
+	gate := keepApart{&alicePeer, &bobPeer}
+	boot := node.WithBootstrap(peer.AddrInfo{ID: b.Node().ID(), Addrs: b.Node().Host().Addrs()})
+	aliceNode := testutil.NewNode(t, boot, node.WithConnectionGater(gate), node.WithIdentity(aliceKey))
+	bobNode := testutil.NewNode(t, boot, node.WithConnectionGater(gate), node.WithIdentity(bobKey))
+	daveNode := testutil.NewNode(t, boot)
+	carolNode := testutil.NewNode(t, boot)
+	alice := testutil.NewChat(t, aliceNode, chat.WithNick("alice"))
+	bob := testutil.NewChat(t, bobNode, chat.WithNick("bob"))
+	dave := testutil.NewChat(t, daveNode, chat.WithNick("dave"))
+	carol := testutil.NewChat(t, carolNode, chat.WithNick("carol"))
+
+	pr, err := alice.CreatePrivate("team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.Creator != alice.ID() || len(pr.Secret) != 32 {
+		t.Fatalf("CreatePrivate: creator %s, %d-byte secret", pr.Creator, len(pr.Secret))
+	}
+	sealer, err := roomproto.NewSealer(pr.Secret, pr.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire := sealer.Name()
+	for _, c := range []*testutil.Chat{bob, dave} {
+		if err := c.JoinPrivate(pr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := carol.Join("team"); err != nil { // the public room of that name
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "relay carries the private room for alice, bob and dave", func() bool {
+		m := b.Members(wire)
+		return slices.Contains(m, alice.ID()) && slices.Contains(m, bob.ID()) && slices.Contains(m, dave.ID())
+	})
+	for _, c := range []*testutil.Chat{alice, bob, dave} {
+		c.WaitPeerJoined(t, "team", b.Node().ID())
+	}
+
+	const secretText = "the plan is at noon"
+	if _, err := alice.Send(context.Background(), "team", secretText); err != nil {
+		t.Fatal(err)
+	}
+	if m := bob.WaitMessage(t, "team", secretText); m.From != alice.ID() || m.Nick != "alice" {
+		t.Errorf("bob got %+v, want alice's message", m)
+	}
+	dave.WaitMessage(t, "team", secretText)
+	if _, err := bob.Send(context.Background(), "team", "noon it is"); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitMessage(t, "team", "noon it is")
+	if bobNode.Host().Network().Connectedness(alicePeer) == network.Connected {
+		t.Fatal("alice and bob are connected directly: the test proves nothing")
+	}
+
+	// The relay stored the room (ciphertext), and no byte of its data
+	// directory holds the text.
+	testutil.Eventually(t, "relay stored both messages", func() bool { return b.Stored(wire) >= 2 })
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, text := range []string{secretText, "noon it is", "alice", "team"} {
+			if bytes.Contains(data, []byte(text)) {
+				t.Errorf("the relay's %s holds %q in plain text", filepath.Base(f), text)
+			}
+		}
+	}
+	// A non-member in the public room of that name saw none of it.
+	for _, m := range carol.Messages("team") {
+		t.Errorf("carol, in the public #team, got %+v", m)
+	}
+
+	// Alice removes bob: dave gets the new key by DM and moves with her.
+	n, err := alice.Kick(context.Background(), "team", bob.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("the new key went to %d members, want 1 (dave)", n)
+	}
+	for _, c := range []*testutil.Chat{alice, dave} {
+		c.WaitFor(t, "the new key", func(ev chat.Event) bool {
+			no, ok := ev.(chat.Notice)
+			return ok && strings.Contains(no.Text, "new key (epoch 1)")
+		})
+	}
+	if got, ok := dave.Private("team"); !ok || got.Epoch != 1 {
+		t.Fatalf("dave's #team after the kick: %+v, %v; want epoch 1", got, ok)
+	}
+	if got, _ := bob.Private("team"); got.Epoch != 0 {
+		t.Fatalf("bob moved to epoch %d: the kicked member got the new key", got.Epoch)
+	}
+	next, _ := dave.Private("team")
+	nextSealer, err := roomproto.NewSealer(next.Secret, next.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "relay carries the new topic for alice and dave", func() bool {
+		m := b.Members(nextSealer.Name())
+		return slices.Contains(m, alice.ID()) && slices.Contains(m, dave.ID()) && !slices.Contains(m, bob.ID())
+	})
+	const after = "bob is gone"
+	if _, err := alice.Send(context.Background(), "team", after); err != nil {
+		t.Fatal(err)
+	}
+	dave.WaitMessage(t, "team", after)
+	if _, err := dave.Send(context.Background(), "team", "so he is"); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitMessage(t, "team", "so he is")
+	for _, m := range bob.Messages("team") {
+		if m.Text == after || m.Text == "so he is" {
+			t.Errorf("bob, removed, got %+v", m)
+		}
+	}
+	for _, ev := range bob.Events() {
+		if d, ok := ev.(chat.DirectMessage); ok {
+			t.Errorf("bob got a DM after the kick: %+v", d)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package room_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/chat/protocol/room"
+)
+
+func peerID(t *testing.T) peer.ID {
+	t.Helper()
+	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestSealerOpensOnlyItsOwn(t *testing.T) {
+	secret := room.NewSecret()
+	s0, err := room.NewSealer(secret, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, _ := room.NewSealer(secret, 1)
+	other, _ := room.NewSealer(room.NewSecret(), 0)
+	if s0.Name() == s1.Name() || s0.Name() == other.Name() || room.ValidateName(s0.Name()) != nil {
+		t.Fatalf("wire names %q %q %q: want distinct valid names per secret and epoch", s0.Name(), s1.Name(), other.Name())
+	}
+	alice, bob := peerID(t), peerID(t)
+	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: "0123456789abcdef0123456789abcdef", Room: s0.Name()}
+	if err := s0.Seal(env, &pb.Body{Nick: "alice", Text: "meet at noon"}, alice); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(env.Body, []byte("noon")) || bytes.Contains(env.Body, []byte("alice")) {
+		t.Fatal("sealed body holds plain text")
+	}
+	body, err := s0.Open(env, alice)
+	if err != nil || body.GetText() != "meet at noon" || body.GetNick() != "alice" {
+		t.Fatalf("Open: %+v, %v", body, err)
+	}
+	tampered := &pb.Envelope{Kind: env.Kind, Id: env.Id, Room: env.Room, Body: bytes.Clone(env.Body)}
+	tampered.Body[len(tampered.Body)-1] ^= 1
+	otherID := &pb.Envelope{Kind: env.Kind, Id: "ffffffffffffffffffffffffffffffff", Room: env.Room, Body: env.Body}
+	for _, tc := range []struct {
+		name string
+		s    *room.Sealer
+		env  *pb.Envelope
+		from peer.ID
+	}{
+		{"another author", s0, env, bob},
+		{"another epoch", s1, env, alice},
+		{"another room", other, env, alice},
+		{"tampered", s0, tampered, alice},
+		{"another message id", s0, otherID, alice},
+		{"public body", s0, func() *pb.Envelope {
+			e := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: env.Id}
+			room.SealBody(e, &pb.Body{Text: "hi"})
+			return e
+		}(), alice},
+	} {
+		if _, err := tc.s.Open(tc.env, tc.from); !errors.Is(err, room.ErrUnsealed) {
+			t.Errorf("%s: Open = %v, want ErrUnsealed", tc.name, err)
+		}
+	}
+	if _, err := room.NewSealer(make([]byte, 16), 0); err == nil {
+		t.Error("a 16-byte secret was accepted")
+	}
+}

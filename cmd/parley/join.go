@@ -198,9 +198,11 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 		}
 	}
 	for _, l := range links {
-		err := svc.Join(l.Room)
+		var err error
 		if l.Private() {
 			err = svc.JoinPrivate(chat.PrivateRoom{Name: l.Room, Secret: l.Secret, Epoch: l.Epoch, Creator: l.Creator})
+		} else {
+			err = svc.Join(l.Room)
 		}
 		if err != nil && !errors.Is(err, chat.ErrAlreadyInRoom) {
 			return errors.Join(err, svc.Close())

@@ -130,6 +130,9 @@ func TestPrivateRoomThroughRelay(t *testing.T) {
 	if got, _ := bob.Private("team"); got.Epoch != 0 {
 		t.Fatalf("bob moved to epoch %d: the kicked member got the new key", got.Epoch)
 	}
+	if convs, err := dave.Conversations(); err != nil || len(convs) != 0 {
+		t.Errorf("dave's DM conversations after the rekey: %+v, %v; want none (the key is not a DM to show)", convs, err)
+	}
 	next, _ := dave.Private("team")
 	nextSealer, err := roomproto.NewSealer(next.Secret, next.Epoch)
 	if err != nil {

@@ -176,23 +176,33 @@ func (s *Service) rekey(r *room, next PrivateRoom) error {
 // carries the room's next key, and reports whether it did (then the DM is
 // not shown: it is the room's business, not a message).
 func (s *Service) takeRekey(from peer.ID, text string) bool {
-	if !invite.IsLink(text) {
-		return false
-	}
-	l, err := invite.Decode(text)
-	if err != nil || !l.Private() || l.Creator != from {
-		return false
-	}
-	r, ok := s.rooms.get(l.Room)
-	if !ok || r.sealer == nil {
-		return false
-	}
-	cur, ok, err := s.storedPrivate(l.Room)
-	if err != nil || !ok || cur.Creator != from || l.Epoch <= cur.Epoch {
+	r, l, ok := s.isRekey(from, text)
+	if !ok {
 		return false
 	}
 	if err := s.rekey(r, PrivateRoom{Name: l.Room, Secret: l.Secret, Epoch: l.Epoch, Creator: l.Creator}); err != nil {
 		s.emit(Error{Err: s.tell(fmt.Sprintf("#%s has a new key but this node could not move to it; see the log", l.Room), nil, err, "room", l.Room)})
 	}
 	return true
+}
+
+// isRekey reports whether a DM from from carries the next key of a joined
+// private room that from created.
+func (s *Service) isRekey(from peer.ID, text string) (*room, invite.Link, bool) {
+	if !invite.IsLink(text) {
+		return nil, invite.Link{}, false
+	}
+	l, err := invite.Decode(text)
+	if err != nil || !l.Private() || l.Creator != from {
+		return nil, invite.Link{}, false
+	}
+	r, ok := s.rooms.get(l.Room)
+	if !ok || r.sealer == nil {
+		return nil, invite.Link{}, false
+	}
+	cur, ok, err := s.storedPrivate(l.Room)
+	if err != nil || !ok || cur.Creator != from || l.Epoch <= cur.Epoch {
+		return nil, invite.Link{}, false
+	}
+	return r, l, true
 }

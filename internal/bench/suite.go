@@ -15,7 +15,7 @@ import (
 )
 
 // Sections of the suite, in the order they run.
-var Sections = []string{"node", "dm", "fanout", "burst", "web", "dispatch", "abuse", "lab"}
+var Sections = []string{"private", "node", "dm", "fanout", "burst", "web", "dispatch", "abuse", "lab"}
 
 // SuiteConfig selects and bounds what RunSuite measures.
 type SuiteConfig struct {
@@ -71,7 +71,7 @@ type SuiteConfig struct {
 // DefaultSuiteConfig is the default run: under 5 minutes on 2 cores.
 func DefaultSuiteConfig() SuiteConfig {
 	return SuiteConfig{
-		Sections:      map[string]bool{"node": true, "dm": true, "fanout": true, "burst": true, "web": true, "dispatch": true, "abuse": true, "lab": true},
+		Sections:      map[string]bool{"private": true, "node": true, "dm": true, "fanout": true, "burst": true, "web": true, "dispatch": true, "abuse": true, "lab": true},
 		Sizes:         []int{10, 50, 100},
 		Degree:        4,
 		Dense:         50,
@@ -159,6 +159,7 @@ type Suite struct {
 	Page     *PageResult
 	Abuse    *AbuseResult
 	Dispatch *DispatchResult
+	Sealed   *SealedResult
 	Profiles []ProfileSummary
 	Errors   []string
 	Notes    []string // remarks generated during the run
@@ -179,6 +180,18 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 	settle := func() {
 		runtime.GC()
 		sleepCtx(ctx, settleBetweenTests)
+	}
+
+	if cfg.Sections["private"] && ctx.Err() == nil {
+		logf("private: CPU of a room message, sealed against plain")
+		r, err := RunSealed(5)
+		if err != nil {
+			fail("private", err)
+		} else {
+			s.Sealed = &r
+			logf("  plain %s, sealed %s (%+.1f %%)", FmtDur(r.Plain), FmtDur(r.Sealed), 100*r.Overhead())
+		}
+		settle()
 	}
 
 	var bin string

@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -105,6 +106,11 @@ func TestPrivateRoomThroughRelay(t *testing.T) {
 			}
 		}
 	}
+	// One node is in one room of a name: carol, in the public #team, is
+	// told so when given the private one's link.
+	if err := carol.JoinPrivate(pr); err == nil || !strings.Contains(err.Error(), "the public #team") {
+		t.Errorf("carol joining the private #team while in the public one: %v", err)
+	}
 	// A non-member in the public room of that name saw none of it.
 	for _, m := range carol.Messages("team") {
 		t.Errorf("carol, in the public #team, got %+v", m)
@@ -161,4 +167,39 @@ func TestPrivateRoomThroughRelay(t *testing.T) {
 			t.Errorf("bob got a DM after the kick: %+v", d)
 		}
 	}
+}
+
+// A member who missed a rekey (or is let back in) moves on with a newer
+// link from the same creator, and does not move back with an older one.
+func TestPrivateRoomNewerLinkMovesOn(t *testing.T) {
+	b := testutil.NewBridge(t)
+	boot := node.WithBootstrap(peer.AddrInfo{ID: b.Node().ID(), Addrs: b.Node().Host().Addrs()})
+	alice := testutil.NewChat(t, testutil.NewNode(t, boot), chat.WithNick("alice"))
+	bob := testutil.NewChat(t, testutil.NewNode(t, boot), chat.WithNick("bob"))
+	pr, err := alice.CreatePrivate("team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.JoinPrivate(pr); err != nil {
+		t.Fatal(err)
+	}
+	bob.WaitPeerJoined(t, "team", alice.ID())
+	if _, err := alice.Kick(context.Background(), "team", bob.ID()); err != nil {
+		t.Fatal(err)
+	}
+	next, _ := alice.Private("team")
+	if err := bob.JoinPrivate(next); err != nil {
+		t.Fatalf("bob given the newer link: %v", err)
+	}
+	if got, _ := bob.Private("team"); got.Epoch != 1 {
+		t.Fatalf("bob at epoch %d after the newer link, want 1", got.Epoch)
+	}
+	if err := bob.JoinPrivate(pr); !errors.Is(err, chat.ErrAlreadyInRoom) {
+		t.Errorf("bob given the older link again: %v, want ErrAlreadyInRoom", err)
+	}
+	bob.WaitPeerJoined(t, "team", alice.ID())
+	if _, err := alice.Send(context.Background(), "team", "welcome back"); err != nil {
+		t.Fatal(err)
+	}
+	bob.WaitMessage(t, "team", "welcome back")
 }

@@ -48,7 +48,16 @@ func (s *Service) JoinPrivate(pr PrivateRoom) error {
 	if err := ValidateRoomName(pr.Name); err != nil {
 		return err
 	}
-	if s.rooms.has(pr.Name) {
+	if r, ok := s.rooms.get(pr.Name); ok {
+		if r.sealer == nil {
+			return fmt.Errorf("join private room %q: %w: the public #%s (the private one is another room: /leave %s first)",
+				pr.Name, ErrAlreadyInRoom, pr.Name, pr.Name)
+		}
+		// A newer link from the room's creator moves this node on to
+		// its epoch: a member who missed a rekey, or one let back in.
+		if cur, ok, err := s.storedPrivate(pr.Name); err == nil && ok && cur.Creator == pr.Creator && pr.Epoch > cur.Epoch {
+			return s.rekey(r, pr, "from a newer invite link")
+		}
 		return fmt.Errorf("join room %q: %w", pr.Name, ErrAlreadyInRoom)
 	}
 	if err := s.store.SavePrivateRoom(storage.PrivateRoom{Name: pr.Name, Secret: pr.Secret, Epoch: pr.Epoch, Creator: pr.Creator.String()}); err != nil {
@@ -134,7 +143,7 @@ func (s *Service) Kick(ctx context.Context, name string, p peer.ID) (int, error)
 	if err != nil {
 		return 0, fmt.Errorf("kick from %q: %w", name, err)
 	}
-	if err := s.rekey(r, next); err != nil {
+	if err := s.rekey(r, next, "a member was removed; the room goes on without them"); err != nil {
 		return 0, fmt.Errorf("kick from %q: %w", name, err)
 	}
 	sent := 0
@@ -153,8 +162,8 @@ func (s *Service) Kick(ctx context.Context, name string, p peer.ID) (int, error)
 }
 
 // rekey moves the joined private room r to next: the key is stored, the
-// old topic left, the new one joined.
-func (s *Service) rekey(r *room, next PrivateRoom) error {
+// old topic left, the new one joined; a Notice says why.
+func (s *Service) rekey(r *room, next PrivateRoom, why string) error {
 	sealer, err := roomproto.NewSealer(next.Secret, next.Epoch)
 	if err != nil {
 		return err
@@ -168,7 +177,7 @@ func (s *Service) rekey(r *room, next PrivateRoom) error {
 	if err := s.join(next.Name, sealer); err != nil {
 		return err
 	}
-	s.emit(Notice{Text: fmt.Sprintf("#%s has a new key (epoch %d): a member was removed; the room goes on without them", next.Name, next.Epoch)})
+	s.emit(Notice{Text: fmt.Sprintf("#%s has a new key (epoch %d): %s", next.Name, next.Epoch, why)})
 	return nil
 }
 
@@ -180,7 +189,7 @@ func (s *Service) takeRekey(from peer.ID, text string) bool {
 	if !ok {
 		return false
 	}
-	if err := s.rekey(r, PrivateRoom{Name: l.Room, Secret: l.Secret, Epoch: l.Epoch, Creator: l.Creator}); err != nil {
+	if err := s.rekey(r, PrivateRoom{Name: l.Room, Secret: l.Secret, Epoch: l.Epoch, Creator: l.Creator}, "a member was removed; the room goes on without them"); err != nil {
 		s.emit(Error{Err: s.tell(fmt.Sprintf("#%s has a new key but this node could not move to it; see the log", l.Room), nil, err, "room", l.Room)})
 	}
 	return true

@@ -108,7 +108,10 @@ func (s *Service) join(name string, sealer *roomproto.Sealer) error {
 		return ErrClosed
 	}
 	defer s.wg.Done()
-	if s.rooms.has(name) {
+	if r, ok := s.rooms.get(name); ok {
+		if r.sealer != nil && sealer == nil {
+			return fmt.Errorf("join room %q: %w: the private #%s (the public one is another room: /leave %s first)", name, ErrAlreadyInRoom, name, name)
+		}
 		return fmt.Errorf("join room %q: %w", name, ErrAlreadyInRoom)
 	}
 	wire, open := name, roomproto.Opener(roomproto.OpenPublic)

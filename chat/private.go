@@ -131,8 +131,17 @@ func (s *Service) Kick(ctx context.Context, name string, p peer.ID) (int, error)
 	if p == s.h.ID() {
 		return 0, fmt.Errorf("kick from %q: %w", name, ErrSelf)
 	}
+	// Everyone seen in the room since this node joined it: connected,
+	// heard through the relay, or gone offline meanwhile (their DM waits
+	// in the outbox).
+	seen := append(r.topic.ListPeers(), r.heardWithin(memberTimeout)...)
+	r.mu.Lock()
+	for m := range r.nickIn {
+		seen = append(seen, m)
+	}
+	r.mu.Unlock()
 	var members []peer.ID
-	for _, m := range append(r.topic.ListPeers(), r.heardWithin(memberTimeout)...) {
+	for _, m := range seen {
 		if role, _ := s.roles.known(m); m == p || m == s.h.ID() || role == RoleRelay || slices.Contains(members, m) {
 			continue
 		}

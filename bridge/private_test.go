@@ -157,6 +157,25 @@ func TestPrivateRoomThroughRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice.WaitMessage(t, "team", "so he is")
+	// Dave's history of #team spans both epochs, newest last, and pages
+	// back across the rekey.
+	hist, err := dave.History("team", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, m := range hist {
+		texts = append(texts, m.Text)
+	}
+	if got := strings.Join(texts, " | "); !strings.HasPrefix(got, secretText+" | noon it is") || !strings.Contains(got, after) {
+		t.Errorf("dave's history after the rekey: %s; want both epochs", got)
+	}
+	if older, err := dave.History("team", hist[len(hist)-1].ID, 1); err != nil || len(older) != 1 || older[0].Room != "team" {
+		t.Errorf("paging back from the newest: %+v, %v", older, err)
+	}
+	if last, err := dave.History("team", hist[2].ID, 10); err != nil || len(last) != 2 || last[1].Text != "noon it is" {
+		t.Errorf("paging back from the first message after the rekey into the epoch before: %+v, %v", last, err)
+	}
 	for _, m := range bob.Messages("team") {
 		if m.Text == after || m.Text == "so he is" {
 			t.Errorf("bob, removed, got %+v", m)

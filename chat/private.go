@@ -60,7 +60,7 @@ func (s *Service) JoinPrivate(pr PrivateRoom) error {
 		}
 		return fmt.Errorf("join room %q: %w", pr.Name, ErrAlreadyInRoom)
 	}
-	if err := s.store.SavePrivateRoom(storage.PrivateRoom{Name: pr.Name, Secret: pr.Secret, Epoch: pr.Epoch, Creator: pr.Creator.String()}); err != nil {
+	if err := s.keepKey(pr); err != nil {
 		return fmt.Errorf("join private room %q: %w", pr.Name, err)
 	}
 	return s.join(pr.Name, sealer)
@@ -177,7 +177,7 @@ func (s *Service) rekey(r *room, next PrivateRoom, why string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.SavePrivateRoom(storage.PrivateRoom{Name: next.Name, Secret: next.Secret, Epoch: next.Epoch, Creator: next.Creator.String()}); err != nil {
+	if err := s.keepKey(next); err != nil {
 		return err
 	}
 	if cur, ok := s.rooms.remove(r.name); ok {
@@ -223,4 +223,43 @@ func (s *Service) isRekey(from peer.ID, text string) (*room, invite.Link, bool) 
 		return nil, invite.Link{}, false
 	}
 	return r, l, true
+}
+
+// maxPrevious bounds the earlier epochs whose history a private room
+// still shows.
+const maxPrevious = 16
+
+// keepKey stores pr's key. The wire names of the room's earlier epochs
+// (of the same creator) are kept with it, so its history from before a
+// rekey is still shown.
+func (s *Service) keepKey(pr PrivateRoom) error {
+	var prev []string
+	if old, ok, err := s.store.PrivateRoom(pr.Name); err != nil {
+		return err
+	} else if ok && old.Creator == pr.Creator.String() {
+		prev = old.Previous
+		if old.Epoch < pr.Epoch {
+			if sl, err := roomproto.NewSealer(old.Secret, old.Epoch); err == nil {
+				prev = append([]string{sl.Name()}, prev...)
+			}
+		}
+	}
+	return s.store.SavePrivateRoom(storage.PrivateRoom{Name: pr.Name, Secret: pr.Secret, Epoch: pr.Epoch,
+		Creator: pr.Creator.String(), Previous: prev[:min(len(prev), maxPrevious)]})
+}
+
+// wiresOf lists where room's history is stored, newest first: its wire
+// name, then a private room's earlier epochs'.
+func (s *Service) wiresOf(room string) []string {
+	r, ok := s.rooms.get(room)
+	if !ok {
+		return []string{room}
+	}
+	wires := []string{r.wire}
+	if r.sealer != nil {
+		if st, ok, err := s.store.PrivateRoom(room); err == nil && ok {
+			wires = append(wires, st.Previous...)
+		}
+	}
+	return wires
 }

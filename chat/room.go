@@ -196,9 +196,26 @@ func (s *Service) History(room, before string, limit int) ([]Message, error) {
 	if limit <= 0 || limit > MaxHistoryPage {
 		return nil, fmt.Errorf("history of room %q: limit %d: want 1 to %d", room, limit, MaxHistoryPage)
 	}
-	msgs, err := s.store.RoomMessagesBefore(s.wireOf(room), before, limit)
-	if err != nil {
-		return nil, fmt.Errorf("history of room %q: %w", room, err)
+	// A private room's history before a rekey is under its earlier
+	// epochs' names: page on into them, newest first.
+	var msgs []storage.RoomMessage
+	var notFound error
+	for _, wire := range s.wiresOf(room) {
+		page, err := s.store.RoomMessagesBefore(wire, before, limit-len(msgs))
+		if errors.Is(err, storage.ErrNotFound) && before != "" {
+			notFound = err
+			continue // the anchor may be in an earlier epoch
+		}
+		if err != nil {
+			return nil, fmt.Errorf("history of room %q: %w", room, err)
+		}
+		msgs, before, notFound = append(page, msgs...), "", nil
+		if len(msgs) >= limit {
+			break
+		}
+	}
+	if notFound != nil {
+		return nil, fmt.Errorf("history of room %q: %w", room, notFound)
 	}
 	out := make([]Message, len(msgs))
 	for i, m := range msgs {

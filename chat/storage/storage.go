@@ -82,6 +82,9 @@ type PrivateRoom struct {
 	Secret  []byte
 	Epoch   uint64
 	Creator string
+	// Previous are the wire names of the room's earlier epochs, newest
+	// first: its history before a rekey is stored under them.
+	Previous []string
 }
 
 // History is what serving and storing room history needs; a bridge needs

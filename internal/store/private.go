@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/parley-chat/parley/chat/storage"
 )
@@ -11,9 +12,10 @@ import (
 // SavePrivateRoom records a private room's current key, replacing the
 // one of the same name.
 func (s *Store) SavePrivateRoom(r storage.PrivateRoom) error {
-	_, err := s.db.Exec(`INSERT INTO private_rooms (name, secret, epoch, creator) VALUES (?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET secret = excluded.secret, epoch = excluded.epoch, creator = excluded.creator`,
-		r.Name, r.Secret, int64(r.Epoch), r.Creator)
+	_, err := s.db.Exec(`INSERT INTO private_rooms (name, secret, epoch, creator, previous) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET secret = excluded.secret, epoch = excluded.epoch, creator = excluded.creator,
+			previous = excluded.previous`,
+		r.Name, r.Secret, int64(r.Epoch), r.Creator, strings.Join(r.Previous, " "))
 	if err != nil {
 		return fmt.Errorf("store private room %q: %w", r.Name, err)
 	}
@@ -25,7 +27,8 @@ func (s *Store) SavePrivateRoom(r storage.PrivateRoom) error {
 func (s *Store) PrivateRoom(name string) (storage.PrivateRoom, bool, error) {
 	r := storage.PrivateRoom{Name: name}
 	var epoch int64
-	err := s.db.QueryRow(`SELECT secret, epoch, creator FROM private_rooms WHERE name = ?`, name).Scan(&r.Secret, &epoch, &r.Creator)
+	var previous string
+	err := s.db.QueryRow(`SELECT secret, epoch, creator, previous FROM private_rooms WHERE name = ?`, name).Scan(&r.Secret, &epoch, &r.Creator, &previous)
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.PrivateRoom{}, false, nil
 	}
@@ -33,6 +36,7 @@ func (s *Store) PrivateRoom(name string) (storage.PrivateRoom, bool, error) {
 		return storage.PrivateRoom{}, false, fmt.Errorf("read private room %q: %w", name, err)
 	}
 	r.Epoch = uint64(epoch)
+	r.Previous = strings.Fields(previous)
 	return r, true, nil
 }
 

@@ -222,3 +222,61 @@ func TestPrivateRoomNewerLinkMovesOn(t *testing.T) {
 	}
 	bob.WaitMessage(t, "team", "welcome back")
 }
+
+// A member offline at the kick gets the new key when back: it waits in
+// the creator's outbox, and the member's node rejoins the room from its
+// store at start.
+func TestOfflineMemberGetsTheNewKeyWhenBack(t *testing.T) {
+	b := testutil.NewBridge(t)
+	boot := node.WithBootstrap(peer.AddrInfo{ID: b.Node().ID(), Addrs: b.Node().Host().Addrs()})
+	alice := testutil.NewChat(t, testutil.NewNode(t, boot), chat.WithNick("alice"))
+	daveKey, _ := newKey(t)
+	daveStore, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { daveStore.Close() })
+	daveNode := testutil.NewNode(t, boot, node.WithIdentity(daveKey))
+	dave := testutil.NewChat(t, daveNode, chat.WithNick("dave"), chat.WithStore(daveStore))
+	pr, err := alice.CreatePrivate("team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dave.JoinPrivate(pr); err != nil {
+		t.Fatal(err)
+	}
+	dave.WaitPeerJoined(t, "team", alice.ID())
+	if _, err := dave.Send(context.Background(), "team", "dave here"); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitMessage(t, "team", "dave here")
+	dave.Close()
+	daveNode.Close()
+
+	_, someone := newKey(t)
+	if n, err := alice.Kick(context.Background(), "team", someone); err != nil || n != 1 {
+		t.Fatalf("kick with dave offline: new key queued for %d members, %v; want 1 (dave)", n, err)
+	}
+
+	daveNode = testutil.NewNode(t, boot, node.WithIdentity(daveKey))
+	dave = testutil.NewChat(t, daveNode, chat.WithStore(daveStore))
+	kept, err := dave.PrivateRooms()
+	if err != nil || len(kept) != 1 || kept[0].Epoch != 0 {
+		t.Fatalf("dave's kept private rooms: %+v, %v", kept, err)
+	}
+	if err := dave.JoinPrivate(kept[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := daveNode.Host().Connect(context.Background(), testutil.Info(alice.Node)); err != nil {
+		t.Fatal(err)
+	}
+	dave.WaitFor(t, "the new key", func(ev chat.Event) bool {
+		n, ok := ev.(chat.Notice)
+		return ok && strings.Contains(n.Text, "new key (epoch 1)")
+	})
+	dave.WaitPeerJoined(t, "team", alice.ID())
+	if _, err := alice.Send(context.Background(), "team", "welcome back, dave"); err != nil {
+		t.Fatal(err)
+	}
+	dave.WaitMessage(t, "team", "welcome back, dave")
+}

@@ -216,6 +216,15 @@ func TestPrivateRoomNewerLinkMovesOn(t *testing.T) {
 	if err := bob.JoinPrivate(pr); !errors.Is(err, chat.ErrAlreadyInRoom) {
 		t.Errorf("bob given the older link again: %v, want ErrAlreadyInRoom", err)
 	}
+	if err := bob.Leave("team"); err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := bob.PrivateRooms(); err != nil || len(kept) != 0 {
+		t.Errorf("keys kept after leaving: %+v, %v; want none", kept, err)
+	}
+	if err := bob.JoinPrivate(next); err != nil {
+		t.Fatal(err)
+	}
 	bob.WaitPeerJoined(t, "team", alice.ID())
 	if _, err := alice.Send(context.Background(), "team", "welcome back"); err != nil {
 		t.Fatal(err)

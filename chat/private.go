@@ -41,6 +41,9 @@ func (s *Service) CreatePrivate(name string) (PrivateRoom, error) {
 // JoinPrivate joins a private room by its key (from an invite link) and
 // keeps the key in the store, so it can be invited to again and rejoined.
 func (s *Service) JoinPrivate(pr PrivateRoom) error {
+	if st, ok, err := s.storedPrivate(pr.Name); err == nil && ok && st.Creator == pr.Creator && st.Epoch > pr.Epoch {
+		pr = st // an old link to a room this node has moved on with
+	}
 	sealer, err := roomproto.NewSealer(pr.Secret, pr.Epoch)
 	if err != nil {
 		return fmt.Errorf("join private room %q: %w", pr.Name, err)

@@ -13,7 +13,10 @@
 // (pb.Body: nick and text) that only members need to read.
 //
 // A bridge validates the header and forwards the body unread
-// (DecodeEnvelope); members also open the body (OpenBody). The validator
+// (DecodeEnvelope); members also open the body (OpenBody). A private
+// room's body is sealed (Sealer: XChaCha20-Poly1305, 24-byte random nonce
+// then ciphertext) and its name on the wire is derived from its secret;
+// see sealed.go. The validator
 // rejects, and so penalises the forwarder of, anything that is not a valid
 // envelope for the topic's room: more than MaxEnvelopeBytes, a sent-at
 // more than 5 minutes ahead or MaxMessageAge behind, a room that does not

@@ -2,6 +2,7 @@ package room_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -10,10 +11,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/parley-chat/parley/chat/content"
 	"github.com/parley-chat/parley/chat/pb"
 	"github.com/parley-chat/parley/chat/protocol/room"
 )
@@ -117,5 +123,42 @@ func TestSealedGoldenVector(t *testing.T) {
 	}
 	if body.GetNick() != v["nick"] || body.GetText() != v["text"] {
 		t.Errorf("opened %q/%q, want %q/%q", body.GetNick(), body.GetText(), v["nick"], v["text"])
+	}
+}
+
+// A member's validator rejects what does not open with the room's key (a
+// non-member's message on the topic, one sealed under another epoch or
+// rewritten to another author), while a bridge's, with no opener, accepts
+// any well-formed header: it carries the room unread.
+func TestValidatorRejectsWhatDoesNotOpen(t *testing.T) {
+	secret := room.NewSecret()
+	s0, _ := room.NewSealer(secret, 0)
+	s1, _ := room.NewSealer(secret, 1)
+	alice, mallory := peerID(t), peerID(t)
+	msg := func(s *room.Sealer, from, claimed peer.ID) *pubsub.Message {
+		env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: content.NewID(), Room: s0.Name(), SentAtMs: time.Now().UnixMilli(), Lamport: 1}
+		if err := s.Seal(env, &pb.Body{Nick: "x", Text: "hi"}, from); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := proto.Marshal(env)
+		return &pubsub.Message{Message: &pubsubpb.Message{Data: data, From: []byte(claimed)}}
+	}
+	member := room.Validator(s0.Name(), s0.Open, nil)
+	bridge := room.Validator(s0.Name(), nil, nil)
+	for _, tc := range []struct {
+		name           string
+		m              *pubsub.Message
+		member, bridge pubsub.ValidationResult
+	}{
+		{"a member's", msg(s0, alice, alice), pubsub.ValidationAccept, pubsub.ValidationAccept},
+		{"another epoch's", msg(s1, alice, alice), pubsub.ValidationReject, pubsub.ValidationAccept},
+		{"re-signed by another author", msg(s0, alice, mallory), pubsub.ValidationReject, pubsub.ValidationAccept},
+	} {
+		if got := member(context.Background(), alice, tc.m); got != tc.member {
+			t.Errorf("%s: member's validator %v, want %v", tc.name, got, tc.member)
+		}
+		if got := bridge(context.Background(), alice, tc.m); got != tc.bridge {
+			t.Errorf("%s: bridge's validator %v, want %v", tc.name, got, tc.bridge)
+		}
 	}
 }

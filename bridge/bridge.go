@@ -355,7 +355,7 @@ func (b *Bridge) carry(room string, by peer.ID) error {
 	// validator that checks the envelope's header and leaves the body
 	// unread. Subscribing relays the topic and lets the bridge keep its
 	// history.
-	j, err := roomproto.Join(b.ps, room, roomproto.Validator(room, false, b.check(c)), chat.PeerQueueSize)
+	j, err := roomproto.Join(b.ps, room, roomproto.Validator(room, nil, b.check(c)), chat.PeerQueueSize)
 	if err != nil {
 		return err
 	}

@@ -136,6 +136,11 @@ func (s *Service) dmHandler() dm.Handler {
 		Idle: s.cfg.dmIdle,
 		Store: func(from peer.ID, m *pb.DirectMessage) (bool, error) {
 			// Refused: no ack, so the sender keeps it and retries.
+			if _, _, ok := s.isRekey(from, m.GetText()); ok {
+				// A room's new key is the room's business: taken (by
+				// Show, after the ack), not kept in the inbox as a DM.
+				return true, nil
+			}
 			size := int64(len(m.GetText()) + len(m.GetNick()))
 			if err := s.admitDM(from, size); err != nil {
 				s.refuseDM(from, err)
@@ -152,6 +157,9 @@ func (s *Service) dmHandler() dm.Handler {
 		},
 		Show: func(from peer.ID, m *pb.DirectMessage) {
 			s.nicks.seen(from, m.GetNick(), time.Now())
+			if s.takeRekey(from, m.GetText()) {
+				return
+			}
 			s.emit(DirectMessage{
 				ID:     m.GetId(),
 				From:   from,

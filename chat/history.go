@@ -23,7 +23,7 @@ const (
 // with anything forged or malformed is not asked again by this catch-up.
 func (r *room) catchUp(p peer.ID) {
 	s := r.s
-	latest, ok, err := s.store.LatestRoomMessage(r.name)
+	latest, ok, err := s.store.LatestRoomMessage(r.wire)
 	if err != nil {
 		s.log.Warn("catch up", "room", r.name, "err", err)
 		return
@@ -54,7 +54,7 @@ pages: // stops early on a failure; what was stored is shown all the same
 				"room", r.name, "peer", p, "budget", s.cfg.limits.CatchUpBytes)
 			break
 		}
-		resp, err := history.Fetch(r.ctx, s.h, p, r.name, cur)
+		resp, err := history.Fetch(r.ctx, s.h, p, r.wire, cur)
 		if err != nil {
 			s.log.Debug("catch up: history request failed", "room", r.name, "peer", p, "err", err)
 			break
@@ -64,7 +64,7 @@ pages: // stops early on a failure; what was stored is shown all the same
 		// in one transaction.
 		page := make([]storage.RoomMessage, 0, len(resp.GetMessages()))
 		for _, raw := range resp.GetMessages() {
-			m, err := history.Verify(raw, r.name, time.Now())
+			m, err := history.VerifyOpen(raw, r.wire, time.Now(), r.open)
 			if err == nil && !before(cur, m.Cursor()) {
 				err = errors.New("history out of order: a message at or before the position asked for")
 			}

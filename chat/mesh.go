@@ -129,7 +129,7 @@ func (t *meshTracer) SendRPC(*pubsub.RPC, peer.ID)             {}
 // mesh for the room). Right after a peer joins, it is a member of the room
 // but not yet of the mesh until the next heartbeat.
 func (s *Service) MeshPeers(room string) []peer.ID {
-	return s.tracer.peers(roomproto.Topic(room))
+	return s.tracer.peers(roomproto.Topic(s.wireOf(room)))
 }
 
 // Dropped counts room messages pubsub dropped because a queue was full: a

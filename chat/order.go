@@ -107,7 +107,7 @@ func (q *sequencer) live(m storage.RoomMessage, author peer.ID, prev uint64) {
 // stored reports whether the store holds the sender's message with
 // Lamport prev (m, Lamport below, is stored already and does not count).
 func (q *sequencer) stored(author string, prev, below uint64) bool {
-	got, ok, err := q.r.s.store.AuthorLamport(q.r.name, author, below)
+	got, ok, err := q.r.s.store.AuthorLamport(q.r.wire, author, below)
 	if err != nil {
 		q.r.s.log.Warn("room order", "room", q.r.name, "err", err)
 		return true // show rather than wait on a broken store

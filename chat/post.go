@@ -128,7 +128,9 @@ func (s *Service) DMsWith(p peer.ID, before string, limit int) ([]DMEntry, error
 }
 
 // MarkRoomRead marks room read up to now.
-func (s *Service) MarkRoomRead(room string) error { return s.store.MarkRead("room:"+room, time.Now()) }
+func (s *Service) MarkRoomRead(room string) error {
+	return s.store.MarkRead("room:"+s.wireOf(room), time.Now())
+}
 
 // MarkDMsRead marks the conversation with p read up to now.
 func (s *Service) MarkDMsRead(p peer.ID) error { return s.store.MarkRead("dm:"+p.String(), time.Now()) }
@@ -136,5 +138,5 @@ func (s *Service) MarkDMsRead(p peer.ID) error { return s.store.MarkRead("dm:"+p
 // Unread counts the messages of room by others that came after its read
 // marker.
 func (s *Service) Unread(room string) (int, error) {
-	return s.store.UnreadRoom(room, s.h.ID().String())
+	return s.store.UnreadRoom(s.wireOf(room), s.h.ID().String())
 }

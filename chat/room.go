@@ -25,8 +25,13 @@ import (
 const presenceDelay = 250 * time.Millisecond
 
 type room struct {
-	s      *Service
-	name   string
+	s    *Service
+	name string // as the user knows it: events, commands
+	// wire is the room's name on the wire and in the store: the name for
+	// a public room, the sealer's derived name for a private one.
+	wire   string
+	sealer *roomproto.Sealer // nil for a public room
+	open   roomproto.Opener
 	joined *roomproto.Joined
 	topic  *pubsub.Topic // joined.Topic
 	ctx    context.Context
@@ -91,6 +96,11 @@ func (r *room) catchUpSoon(p peer.ID) {
 
 // Join subscribes to room name and starts looking for its members.
 func (s *Service) Join(name string) error {
+	return s.join(name, nil)
+}
+
+// join joins room name: a public one, or with sealer a private one.
+func (s *Service) join(name string, sealer *roomproto.Sealer) error {
 	if err := ValidateRoomName(name); err != nil {
 		return err
 	}
@@ -98,10 +108,17 @@ func (s *Service) Join(name string) error {
 		return ErrClosed
 	}
 	defer s.wg.Done()
-	if s.rooms.has(name) {
+	if r, ok := s.rooms.get(name); ok {
+		if r.sealer != nil && sealer == nil {
+			return fmt.Errorf("join room %q: %w: the private #%s (the public one is another room: /leave %s first)", name, ErrAlreadyInRoom, name, name)
+		}
 		return fmt.Errorf("join room %q: %w", name, ErrAlreadyInRoom)
 	}
-	j, err := roomproto.Join(s.ps, name, roomproto.Validator(name, true, s.authorLimit(name)), PeerQueueSize)
+	wire, open := name, roomproto.Opener(roomproto.OpenPublic)
+	if sealer != nil {
+		wire, open = sealer.Name(), sealer.Open
+	}
+	j, err := roomproto.Join(s.ps, wire, roomproto.Validator(wire, open, s.authorLimit(name)), PeerQueueSize)
 	if err != nil {
 		return fmt.Errorf("join room %q: %w", name, err)
 	}
@@ -111,18 +128,18 @@ func (s *Service) Join(name string) error {
 	}
 	// This node's counter goes on where its stored history stands, so its
 	// next message names the previous one (prev-lamport) after a restart.
-	lastOwn, _, err := s.store.AuthorLamport(name, s.h.ID().String(), math.MaxUint64)
+	lastOwn, _, err := s.store.AuthorLamport(wire, s.h.ID().String(), math.MaxUint64)
 	if err != nil {
 		j.Close()
 		return fmt.Errorf("join room %q: %w", name, err)
 	}
-	latest, _, err := s.store.LatestRoomMessage(name)
+	latest, _, err := s.store.LatestRoomMessage(wire)
 	if err != nil {
 		j.Close()
 		return fmt.Errorf("join room %q: %w", name, err)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	r := &room{s: s, name: name, joined: j, topic: j.Topic, ctx: ctx, cancel: cancel,
+	r := &room{s: s, name: name, wire: wire, sealer: sealer, open: open, joined: j, topic: j.Topic, ctx: ctx, cancel: cancel,
 		lamport: max(lastOwn, latest.Lamport), lastOwn: lastOwn,
 		heard: make(map[peer.ID]time.Time), nickIn: make(map[peer.ID]string), left: make(map[peer.ID]time.Time),
 		ownSent: make(map[string]chan struct{}), joinedAt: time.Now(), pruned: time.Now()}
@@ -141,7 +158,7 @@ func (s *Service) Join(name string) error {
 	go r.readLoop()
 	go r.peerLoop()
 	if s.cfg.discovery != nil {
-		s.cfg.discovery.Discover(ctx, roomproto.Rendezvous(name))
+		s.cfg.discovery.Discover(ctx, roomproto.Rendezvous(wire))
 	}
 	r.announceSoon(0)
 	return nil
@@ -154,6 +171,11 @@ func (s *Service) Leave(name string) error {
 		return fmt.Errorf("leave room %q: %w", name, ErrNotInRoom)
 	}
 	r.close()
+	if r.sealer != nil {
+		// Leaving a private room forgets its key: only a new invite
+		// brings this node back.
+		return s.store.DeletePrivateRoom(name)
+	}
 	return nil
 }
 
@@ -174,13 +196,31 @@ func (s *Service) History(room, before string, limit int) ([]Message, error) {
 	if limit <= 0 || limit > MaxHistoryPage {
 		return nil, fmt.Errorf("history of room %q: limit %d: want 1 to %d", room, limit, MaxHistoryPage)
 	}
-	msgs, err := s.store.RoomMessagesBefore(room, before, limit)
-	if err != nil {
-		return nil, fmt.Errorf("history of room %q: %w", room, err)
+	// A private room's history before a rekey is under its earlier
+	// epochs' names: page on into them, newest first.
+	var msgs []storage.RoomMessage
+	var notFound error
+	for _, wire := range s.wiresOf(room) {
+		page, err := s.store.RoomMessagesBefore(wire, before, limit-len(msgs))
+		if errors.Is(err, storage.ErrNotFound) && before != "" {
+			notFound = err
+			continue // the anchor may be in an earlier epoch
+		}
+		if err != nil {
+			return nil, fmt.Errorf("history of room %q: %w", room, err)
+		}
+		msgs, before, notFound = append(page, msgs...), "", nil
+		if len(msgs) >= limit {
+			break
+		}
+	}
+	if notFound != nil {
+		return nil, fmt.Errorf("history of room %q: %w", room, notFound)
 	}
 	out := make([]Message, len(msgs))
 	for i, m := range msgs {
 		out[i] = messageEvent(m, true)
+		out[i].Room = room
 	}
 	return out, nil
 }
@@ -190,7 +230,7 @@ func (s *Service) History(room, before string, limit int) ([]Message, error) {
 // this node a moment after the requester saw ours, so it is awaited
 // briefly.
 func (s *Service) servesHistoryTo(ctx context.Context, room string, p peer.ID) bool {
-	r, ok := s.rooms.get(room)
+	r, ok := s.rooms.byWire(room)
 	if !ok {
 		return false
 	}
@@ -219,8 +259,8 @@ func (s *Service) send(ctx context.Context, roomName, text, id string) (string, 
 	if !ok {
 		return "", fmt.Errorf("send to room %q: %w", roomName, ErrNotInRoom)
 	}
-	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: id, Room: roomName}
-	if err := roomproto.SealBody(env, &pb.Body{Nick: s.Nick(), Text: text}); err != nil {
+	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: id, Room: r.wire}
+	if err := r.seal(env, &pb.Body{Nick: s.Nick(), Text: text}); err != nil {
 		return "", fmt.Errorf("send to room %q: %w", roomName, err)
 	}
 	stored := make(chan struct{})
@@ -362,7 +402,7 @@ func (r *room) replay() {
 	if r.s.cfg.history == 0 {
 		return
 	}
-	msgs, err := r.s.store.RecentRoomMessages(r.name, r.s.cfg.history)
+	msgs, err := r.s.store.RecentRoomMessages(r.wire, r.s.cfg.history)
 	if err != nil {
 		r.s.emit(Error{Err: r.s.tell(fmt.Sprintf("the history of #%s could not be read; see the log", r.name), nil, err)})
 		return
@@ -372,7 +412,7 @@ func (r *room) replay() {
 	}
 	if len(msgs) > 0 {
 		hidden := 0
-		if n, err := r.s.store.CountRoomMessages(r.name); err == nil {
+		if n, err := r.s.store.CountRoomMessages(r.wire); err == nil {
 			hidden = max(0, n-len(msgs))
 		}
 		r.s.emit(HistoryShown{Room: r.name, Shown: len(msgs), Hidden: hidden})
@@ -421,7 +461,7 @@ func (r *room) keep(msgs []storage.RoomMessage, backfill bool) []bool {
 		}
 		r.mu.Unlock()
 		if prune {
-			if _, err := r.s.store.Prune(r.name, r.s.cfg.retention); err != nil {
+			if _, err := r.s.store.Prune(r.wire, r.s.cfg.retention); err != nil {
 				r.s.log.Warn("prune room history", "room", r.name, "err", err)
 			}
 		}
@@ -431,6 +471,7 @@ func (r *room) keep(msgs []storage.RoomMessage, backfill bool) []bool {
 
 func (r *room) event(m storage.RoomMessage, backfill bool) Message {
 	ev := messageEvent(m, backfill)
+	ev.Room = r.name // a private room is stored under its wire name
 	if !backfill && ev.From == r.s.h.ID() {
 		ev.Unreceived = r.isUnreceived(m.ID)
 	}
@@ -478,7 +519,7 @@ func (r *room) peerLoop() {
 			r.announceSoon(presenceDelay)
 			r.catchUpSoon(ev.Peer) // a relay keeps the room's history too
 		case pubsub.PeerLeave:
-			r.s.tracer.Prune(ev.Peer, roomproto.Topic(r.name))
+			r.s.tracer.Prune(ev.Peer, roomproto.Topic(r.wire))
 			r.mu.Lock()
 			delete(r.heard, ev.Peer)
 			if len(r.left) >= maxRemembered {
@@ -508,8 +549,8 @@ func (r *room) announceSoon(d time.Duration) {
 			return
 		}
 		defer r.s.wg.Done()
-		env := &pb.Envelope{Kind: pb.Envelope_PRESENCE, Id: content.NewID(), Room: r.name}
-		err := roomproto.SealBody(env, &pb.Body{Nick: r.s.Nick()})
+		env := &pb.Envelope{Kind: pb.Envelope_PRESENCE, Id: content.NewID(), Room: r.wire}
+		err := r.seal(env, &pb.Body{Nick: r.s.Nick()})
 		if err == nil {
 			err = r.publish(r.ctx, env)
 		}
@@ -584,4 +625,22 @@ func (r *room) heardWithin(d time.Duration) []peer.ID {
 		}
 	}
 	return out
+}
+
+// seal puts body into env: encrypted with the room's key in a private
+// room, encoded as is in a public one.
+func (r *room) seal(env *pb.Envelope, body *pb.Body) error {
+	if r.sealer != nil {
+		return r.sealer.Seal(env, body, r.s.h.ID())
+	}
+	return roomproto.SealBody(env, body)
+}
+
+// wireOf is the name room is stored and carried under: its own for a
+// public room or one not joined, the derived one for a joined private room.
+func (s *Service) wireOf(room string) string {
+	if r, ok := s.rooms.get(room); ok {
+		return r.wire
+	}
+	return room
 }

@@ -39,6 +39,19 @@ func (t *roomTable) add(r *room) bool {
 	return true
 }
 
+// byWire finds a joined room by its wire name (a private room's derived
+// one), as the history protocol names it.
+func (t *roomTable) byWire(wire string) (*room, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, r := range t.m {
+		if r.wire == wire {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
 func (t *roomTable) has(name string) bool {
 	_, ok := t.get(name)
 	return ok

@@ -127,7 +127,7 @@ func (r *room) resendUnreceived(p peer.ID, role string) {
 // historyServed notes which of the messages no one had received p now has
 // from this node's history.
 func (s *Service) historyServed(room string, p peer.ID, ids []string) {
-	r, ok := s.rooms.get(room)
+	r, ok := s.rooms.byWire(room)
 	if !ok {
 		return
 	}

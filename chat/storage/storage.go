@@ -75,6 +75,18 @@ type KnownPeer struct {
 	LastSeen time.Time
 }
 
+// PrivateRoom is a private room's current key: its display name, secret
+// (key material: never log it), key epoch and creator's peer ID.
+type PrivateRoom struct {
+	Name    string
+	Secret  []byte
+	Epoch   uint64
+	Creator string
+	// Previous are the wire names of the room's earlier epochs, newest
+	// first: its history before a rekey is stored under them.
+	Previous []string
+}
+
 // History is what serving and storing room history needs; a bridge needs
 // only this.
 type History interface {
@@ -134,4 +146,13 @@ type Store interface {
 	SavePeer(p KnownPeer) error
 	// KnownPeers lists the peers seen at or after since, newest first.
 	KnownPeers(since time.Time) ([]KnownPeer, error)
+
+	// SavePrivateRoom records a private room's current key.
+	SavePrivateRoom(r PrivateRoom) error
+	// PrivateRoom returns the private room named name, false if none.
+	PrivateRoom(name string) (PrivateRoom, bool, error)
+	// PrivateRooms lists the private rooms' names.
+	PrivateRooms() ([]string, error)
+	// DeletePrivateRoom forgets a private room's key.
+	DeletePrivateRoom(name string) error
 }

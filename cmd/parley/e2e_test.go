@@ -114,6 +114,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"join", "lobby", "--nope"}, "not defined"},
 		{[]string{"join", "--bogus", "lobby"}, "not defined"},
 		{[]string{"join", "bad/room"}, "room name"},
+		{[]string{"join", "parley://join/eyJ2Ijo5LCJyb29tIjoieCJ9"}, "newer Parley"},
+		{[]string{"join", "parley://join/eyJ2Ijox"}, "damaged"},
 		{[]string{"join", "lobby", "--bootstrap", "/ip4/127.0.0.1/tcp/1"}, "/p2p/"},
 		{[]string{"join", "lobby", "--listen", "not-a-multiaddr"}, "--listen"},
 		{[]string{"join", "lobby", "--nick", strings.Repeat("n", 40)}, "nick"},

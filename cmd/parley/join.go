@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/chat/invite"
 	"github.com/parley-chat/parley/chat/storage"
 	"github.com/parley-chat/parley/internal/app"
 	"github.com/parley-chat/parley/internal/datadir"
@@ -62,7 +64,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	}
 	if len(rooms) == 0 {
 		fs.Usage()
-		return fmt.Errorf("%w: name at least one room", errUsage)
+		return fmt.Errorf("%w: name at least one room or invite link", errUsage)
 	}
 	if err := wf.check(); err != nil {
 		fs.Usage()
@@ -70,6 +72,26 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	}
 	if err := mf.check(); err != nil {
 		return err
+	}
+	// An invite link names its room and relays: the relays become
+	// bootstrap peers (static relays), so the link is the whole setup.
+	var links []invite.Link
+	for i := 0; i < len(rooms); i++ {
+		if !invite.IsLink(rooms[i]) {
+			continue
+		}
+		l, err := invite.Decode(rooms[i])
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		links = append(links, l)
+		for _, r := range l.Relays {
+			if !slices.Contains(c.bootstrap, r) {
+				c.bootstrap = append(c.bootstrap, r)
+			}
+		}
+		rooms = slices.Delete(rooms, i, i+1)
+		i--
 	}
 	for i, r := range rooms {
 		rooms[i] = app.RoomName(r) // "#lobby" as front ends show it
@@ -184,6 +206,34 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 			return errors.Join(err, svc.Close())
 		}
 	}
+	for _, l := range links {
+		var err error
+		if l.Private() {
+			err = svc.JoinPrivate(chat.PrivateRoom{Name: l.Room, Secret: l.Secret, Epoch: l.Epoch, Creator: l.Creator})
+		} else {
+			err = svc.Join(l.Room)
+		}
+		if err != nil && !errors.Is(err, chat.ErrAlreadyInRoom) {
+			return errors.Join(err, svc.Close())
+		}
+		rooms = append(rooms, l.Room)
+	}
+	// Private rooms joined at an earlier run (and not left) come back:
+	// their keys are in the store.
+	if prs, err := svc.PrivateRooms(); err != nil {
+		log.Warn("private rooms", "err", err)
+	} else {
+		for _, pr := range prs {
+			if slices.Contains(rooms, pr.Name) {
+				continue
+			}
+			if err := svc.JoinPrivate(pr); err != nil {
+				log.Warn("rejoin private room", "room", pr.Name, "err", err)
+				continue
+			}
+			rooms = append(rooms, pr.Name)
+		}
+	}
 
 	go func() {
 		for {
@@ -200,7 +250,8 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	}()
 
 	a := app.New(svc, app.WithAddrs(func() []string { return multiaddrStrings(n) }),
-		app.WithExport(exporter(c.data, c.identity, st)), app.WithRoutes(routeOf(n)))
+		app.WithExport(exporter(c.data, c.identity, st)), app.WithRoutes(routeOf(n)),
+		app.WithRelays(func() []string { return slices.Clone(c.bootstrap) }), app.WithConnect(connectTo(n)))
 	var frontEnds []func(*app.App) error
 	web, err := wf.start(a, c.data, log)
 	if err != nil {
@@ -343,5 +394,33 @@ func routeOf(n *node.Node) func(context.Context, peer.ID) app.Route {
 			r.LastPunch = &app.PunchAttempt{At: o.At, Kind: o.Kind, Success: o.Success, Attempts: o.Attempts, Elapsed: o.Elapsed, Err: o.Err, Pending: o.Pending}
 		}
 		return r
+	}
+}
+
+// connectTo connects n to the relays of an invite link (multiaddrs with
+// /p2p/ID), all at once; it fails only when none answers.
+func connectTo(n *node.Node) func(ctx context.Context, addrs []string) error {
+	return func(ctx context.Context, addrs []string) error {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		errs := make(chan error, len(addrs))
+		for _, a := range addrs {
+			go func() {
+				info, err := node.ParseBootstrap(a)
+				if err == nil {
+					err = n.Host().Connect(ctx, info)
+				}
+				errs <- err
+			}()
+		}
+		var all []error
+		for range addrs {
+			err := <-errs
+			if err == nil {
+				return nil
+			}
+			all = append(all, err)
+		}
+		return errors.Join(all...)
 	}
 }

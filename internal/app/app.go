@@ -24,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/chat/invite"
 )
 
 // DrainTimeout bounds how long Shutdown waits for DMs being delivered.
@@ -31,10 +32,12 @@ const DrainTimeout = 15 * time.Second
 
 // App is one running node's chat, shared by its front ends.
 type App struct {
-	svc    *chat.Service
-	addrs  func() []string
-	export func(io.Writer) error
-	routes func(context.Context, peer.ID) Route
+	svc     *chat.Service
+	addrs   func() []string
+	export  func(io.Writer) error
+	routes  func(context.Context, peer.ID) Route
+	relays  func() []string
+	connect func(context.Context, []string) error
 
 	quitOnce sync.Once
 	quit     chan struct{}
@@ -230,11 +233,51 @@ func (s *Session) Execute(ctx context.Context, cmd Command) (Result, error) {
 		}
 		return sent(ids, "", to), nil
 	case Join:
+		if invite.IsLink(cmd.Room) {
+			room, err := s.a.JoinLink(ctx, cmd.Room)
+			if err != nil {
+				return nil, err
+			}
+			s.setCurrent(room)
+			return s.roomList(), nil
+		}
 		if err := svc.Join(cmd.Room); err != nil {
 			return nil, err
 		}
 		s.setCurrent(cmd.Room)
 		return s.roomList(), nil
+	case Private:
+		if _, err := svc.CreatePrivate(cmd.Room); err != nil {
+			return nil, err
+		}
+		s.setCurrent(cmd.Room)
+		return s.a.Invite(cmd.Room)
+	case InviteLink:
+		room := cmd.Room
+		if room == "" {
+			room = s.Current()
+		}
+		if room == "" {
+			return nil, ErrNoRoom
+		}
+		return s.a.Invite(room)
+	case Kick:
+		room := cmd.Room
+		if room == "" {
+			room = s.Current()
+		}
+		if room == "" {
+			return nil, ErrNoRoom
+		}
+		who, err := svc.ResolvePeer(cmd.To)
+		if err != nil {
+			return nil, fmt.Errorf("kick: %w", err)
+		}
+		n, err := svc.Kick(ctx, room, who)
+		if err != nil {
+			return nil, err
+		}
+		return Info{Text: fmt.Sprintf("removed %s from #%s: the room has a new key, sent to %d other members; what %s had stays with them", cmd.To, room, n, cmd.To)}, nil
 	case Leave:
 		room := cmd.Room
 		if room == "" {

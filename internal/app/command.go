@@ -23,6 +23,14 @@ const (
 	Why    Kind = "why"    // how peer To is reached
 	Help   Kind = "help"
 	Quit   Kind = "quit"
+
+	// Private creates private room Room, joins it and answers its invite.
+	Private Kind = "private"
+	// InviteLink answers an invite link to Room (default: the current one).
+	InviteLink Kind = "invite"
+	// Kick removes peer To from private Room (default: the current one),
+	// which this node created.
+	Kick Kind = "kick"
 )
 
 // Command is one user action parsed from a typed line or a JSON object.
@@ -44,6 +52,10 @@ const HelpText = `commands:
   /dm PEER TEXT      direct message (also /msg); PEER is a nick, nick[ID tag] as
                      shown, the ID tag alone, or a peer ID
   /join ROOM         join a room and make it current (ROOM or #ROOM)
+  /join LINK         join the room of an invite link (parley://join/…)
+  /invite [ROOM]     an invite link to a room: send it to a friend
+  /private NAME      create a private room (only invited members can read it)
+  /kick PEER         remove PEER from a private room you created (new key)
   /leave [ROOM]      leave a room (default: the current one; also /part)
   /room [ROOM]       switch the current room, or show the rooms
   /peers             list peers: nick, rooms and how they are reached
@@ -89,6 +101,20 @@ func ParseLine(line string) (Command, error) {
 	case "join":
 		room, err := arg()
 		return Command{Kind: Join, Room: RoomName(room)}, err
+	case "invite":
+		if rest == "" {
+			return Command{Kind: InviteLink}, nil
+		}
+		room, err := arg()
+		return Command{Kind: InviteLink, Room: RoomName(room)}, err
+	case "private":
+		room, err := arg()
+		return Command{Kind: Private, Room: RoomName(room)}, err
+	case "kick":
+		if rest == "" || strings.ContainsAny(rest, " \t") {
+			return Command{}, errors.New("usage: /kick PEER")
+		}
+		return Command{Kind: Kick, To: rest}, nil
 	case "leave", "part":
 		if rest == "" {
 			return Command{Kind: Leave}, nil
@@ -125,7 +151,7 @@ func ParseLine(line string) (Command, error) {
 
 func argName(cmd string) string {
 	switch cmd {
-	case "nick":
+	case "nick", "private":
 		return "name"
 	default:
 		return "room"
@@ -171,6 +197,18 @@ func ParseJSON(line string) (Command, error) {
 			return Command{}, fmt.Errorf(`why: "to" is missing`)
 		}
 		return Command{Kind: Why, To: c.To}, nil
+	case "invite":
+		return Command{Kind: InviteLink, Room: c.Room}, nil
+	case "private":
+		if c.Room == "" {
+			return Command{}, fmt.Errorf(`private: "room" is missing`)
+		}
+		return Command{Kind: Private, Room: c.Room}, nil
+	case "kick":
+		if c.To == "" {
+			return Command{}, fmt.Errorf(`kick: "to" is missing`)
+		}
+		return Command{Kind: Kick, To: c.To, Room: c.Room}, nil
 	case "peers", "quit", "help", "outbox":
 		return Command{Kind: Kind(c.Cmd)}, nil
 	default:

@@ -27,6 +27,13 @@ func TestParseLine(t *testing.T) {
 		{"/nick bob", app.Command{Kind: app.Nick, Text: "bob"}, ""},
 		{"/nick", app.Command{}, "usage: /nick NAME"},
 		{"/peers", app.Command{Kind: app.Peers}, ""},
+		{"/invite", app.Command{Kind: app.InviteLink}, ""},
+		{"/invite #dev", app.Command{Kind: app.InviteLink, Room: "dev"}, ""},
+		{"/private team", app.Command{Kind: app.Private, Room: "team"}, ""},
+		{"/private", app.Command{}, "usage: /private NAME"},
+		{"/kick bob", app.Command{Kind: app.Kick, To: "bob"}, ""},
+		{"/kick", app.Command{}, "usage: /kick PEER"},
+		{"/join parley://join/eyJ2IjoxfQ", app.Command{Kind: app.Join, Room: "parley://join/eyJ2IjoxfQ"}, ""},
 		{"/quit", app.Command{Kind: app.Quit}, ""},
 		{"/frob", app.Command{}, "unknown command /frob"},
 	}

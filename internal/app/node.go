@@ -126,6 +126,9 @@ func (a *App) Resolve(who string) (peer.ID, error) { return a.svc.ResolvePeer(wh
 // Join joins room.
 func (a *App) Join(room string) error { return a.svc.Join(room) }
 
+// CreatePrivate creates private room room and joins it (see chat.Service.CreatePrivate).
+func (a *App) CreatePrivate(room string) (chat.PrivateRoom, error) { return a.svc.CreatePrivate(room) }
+
 // Leave leaves room.
 func (a *App) Leave(room string) error { return a.svc.Leave(room) }
 

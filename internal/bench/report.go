@@ -170,6 +170,17 @@ func (s *Suite) Rows() []Row {
 			FmtDur(p.Ready.P50)+" / "+FmtDur(p.Ready.P95), "≤ "+FmtDur(TargetPageReady), met(p.Ready.P95 <= TargetPageReady))
 	}
 
+	// Private rooms.
+	switch r := s.Sealed; {
+	case r == nil && s.Cfg.Sections["private"]:
+		add("Private room: CPU of a message, sealed vs plain", "not measured (see errors)", "", "NO")
+	case r == nil:
+	default:
+		add("Private room: CPU of one message (seal or encode, envelope, Ed25519 sign and check, decode, open), plain → sealed",
+			fmt.Sprintf("%s → %s (%+.1f %%)", FmtDur(r.Plain), FmtDur(r.Sealed), 100*r.Overhead()),
+			fmt.Sprintf("≤ +%.0f %%", 100*TargetSealedOverhead), met(r.Overhead() <= TargetSealedOverhead))
+	}
+
 	// Abuse.
 	switch a := s.Abuse; {
 	case a == nil && s.Cfg.Sections["abuse"]:

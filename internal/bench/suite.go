@@ -15,11 +15,11 @@ import (
 )
 
 // Sections of the suite, in the order they run.
-var Sections = []string{"node", "dm", "fanout", "burst", "web", "dispatch", "abuse", "lab", "nat"}
+var Sections = []string{"private", "node", "dm", "fanout", "burst", "web", "dispatch", "abuse", "lab", "nat"}
 
 // DefaultSections are those a run without -sections measures: all but
 // "nat", which takes minutes of its own (20 runs of 7 networks).
-var DefaultSections = []string{"node", "dm", "fanout", "burst", "web", "dispatch", "abuse", "lab"}
+var DefaultSections = []string{"private", "node", "dm", "fanout", "burst", "web", "dispatch", "abuse", "lab"}
 
 // SuiteConfig selects and bounds what RunSuite measures.
 type SuiteConfig struct {
@@ -76,7 +76,7 @@ type SuiteConfig struct {
 // DefaultSuiteConfig is the default run: under 5 minutes on 2 cores.
 func DefaultSuiteConfig() SuiteConfig {
 	return SuiteConfig{
-		Sections:      map[string]bool{"node": true, "dm": true, "fanout": true, "burst": true, "web": true, "dispatch": true, "abuse": true, "lab": true},
+		Sections:      map[string]bool{"private": true, "node": true, "dm": true, "fanout": true, "burst": true, "web": true, "dispatch": true, "abuse": true, "lab": true},
 		Sizes:         []int{10, 50, 100},
 		Degree:        4,
 		Dense:         50,
@@ -166,6 +166,7 @@ type Suite struct {
 	Page     *PageResult
 	Abuse    *AbuseResult
 	Dispatch *DispatchResult
+	Sealed   *SealedResult
 	Profiles []ProfileSummary
 	Errors   []string
 	Notes    []string // remarks generated during the run
@@ -186,6 +187,18 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 	settle := func() {
 		runtime.GC()
 		sleepCtx(ctx, settleBetweenTests)
+	}
+
+	if cfg.Sections["private"] && ctx.Err() == nil {
+		logf("private: CPU of a room message, sealed against plain")
+		r, err := RunSealed(5)
+		if err != nil {
+			fail("private", err)
+		} else {
+			s.Sealed = &r
+			logf("  plain %s, sealed %s (%+.1f %%)", FmtDur(r.Plain), FmtDur(r.Sealed), 100*r.Overhead())
+		}
+		settle()
 	}
 
 	var bin string

@@ -450,7 +450,9 @@ func (m *Model) result(r resultMsg) tea.Cmd {
 	case app.RoomList:
 		m.syncRooms(res)
 		switch {
-		case r.cmd.Kind == app.Join || r.cmd.Kind == app.Switch && r.cmd.Room != "":
+		case r.cmd.Kind == app.Join && res.Current != "":
+			m.open(m.room(res.Current)) // also the room of an invite link
+		case r.cmd.Kind == app.Switch && r.cmd.Room != "":
 			m.open(m.room(r.cmd.Room))
 		case r.cmd.Kind == app.Leave:
 			if m.cur == nil || m.cur.kind == roomConv && !slices.Contains(res.Rooms, m.cur.name) {
@@ -476,6 +478,13 @@ func (m *Model) result(r resultMsg) tea.Cmd {
 			text += "\n" + keyHelp
 		}
 		m.line(origin, infoEntry, text)
+	case app.Invite:
+		if r.cmd.Kind == app.Private {
+			c := m.room(res.Room)
+			m.open(c)
+			origin = c
+		}
+		m.line(origin, infoEntry, ui.Text{Local: m.loc}.Result(res))
 	case app.OutboxList, app.Route:
 		m.line(origin, infoEntry, ui.Text{Local: m.loc}.Result(res))
 	case app.Quitting:

@@ -29,6 +29,7 @@ func result(r interface {
 	Outbox(pending []chat.PendingDM) string
 	Info(msg string) string
 	Route(r app.Route) string
+	Invite(inv app.Invite) string
 }, res app.Result) string {
 	switch res := res.(type) {
 	case app.Sent:
@@ -43,6 +44,8 @@ func result(r interface {
 		return r.Info(res.Text)
 	case app.Route:
 		return r.Route(res)
+	case app.Invite:
+		return r.Invite(res)
 	}
 	return ""
 }
@@ -314,6 +317,25 @@ func (JSON) Outbox(pending []chat.PendingDM) string {
 		Event   string  `json:"event"`
 		Pending []entry `json:"pending"`
 	}{"outbox", out})
+}
+
+// Invite is {"event":"invite","room":ROOM,"link":LINK}.
+func (JSON) Invite(inv app.Invite) string {
+	return encode(struct {
+		Event   string `json:"event"`
+		Room    string `json:"room"`
+		Link    string `json:"link"`
+		Private bool   `json:"private,omitempty"`
+	}{"invite", inv.Room, inv.Link, inv.Private})
+}
+
+// Invite shows the link on a line of its own, easy to copy.
+func (Text) Invite(inv app.Invite) string {
+	what := "invite to #" + inv.Room + " (they run: parley join LINK, or type /join LINK):"
+	if inv.Private {
+		what = "invite to the private room #" + inv.Room + " — whoever has this link can read the room; send it only to members:"
+	}
+	return what + "\n" + inv.Link
 }
 
 func (JSON) Info(msg string) string {

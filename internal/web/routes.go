@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/chat/invite"
 	"github.com/parley-chat/parley/internal/app"
 )
 
@@ -117,6 +118,16 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	if invite.IsLink(req.Room) {
+		if _, err := invite.Decode(req.Room); err != nil {
+			return badRequest("%v", err)
+		}
+		room, err := s.a.JoinLink(r.Context(), req.Room)
+		if err != nil && !errors.Is(err, chat.ErrAlreadyInRoom) {
+			return err
+		}
+		return s.roomListJoined(w, room)
+	}
 	room, err := roomName(req.Room)
 	if err != nil {
 		return err
@@ -125,6 +136,61 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.roomList(w)
+}
+
+// roomListJoined is the room list and the room just joined (an invite
+// link's room, which the caller did not name).
+func (s *Server) roomListJoined(w http.ResponseWriter, room string) error {
+	rs, err := s.a.RoomStates()
+	if err != nil {
+		return err
+	}
+	out := make([]roomJSON, len(rs))
+	for i, r := range rs {
+		out[i] = roomJSON{Room: r.Room, Unread: r.Unread}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"rooms": out, "room": room})
+}
+
+type inviteJSON struct {
+	Room    string `json:"room"`
+	Link    string `json:"link"`
+	Private bool   `json:"private"`
+}
+
+// private creates a private room, joins it and answers its invite link.
+func (s *Server) private(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Room string `json:"room"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	room, err := roomName(req.Room)
+	if err != nil {
+		return err
+	}
+	if _, err := s.a.CreatePrivate(room); err != nil {
+		return err
+	}
+	inv, err := s.a.Invite(room)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, inviteJSON{inv.Room, inv.Link, inv.Private})
+}
+
+// invite answers an invite link to a joined room.
+func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
+	room, err := roomName(r.PathValue("room"))
+	if err != nil {
+		return err
+	}
+	inv, err := s.a.Invite(room)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, inviteJSON{inv.Room, inv.Link, inv.Private})
 }
 
 func (s *Server) leave(w http.ResponseWriter, r *http.Request) error {

@@ -113,6 +113,8 @@ func New(a *app.App, cfg Config) (*Server, error) {
 		{Method: "GET", Path: "/api/v1/rooms", h: s.rooms},
 		{Method: "POST", Path: "/api/v1/rooms", h: s.join},
 		{Method: "DELETE", Path: "/api/v1/rooms/{room}", h: s.leave},
+		{Method: "GET", Path: "/api/v1/rooms/{room}/invite", h: s.invite},
+		{Method: "POST", Path: "/api/v1/private", h: s.private},
 		{Method: "GET", Path: "/api/v1/rooms/{room}/messages", h: s.roomMessages},
 		{Method: "POST", Path: "/api/v1/rooms/{room}/messages", h: s.say},
 		{Method: "POST", Path: "/api/v1/rooms/{room}/read", h: s.roomRead},

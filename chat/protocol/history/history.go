@@ -78,6 +78,13 @@ func Record(msg *pubsub.Message, env *pb.Envelope, body *pb.Body) (storage.RoomM
 // (checked as libp2p-pubsub checks it) and a valid chat message. History
 // may be older than room.MaxMessageAge, but not from the future.
 func Verify(raw []byte, rm string, now time.Time) (storage.RoomMessage, error) {
+	return VerifyOpen(raw, rm, now, room.OpenPublic)
+}
+
+// VerifyOpen is Verify with the room's own way of opening a body: a
+// private room's history is sealed, and its members open it with the
+// room's key (room.Sealer.Open).
+func VerifyOpen(raw []byte, rm string, now time.Time, open room.Opener) (storage.RoomMessage, error) {
 	var m pubsubpb.Message
 	if err := proto.Unmarshal(raw, &m); err != nil {
 		return storage.RoomMessage{}, fmt.Errorf("decode signed message: %w", err)
@@ -96,7 +103,7 @@ func Verify(raw []byte, rm string, now time.Time) (storage.RoomMessage, error) {
 	if env.GetKind() != pb.Envelope_MESSAGE {
 		return storage.RoomMessage{}, errors.New("history holds only chat messages")
 	}
-	body, err := room.OpenBody(env)
+	body, err := open(env, author)
 	if err != nil {
 		return storage.RoomMessage{}, err
 	}

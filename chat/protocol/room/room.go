@@ -13,7 +13,10 @@
 // (pb.Body: nick and text) that only members need to read.
 //
 // A bridge validates the header and forwards the body unread
-// (DecodeEnvelope); members also open the body (OpenBody). The validator
+// (DecodeEnvelope); members also open the body (OpenBody). A private
+// room's body is sealed (Sealer: XChaCha20-Poly1305, 24-byte random nonce
+// then ciphertext) and its name on the wire is derived from its secret;
+// see sealed.go. The validator
 // rejects, and so penalises the forwarder of, anything that is not a valid
 // envelope for the topic's room: more than MaxEnvelopeBytes, a sent-at
 // more than 5 minutes ahead or MaxMessageAge behind, a room that does not
@@ -172,17 +175,19 @@ type Opened struct {
 }
 
 // Validator checks every message on room's topic before pubsub delivers
-// or forwards it: the header always, the body when openBody is set. check,
-// if not nil, may ignore (not reject) a valid message, e.g. over a rate.
-func Validator(room string, openBody bool, check func(*pubsub.Message, *pb.Envelope) pubsub.ValidationResult) pubsub.ValidatorEx {
+// or forwards it: the header always, the body when open is not nil
+// (OpenPublic, or a private room's Sealer.Open: a member rejects what does
+// not open with the room's key). check, if not nil, may ignore (not
+// reject) a valid message, e.g. over a rate.
+func Validator(room string, open Opener, check func(*pubsub.Message, *pb.Envelope) pubsub.ValidationResult) pubsub.ValidatorEx {
 	return func(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		env, err := DecodeEnvelope(msg.Data, room, time.Now())
 		if err != nil {
 			return pubsub.ValidationReject
 		}
 		opened := &Opened{Envelope: env}
-		if openBody {
-			if opened.Body, err = OpenBody(env); err != nil {
+		if open != nil {
+			if opened.Body, err = open(env, msg.GetFrom()); err != nil {
 				return pubsub.ValidationReject
 			}
 		}

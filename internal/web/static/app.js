@@ -19,7 +19,7 @@
   for (const id of ['boot', 'login', 'login-form', 'login-input', 'login-error', 'app', 'sidebar', 'scrim',
     'nav-open', 'nav-close', 'nav-badge', 'me-card', 'me-avatar', 'me-nick', 'me-status', 'room-list',
     'rooms-empty', 'join-form', 'join-input', 'join-error', 'dm-list', 'dms-empty', 'conv-title', 'conv-sub',
-    'leave-btn', 'people-open', 'people-count', 'people-close', 'people-title', 'people-list', 'others-title',
+    'leave-btn', 'invite-btn', 'private-btn', 'people-open', 'people-count', 'people-close', 'people-title', 'people-list', 'others-title',
     'others-list', 'banner', 'banner-text', 'banner-action', 'scroller', 'history-top', 'messages', 'empty',
     'empty-title', 'empty-text', 'jump', 'compose', 'text', 'send', 'compose-error', 'bytes', 'me-dialog',
     'me-conn', 'nick-form', 'nick-input', 'nick-error', 'me-peer', 'me-addrs', 'me-relay', 'me-relay-addrs',
@@ -282,6 +282,13 @@
     }
     openView(validView(view) ? view : firstView());
     openStream(info.seq);
+    // An invite link opened as this page's fragment (…/#parley://join/…)
+    // joins its room; the link leaves the address bar at once.
+    const hash = decodeURIComponent(location.hash.slice(1));
+    if (hash.startsWith(INVITE)) {
+      history.replaceState(null, '', base);
+      joinRoom(hash, el['join-error']);
+    }
   }
 
   async function loadState() {
@@ -958,6 +965,7 @@
     title.replaceChildren();
     sub.textContent = '';
     el['leave-btn'].hidden = !c || c.kind !== 'room';
+    el['invite-btn'].hidden = !c || c.kind !== 'room';
     el.compose.hidden = !c || !!c.error;
     if (!c) {
       title.textContent = 'Parley';
@@ -1308,27 +1316,87 @@
     send();
   });
 
-  el['join-form'].addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const err = el['join-error'];
-    let name = el['join-input'].value.trim();
-    if (name.startsWith('#')) name = name.slice(1);
-    err.hidden = true;
-    if (!name) return;
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
-      err.textContent = 'A room name is 1 to 64 letters, digits, dots, dashes or underscores, without spaces.';
-      err.hidden = false;
-      return;
-    }
+  const INVITE = 'parley://join/';
+
+  // joinRoom joins a room by name or by invite link.
+  async function joinRoom(name, err) {
     try {
       const r = await api('POST', 'api/v1/rooms', { room: name });
       S.rooms = r.rooms || S.rooms;
       el['join-input'].value = '';
-      openView({ kind: 'room', id: name });
+      openView({ kind: 'room', id: r.room || name });
       refreshPeers();
     } catch (ex) {
       err.textContent = 'Could not join: ' + ex.message;
       err.hidden = false;
+    }
+  }
+
+  // typedRoom is the room name in the join field, or '' after saying
+  // what is wrong with it.
+  function typedRoom(err) {
+    let name = el['join-input'].value.trim();
+    if (name.startsWith('#')) name = name.slice(1);
+    err.hidden = true;
+    if (!name) return '';
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+      err.textContent = 'A room name is 1 to 64 letters, digits, dots, dashes or underscores, without spaces.';
+      err.hidden = false;
+      return '';
+    }
+    return name;
+  }
+
+  // showInvite puts a room's invite link where it can be copied.
+  function showInvite(inv) {
+    const what = inv.private
+      ? 'Invite link to the private room #' + inv.room + '. Whoever has it can read the room: send it only to members.'
+      : 'Invite link to #' + inv.room + ': your friend opens it with parley join LINK, or pastes it into Join.';
+    window.prompt(what, inv.link);
+  }
+
+  el['join-form'].addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const err = el['join-error'];
+    const typed = el['join-input'].value.trim();
+    if (typed.startsWith(INVITE)) {
+      err.hidden = true;
+      joinRoom(typed, err);
+      return;
+    }
+    const name = typedRoom(err);
+    if (name) joinRoom(name, err);
+  });
+
+  el['private-btn'].addEventListener('click', async () => {
+    const err = el['join-error'];
+    const name = typedRoom(err);
+    if (!name) {
+      if (err.hidden) {
+        err.textContent = 'Type the new private room\'s name first.';
+        err.hidden = false;
+      }
+      return;
+    }
+    try {
+      const inv = await api('POST', 'api/v1/private', { room: name });
+      await loadRooms();
+      el['join-input'].value = '';
+      openView({ kind: 'room', id: inv.room });
+      showInvite(inv);
+    } catch (ex) {
+      err.textContent = 'Could not create the private room: ' + ex.message;
+      err.hidden = false;
+    }
+  });
+
+  el['invite-btn'].addEventListener('click', async () => {
+    const c = S.conv;
+    if (!c || c.kind !== 'room') return;
+    try {
+      showInvite(await api('GET', 'api/v1/rooms/' + enc(c.id) + '/invite'));
+    } catch (ex) {
+      toast('Could not make an invite link: ' + ex.message, 'error');
     }
   });
 

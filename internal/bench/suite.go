@@ -94,7 +94,7 @@ func DefaultSuiteConfig() SuiteConfig {
 		NodeRuns:      6,
 		Idle:          3 * time.Second,
 		Peers:         50,
-		BinaryDMs:     200,
+		BinaryDMs:     90, // with the warm-up, under the 100 DMs and room messages a node takes from one peer at once
 		LabRuns:       3,
 		NATRuns:       20,
 		Dispatch:      DispatchConfig{Pool: 5, Clicks: 20, Visitors: 50, Timeout: 2 * time.Minute},

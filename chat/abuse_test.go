@@ -610,3 +610,53 @@ func TestWithLimitsRefusesNonsense(t *testing.T) {
 		})
 	}
 }
+
+// A room whose members all join at once converges to full delivery
+// without a catch-up storm: each member catches up from a few of the
+// members it meets (and any relay), not from all of them, so the
+// catch-ups grow linearly with the room, not quadratically.
+func TestRoomJoiningAtOnceHasNoCatchUpStorm(t *testing.T) {
+	const n = 20
+	var catchUps atomic.Int64
+	hooks := chat.Hooks{CaughtUp: func(string, int, int, int) { catchUps.Add(1) }}
+	members := make([]*testutil.Chat, n)
+	for i := range members {
+		members[i] = testutil.NewChat(t, testutil.NewNode(t), chat.WithNick(fmt.Sprintf("m%02d", i)), chat.WithHooks(hooks))
+	}
+	ctx := context.Background()
+	// A ring with chords: every member has 8 links.
+	for i, m := range members {
+		for _, j := range []int{(i + 1) % n, (i + 3) % n, (i + 7) % n, (i + 11) % n} {
+			if err := m.Node.Host().Connect(ctx, testutil.Info(members[j].Node)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, m := range members {
+		wg.Go(func() {
+			if err := m.Join("lobby"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, m := range members {
+		testutil.Eventually(t, "a mesh", func() bool { return len(m.MeshPeers("lobby")) > 0 })
+	}
+	for i, m := range members {
+		if _, err := m.Send(ctx, "lobby", fmt.Sprintf("hello from %02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range members {
+		testutil.EventuallyWithin(t, time.Minute, "every member's line", func() bool {
+			return len(m.Messages("lobby")) >= n
+		})
+	}
+	t.Logf("%d members joining at once: %d catch-ups (linear bound %d; everyone from everyone met would be up to %d)",
+		n, catchUps.Load(), n*4, n*(n-1))
+	if got := catchUps.Load(); got > n*4 {
+		t.Errorf("%d catch-ups for %d members joining at once, want at most %d (a few per member)", got, n, n*4)
+	}
+}

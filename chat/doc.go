@@ -26,9 +26,9 @@
 // Joining a room joins its topic with the room validator, announces this
 // node's nick (a presence envelope; again when a member joins and on
 // SetNick, so /dm NICK works before a peer said anything), replays the
-// newest stored messages as backfill and, in the first 30 s and for
-// members that come back after losing touch, catches up from members over
-// the history protocol. Send publishes to every known member (flood
+// newest stored messages as backfill and catches up over the history
+// protocol: in the first 30 s from the first few members it meets and
+// every relay, later from members that come back after losing touch. Send publishes to every known member (flood
 // publishing) and returns once the message is back and stored, which paces
 // a burst to what the node can carry; own messages come back as Message
 // events like everyone else's. The store is the one place duplicates are

@@ -40,19 +40,20 @@ type room struct {
 	order *sequencer    // each sender's live lines in the order they were sent
 	pace  *rate.Limiter // own messages, a little under what members accept
 
-	mu         sync.Mutex
-	lamport    uint64
-	lastOwn    uint64 // Lamport of this node's newest message in the room
-	lastOwnAt  int64  // its sent-at (Unix ms)
-	announce   *time.Timer
-	heard      map[peer.ID]time.Time // authors seen in the room, also through a bridge
-	nickIn     map[peer.ID]string    // each member's nick as last seen in this room
-	joinedAt   time.Time
-	pruned     time.Time                // last retention run
-	left       map[peer.ID]time.Time    // members who left (or lost touch), and when
-	ownSent    map[string]chan struct{} // own messages not yet stored, by id
-	unreceived []unreceivedMsg          // own messages no one received yet, oldest first
-	closeOnce  sync.Once
+	mu           sync.Mutex
+	lamport      uint64
+	lastOwn      uint64 // Lamport of this node's newest message in the room
+	lastOwnAt    int64  // its sent-at (Unix ms)
+	announce     *time.Timer
+	heard        map[peer.ID]time.Time // authors seen in the room, also through a bridge
+	nickIn       map[peer.ID]string    // each member's nick as last seen in this room
+	joinedAt     time.Time
+	pruned       time.Time                // last retention run
+	joinCatchUps int                      // members caught up from in the catch-up window
+	left         map[peer.ID]time.Time    // members who left (or lost touch), and when
+	ownSent      map[string]chan struct{} // own messages not yet stored, by id
+	unreceived   []unreceivedMsg          // own messages no one received yet, oldest first
+	closeOnce    sync.Once
 }
 
 // maxRemembered bounds the members remembered as having left a room.
@@ -69,16 +70,31 @@ const pruneEvery = time.Minute
 // last few minutes of the room.
 const catchUpWindow = 30 * time.Second
 
+// joinCatchUps is how many members (relays aside) a node catches up from
+// in its catch-up window.
+const joinCatchUps = 3
+
 // catchUpSoon asks p, a member we just met in the room, for the messages
 // this node missed. However often p leaves and comes back, it is asked at
 // most Limits.CatchUpsPerRoom times at once, then once per CatchUpEvery:
 // coming back must not buy a peer a fresh catch-up each time.
-func (r *room) catchUpSoon(p peer.ID) {
+//
+// Right after joining, it asks the first joinCatchUps members it meets
+// and every relay, not everyone: when a whole room joins at once (a
+// restart, a partition healing) each member asking each other one was
+// O(members²) catch-ups, a storm; members that joined with us have
+// nothing we missed, and a member that comes back is asked anyway.
+func (r *room) catchUpSoon(p peer.ID, role string) {
 	r.mu.Lock()
 	_, returning := r.left[p]
 	delete(r.left, p)
+	inWindow := time.Since(r.joinedAt) <= catchUpWindow
+	skip := !returning && (!inWindow || (role != RoleRelay && r.joinCatchUps >= joinCatchUps))
+	if !skip && !returning && role != RoleRelay {
+		r.joinCatchUps++
+	}
 	r.mu.Unlock()
-	if time.Since(r.joinedAt) > catchUpWindow && !returning {
+	if skip {
 		return
 	}
 	if !r.s.limits.catchUps.Allow(roomPeer{r.name, p}) {
@@ -517,7 +533,7 @@ func (r *room) peerLoop() {
 			// Tell the newcomer who we are, so /dm by nick works before
 			// we say anything (through a relay: to the members behind it).
 			r.announceSoon(presenceDelay)
-			r.catchUpSoon(ev.Peer) // a relay keeps the room's history too
+			r.catchUpSoon(ev.Peer, role) // a relay keeps the room's history too
 		case pubsub.PeerLeave:
 			r.s.tracer.Prune(ev.Peer, roomproto.Topic(r.wire))
 			r.mu.Lock()

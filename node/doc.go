@@ -33,7 +33,7 @@
 //     other side punches (upgradeRelayed), never while a punch is under
 //     way; the side that dialed through a relay also dials the peer's
 //     public addresses (IPv6 behind a firewall) at once, so that both dial
-//     together (dialDirectAlongside); WithHolePunchHook reports how each
+//     together (dialDirectAlongside, from the one identify watcher); WithHolePunchHook reports how each
 //     round of punching ended.
 //     RouteOf says how each peer is reached: the path (lan, direct,
 //     hole-punched, relayed) and the address family (ip4, ip6) and

@@ -122,8 +122,9 @@ func New(opts ...Option) (*Node, error) {
 		n.Close()
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
+	behindNAT := needsNATWait(cfg.bootstrap) && !cfg.public
 	n.wg.Add(1)
-	go n.watchIdentify(idSub)
+	go n.watchIdentify(idSub, behindNAT)
 
 	for _, p := range cfg.bootstrap {
 		h.ConnManager().Protect(p.ID, "parley-bootstrap")
@@ -135,11 +136,10 @@ func New(opts ...Option) (*Node, error) {
 		go n.watchRelays()
 		go n.watchReachability()
 	}
-	if needsNATWait(cfg.bootstrap) && !cfg.public {
-		n.wg.Add(3)
+	if behindNAT {
+		n.wg.Add(2)
 		go n.watchNAT()
 		go n.upgradeRelayed()
-		go n.dialDirectAlongside()
 	} else {
 		close(n.natReady)
 	}

@@ -75,10 +75,14 @@ func (n *Node) ObservationsChanged() <-chan struct{} { return n.observed.changed
 // subscribeIdentify subscribes before the node dials anyone, so that no
 // observation is missed.
 func (n *Node) subscribeIdentify() (event.Subscription, error) {
-	return n.host.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted), eventbus.Name("parley observations"))
+	return n.host.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted), eventbus.Name("parley identify"))
 }
 
-func (n *Node) watchIdentify(sub event.Subscription) {
+// watchIdentify is the node's one reader of identify results: it keeps
+// what peers observed of this node's address and, behind a NAT or
+// firewall (alongside), dials public peers reached through a relay
+// directly while DCUtR does (dialDirectAlongside).
+func (n *Node) watchIdentify(sub event.Subscription, alongside bool) {
 	defer n.wg.Done()
 	defer sub.Close()
 	for {
@@ -90,7 +94,13 @@ func (n *Node) watchIdentify(sub event.Subscription) {
 				return
 			}
 			ev := e.(event.EvtPeerIdentificationCompleted)
-			if ev.Conn == nil || ev.ObservedAddr == nil {
+			if ev.Conn == nil {
+				continue
+			}
+			if alongside {
+				n.dialDirectAlongside(ev.Conn)
+			}
+			if ev.ObservedAddr == nil {
 				continue
 			}
 			n.observed.add(Observation{

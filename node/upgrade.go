@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/event"
-	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -173,45 +171,29 @@ const directAlongsideTimeout = 10 * time.Second
 // that both firewalls let through: the IPv6 case goes direct in
 // milliseconds instead of after the 10 s. Peers without public addresses
 // (behind IPv4 NATs) are left to DCUtR alone.
-func (n *Node) dialDirectAlongside() {
-	defer n.wg.Done()
-	// Identify has run on the relayed connection when the peer's addresses
-	// are known: that is the moment DCUtR on the other side starts too.
-	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted), eventbus.Name("parley direct alongside"))
-	if err != nil {
-		n.log.Warn("watch relayed connections", "err", err)
+//
+// watchIdentify calls it for each identified connection: identify has run
+// on the relayed connection when the peer's addresses are known, the
+// moment DCUtR on the other side starts too.
+func (n *Node) dialDirectAlongside(c network.Conn) {
+	if !isRelayed(c) || c.Stat().Direction != network.DirOutbound {
 		return
 	}
-	defer sub.Close()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case e, ok := <-sub.Out():
-			if !ok {
-				return
-			}
-			c := e.(event.EvtPeerIdentificationCompleted).Conn
-			if c == nil || !isRelayed(c) || c.Stat().Direction != network.DirOutbound {
-				continue
-			}
-			p := c.RemotePeer()
-			if !n.hasPublicAddr(p) || n.host.Network().Connectedness(p) == network.Connected {
-				continue
-			}
-			n.wg.Add(1)
-			go func() {
-				defer n.wg.Done()
-				ctx, cancel := context.WithTimeout(network.WithForceDirectDial(n.ctx, "parley: direct dial alongside DCUtR"), directAlongsideTimeout)
-				defer cancel()
-				if err := n.host.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
-					n.log.Debug("direct dial alongside DCUtR failed", "peer", p, "err", err)
-					return
-				}
-				n.log.Debug("direct dial alongside DCUtR succeeded", "peer", p)
-			}()
-		}
+	p := c.RemotePeer()
+	if !n.hasPublicAddr(p) || n.host.Network().Connectedness(p) == network.Connected {
+		return
 	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(network.WithForceDirectDial(n.ctx, "parley: direct dial alongside DCUtR"), directAlongsideTimeout)
+		defer cancel()
+		if err := n.host.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
+			n.log.Debug("direct dial alongside DCUtR failed", "peer", p, "err", err)
+			return
+		}
+		n.log.Debug("direct dial alongside DCUtR succeeded", "peer", p)
+	}()
 }
 
 // hasPublicAddr reports whether the peerstore holds a public address of

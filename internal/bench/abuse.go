@@ -102,25 +102,16 @@ func (res *AbuseResult) flood(ctx context.Context) error {
 	defer honest.Close()
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ps, err := pubsub.NewGossipSub(fctx, hs.H[2], pubsub.WithFloodPublish(true), pubsub.WithPeerOutboundQueueSize(1<<14))
-	if err != nil {
-		return err
-	}
 	for _, c := range []*chat.Service{victim, honest} {
 		if err := c.Join(roomName); err != nil {
 			return err
 		}
 	}
-	topic, err := ps.Join(roomproto.Topic(roomName))
+	topic, leave, err := rawMember(fctx, hs.H[2], pubsub.WithFloodPublish(true), pubsub.WithPeerOutboundQueueSize(1<<14))
 	if err != nil {
 		return err
 	}
-	defer topic.Close()
-	sub, err := topic.Subscribe()
-	if err != nil {
-		return err
-	}
-	defer sub.Cancel()
+	defer leave()
 	for _, h := range hs.H[1:] {
 		if err := h.Connect(ctx, peer.AddrInfo{ID: hs.H[0].ID(), Addrs: hs.H[0].Addrs()}); err != nil {
 			return err
@@ -283,20 +274,11 @@ func (res *AbuseResult) endlessHistory(ctx context.Context) error {
 	rogue := hs.H[1]
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ps, err := pubsub.NewGossipSub(fctx, rogue)
+	_, leave, err := rawMember(fctx, rogue)
 	if err != nil {
 		return err
 	}
-	topic, err := ps.Join(roomproto.Topic(roomName))
-	if err != nil {
-		return err
-	}
-	defer topic.Close()
-	sub, err := topic.Subscribe()
-	if err != nil {
-		return err
-	}
-	defer sub.Cancel()
+	defer leave()
 	var served, asked int
 	var mu sync.Mutex
 	rogue.SetStreamHandler(history.ID, endlessHistory(rogue, &mu, &served, &asked))
@@ -458,4 +440,23 @@ func signPubsub(key crypto.PrivKey, topic string, data []byte) ([]byte, error) {
 		return nil, err
 	}
 	return proto.Marshal(m)
+}
+
+// rawMember makes h a member of the room with nothing but GossipSub (what
+// a hostile peer runs): joined and subscribed until leave, or until ctx
+// ends its pubsub.
+func rawMember(ctx context.Context, h host.Host, opts ...pubsub.Option) (topic *pubsub.Topic, leave func(), err error) {
+	ps, err := pubsub.NewGossipSub(ctx, h, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if topic, err = ps.Join(roomproto.Topic(roomName)); err != nil {
+		return nil, nil, err
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		topic.Close()
+		return nil, nil, err
+	}
+	return topic, func() { sub.Cancel(); topic.Close() }, nil
 }

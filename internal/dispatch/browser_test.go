@@ -20,7 +20,7 @@ func TestBrowserVisitorStartsChatting(t *testing.T) {
 	chrome := chromium.Require(t)
 	s := newSetup(t, 1, 3, time.Hour)
 	other := s.visitor()
-	other.start()
+	other.Start()
 
 	alloc, cancelAlloc := chromium.Allocator(context.Background(), chrome, t.TempDir(), 1100, 760)
 	defer cancelAlloc()
@@ -68,8 +68,8 @@ func TestBrowserVisitorStartsChatting(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // between page loads there is no event to wait on here
 	}
 	run("say hello", chromedp.SendKeys(chromedp.ID("text"), "hello from a real browser\n"), poll(hasLine("hello from a real browser")))
-	other.waitText("hello from a real browser")
-	if code := other.api("POST", "/rooms/lobby/messages", `{"text":"hello back"}`, nil); code != 202 {
+	other.WaitText("hello from a real browser")
+	if code := other.API("POST", "/rooms/lobby/messages", `{"text":"hello back"}`, nil); code != 202 {
 		t.Fatalf("the other visitor posts: %d", code)
 	}
 	run("see the answer", poll(hasLine("hello back")))
@@ -79,7 +79,7 @@ func TestBrowserVisitorStartsChatting(t *testing.T) {
 	}
 	run("reload", chromedp.Reload(), poll(hasLine("hello from a real browser")))
 	peerAfter, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch('api/v1/info').then((r) => r.json()).then((i) => i.peer)`, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
-	if err != nil || peerAfter != peerBefore || peerAfter == other.peerID() {
-		t.Errorf("peer before the reload %q, after %q (err %v); the other visitor's is %q", peerBefore, peerAfter, err, other.peerID())
+	if err != nil || peerAfter != peerBefore || peerAfter == other.PeerID() {
+		t.Errorf("peer before the reload %q, after %q (err %v); the other visitor's is %q", peerBefore, peerAfter, err, other.PeerID())
 	}
 }

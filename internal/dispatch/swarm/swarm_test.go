@@ -2,11 +2,8 @@ package swarm_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley/internal/dispatch/dispatchtest"
 	"github.com/parley-chat/parley/internal/dispatch/swarm"
 	"github.com/parley-chat/parley/internal/dockertest"
 	"github.com/parley-chat/parley/internal/proctest"
@@ -98,84 +96,8 @@ func (s *setup) service(id, format string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// visitor is one browser: its own cookie jar.
-type visitor struct {
-	t      *testing.T
-	s      *setup
-	client *http.Client
-}
-
-func (s *setup) visitor() *visitor {
-	jar, _ := cookiejar.New(nil)
-	return &visitor{t: s.t, s: s, client: &http.Client{Jar: jar, Timeout: 90 * time.Second}}
-}
-
-// start clicks "Start chatting"; it returns the final status and body.
-func (v *visitor) start() (int, string) {
-	v.t.Helper()
-	resp, err := v.client.Post(v.s.d.URL+"/start", "application/x-www-form-urlencoded", nil)
-	if err != nil {
-		v.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-func (v *visitor) api(method, path, body string, out any) int {
-	v.t.Helper()
-	req, _ := http.NewRequest(method, v.s.d.URL+"/me/api/v1"+path, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := v.client.Do(req)
-	if err != nil {
-		v.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		json.NewDecoder(resp.Body).Decode(out)
-	}
-	return resp.StatusCode
-}
-
-func (v *visitor) peerID() string {
-	v.t.Helper()
-	var info struct{ Peer string }
-	if code := v.api("GET", "/info", "", &info); code != 200 || info.Peer == "" {
-		v.t.Fatalf("info through /me/: %d %+v", code, info)
-	}
-	return info.Peer
-}
-
-func (v *visitor) cookieID() string {
-	v.t.Helper()
-	req, _ := http.NewRequest("GET", v.s.d.URL, nil)
-	for _, c := range v.client.Jar.Cookies(req.URL) {
-		if c.Name == "parley_visitor" {
-			id, _, _ := strings.Cut(c.Value, ".")
-			return id
-		}
-	}
-	v.t.Fatal("no visitor cookie")
-	return ""
-}
-
-// waitText waits until the visitor's peer shows text in room lobby.
-func (v *visitor) waitText(text string) {
-	v.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		var page struct{ Messages []struct{ Text string } }
-		v.api("GET", "/rooms/lobby/messages", "", &page)
-		for _, m := range page.Messages {
-			if m.Text == text {
-				return
-			}
-		}
-		time.Sleep(200 * time.Millisecond) // a poll of a remote peer's state: no event reaches the test
-	}
-	v.t.Fatalf("%q never showed up", text)
+func (s *setup) visitor() *dispatchtest.Visitor {
+	return dispatchtest.NewVisitor(s.t, func() string { return s.d.URL }, 90*time.Second)
 }
 
 // Two visitors get a service each, pinned to the node that holds its
@@ -184,39 +106,39 @@ func (v *visitor) waitText(text string) {
 func TestVisitorsGetServicesChatAndSurviveARestart(t *testing.T) {
 	s := newSetup(t, true, "--pool", "1", "--max-peers", "4", "--idle", "1h")
 	alice, bob := s.visitor(), s.visitor()
-	if code, _ := alice.start(); code != 200 {
+	if code, _ := alice.Start(); code != 200 {
 		t.Fatalf("alice's start: %d", code)
 	}
-	if code, _ := bob.start(); code != 200 {
+	if code, _ := bob.Start(); code != 200 {
 		t.Fatalf("bob's start: %d", code)
 	}
-	a, b := alice.peerID(), bob.peerID()
+	a, b := alice.PeerID(), bob.PeerID()
 	if a == b {
 		t.Fatal("two visitors got the same peer")
 	}
 	node, _ := exec.Command("docker", "info", "--format", "{{.Swarm.NodeID}}").Output()
-	for _, v := range []*visitor{alice, bob} {
-		id := v.cookieID()
+	for _, v := range []*dispatchtest.Visitor{alice, bob} {
+		id := v.CookieID()
 		got := s.service(id, `{{.Spec.Mode.Replicated.Replicas}} {{index .Spec.Labels "parley.claimed"}} {{index .Spec.Labels "parley.node"}} {{.Spec.TaskTemplate.Placement.Constraints}}`)
 		n := strings.TrimSpace(string(node))
 		if want := fmt.Sprintf("1 1 %s [node.id==%s]", n, n); got != want {
 			t.Errorf("service of peer %s: replicas, claimed, node, constraints = %q, want %q", id, got, want)
 		}
 	}
-	if code := alice.api("POST", "/rooms/lobby/messages", `{"text":"hello from alice"}`, nil); code != 202 {
+	if code := alice.API("POST", "/rooms/lobby/messages", `{"text":"hello from alice"}`, nil); code != 202 {
 		t.Fatalf("alice posts: %d", code)
 	}
-	bob.waitText("hello from alice")
+	bob.WaitText("hello from alice")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := s.d.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := alice.peerID(); got != a {
+	if got := alice.PeerID(); got != a {
 		t.Errorf("after a restart alice has peer %s, want %s", got, a)
 	}
-	if got := bob.peerID(); got != b {
+	if got := bob.PeerID(); got != b {
 		t.Errorf("after a restart bob has peer %s, want %s", got, b)
 	}
 }
@@ -226,24 +148,24 @@ func TestVisitorsGetServicesChatAndSurviveARestart(t *testing.T) {
 func TestIdlePeerScalesToZeroAndComesBackWithHistory(t *testing.T) {
 	s := newSetup(t, false, "--pool", "0", "--max-peers", "2", "--idle", "3s")
 	v := s.visitor()
-	v.start()
-	id := v.peerID()
-	if code := v.api("POST", "/rooms/lobby/messages", `{"text":"remember me"}`, nil); code != 202 {
+	v.Start()
+	id := v.PeerID()
+	if code := v.API("POST", "/rooms/lobby/messages", `{"text":"remember me"}`, nil); code != 202 {
 		t.Fatal(code)
 	}
-	v.waitText("remember me")
+	v.WaitText("remember me")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := s.d.Event(ctx, "peer-stopped"); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.service(v.cookieID(), `{{.Spec.Mode.Replicated.Replicas}} {{if index .Spec.Labels "parley.stopped"}}stopped{{end}}`); got != "0 stopped" {
+	if got := s.service(v.CookieID(), `{{.Spec.Mode.Replicated.Replicas}} {{if index .Spec.Labels "parley.stopped"}}stopped{{end}}`); got != "0 stopped" {
 		t.Errorf("stopped service: replicas and label = %q, want \"0 stopped\"", got)
 	}
-	if got := v.peerID(); got != id {
+	if got := v.PeerID(); got != id {
 		t.Errorf("after the idle stop the visitor has peer %s, want %s", got, id)
 	}
-	v.waitText("remember me")
+	v.WaitText("remember me")
 }
 
 // --max-peers bounds what visitors can make it start, and
@@ -261,11 +183,11 @@ func TestCapsGiveAClearFullPage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSetup(t, false, append([]string{"--pool", "0"}, tc.args...)...)
 			for range tc.ok {
-				if code, _ := s.visitor().start(); code != 200 {
+				if code, _ := s.visitor().Start(); code != 200 {
 					t.Fatalf("a visitor within the cap got %d", code)
 				}
 			}
-			code, body := s.visitor().start()
+			code, body := s.visitor().Start()
 			if code != http.StatusServiceUnavailable || !strings.Contains(body, "try again") || !strings.Contains(body, "Full") {
 				t.Errorf("visitor past the cap: %d %q; want 503 with the page that says it is full", code, body)
 			}
@@ -280,8 +202,8 @@ func TestPeerWaitsForTheNodeThatHoldsItsData(t *testing.T) {
 	dockertest.SwarmAlone(t)
 	s := newSetup(t, false, "--pool", "0", "--max-peers", "2", "--idle", "1h")
 	v := s.visitor()
-	v.start()
-	id := v.peerID()
+	v.Start()
+	id := v.PeerID()
 	out, _ := exec.Command("docker", "info", "--format", "{{.Swarm.NodeID}}").Output()
 	node := strings.TrimSpace(string(out))
 	availability := func(a string) {
@@ -296,7 +218,7 @@ func TestPeerWaitsForTheNodeThatHoldsItsData(t *testing.T) {
 		deadline := time.Now().Add(60 * time.Second)
 		for {
 			var info struct{ Peer string }
-			code := v.api("GET", "/info", "", &info)
+			code := v.API("GET", "/info", "", &info)
 			if done(code, info.Peer) {
 				return
 			}
@@ -309,7 +231,7 @@ func TestPeerWaitsForTheNodeThatHoldsItsData(t *testing.T) {
 	poll("with its node drained the visitor should get a 503 page", func(code int, _ string) bool {
 		return code == http.StatusServiceUnavailable
 	})
-	if got := s.service(v.cookieID(), `{{.Spec.Mode.Replicated.Replicas}} {{.Spec.TaskTemplate.Placement.Constraints}}`); got != "1 [node.id=="+node+"]" {
+	if got := s.service(v.CookieID(), `{{.Spec.Mode.Replicated.Replicas}} {{.Spec.TaskTemplate.Placement.Constraints}}`); got != "1 [node.id=="+node+"]" {
 		t.Errorf("the peer's service: %q, want it kept, pinned to its node", got)
 	}
 	availability("active")

@@ -151,24 +151,7 @@ func RunLab(ctx context.Context, cfg LabConfig) (LabResult, error) {
 				return 0, err
 			}
 			aID := fmt.Sprint(aReady["peer"])
-			done := make(chan struct{})
-			defer close(done)
-			go func() {
-				tick := time.NewTicker(100 * time.Millisecond)
-				defer tick.Stop()
-				for i := 0; i < int(cfg.Timeout/(100*time.Millisecond)); i++ {
-					if a1.SendJSON(map[string]string{"cmd": "send", "text": "probe " + strconv.Itoa(i)}) != nil {
-						return
-					}
-					select {
-					case <-done:
-						return
-					case <-tick.C:
-					}
-				}
-			}()
-			_, at, err := b1.Wait(pctx, "a message from a1", proctest.Match("message", "from", aID))
-			return at, err
+			return firstMessage(pctx, a1, b1, aID, cfg.Timeout)
 		}()
 		if err != nil {
 			return res, fmt.Errorf("bridge run %d: %w", run, err)
@@ -180,4 +163,28 @@ func RunLab(ctx context.Context, cfg LabConfig) (LabResult, error) {
 	}
 	res.Bridge = NewDist(bridge)
 	return res, nil
+}
+
+// firstMessage has a send a numbered probe to the room every 100 ms (a
+// node that has not met anyone yet keeps the first ones) until b shows
+// one from a (whose peer ID is aID), and returns when b had it.
+func firstMessage(ctx context.Context, a, b *proctest.Proc, aID string, timeout time.Duration) (time.Duration, error) {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < int(timeout/(100*time.Millisecond)); i++ {
+			if a.SendJSON(map[string]string{"cmd": "send", "text": "probe " + strconv.Itoa(i)}) != nil {
+				return
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	_, at, err := b.Wait(ctx, "a message from a1", proctest.Match("message", "from", aID))
+	return at, err
 }

@@ -221,23 +221,7 @@ func natRun(ctx context.Context, cfg NATConfig, dir string, sc NATScenario, res 
 		return err
 	}
 	aID, bID := fmt.Sprint(aReady["peer"]), fmt.Sprint(bReady["peer"])
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; i < int(cfg.Timeout/(100*time.Millisecond)); i++ {
-			if a1.SendJSON(map[string]string{"cmd": "send", "text": "probe " + strconv.Itoa(i)}) != nil {
-				return
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	_, at, err := b1.Wait(ctx, "a message from a1", proctest.Match("message", "from", aID))
+	at, err := firstMessage(ctx, a1, b1, aID, cfg.Timeout)
 	if err != nil {
 		return err
 	}

@@ -147,14 +147,11 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 	}
 	defer run.close()
 	log, identity, st := run.log, run.identity, run.store
-	mr, err := mf.start(log)
+	mr, stopMetrics, err := mf.run(ctx, log)
 	if err != nil {
 		return err
 	}
-	mctx, mstop := context.WithCancel(ctx)
-	mdone := make(chan struct{})
-	go func() { mr.serve(mctx, log); close(mdone) }()
-	defer func() { mstop(); <-mdone }()
+	defer stopMetrics()
 	opts = append(opts, mr.nodeOptions()...)
 
 	// The relay hook may fire before the chat service exists, and must
@@ -197,7 +194,7 @@ func runChat(ctx context.Context, command string, args []string, stdin io.Reader
 		return err
 	}
 	if cm != nil {
-		if err := cm.Watch(mctx, svc); err != nil {
+		if err := cm.Watch(ctx, svc); err != nil {
 			return errors.Join(err, svc.Close())
 		}
 	}

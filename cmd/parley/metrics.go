@@ -69,6 +69,18 @@ func (r *metricsRun) url() string {
 	return r.srv.URL()
 }
 
+// run listens (nothing without --metrics) and serves in the background
+// until stop, which waits for the server to end.
+func (m *metricsFlags) run(ctx context.Context, log *slog.Logger) (r *metricsRun, stop func(), err error) {
+	if r, err = m.start(log); err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { r.serve(ctx, log); close(done) }()
+	return r, func() { cancel(); <-done }, nil
+}
+
 // serve serves until ctx ends; it logs rather than fails the node.
 func (r *metricsRun) serve(ctx context.Context, log *slog.Logger) {
 	if r == nil {

@@ -120,14 +120,11 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer run.close()
 	log, identity, st := run.log, run.identity, run.store
 	bopts = append(bopts, bridge.WithStore(st))
-	mr, err := mf.start(log)
+	mr, stopMetrics, err := mf.run(ctx, log)
 	if err != nil {
 		return err
 	}
-	mctx, mstop := context.WithCancel(ctx)
-	mdone := make(chan struct{})
-	go func() { mr.serve(mctx, log); close(mdone) }()
-	defer func() { mstop(); <-mdone }()
+	defer stopMetrics()
 	// The relay's own counters are kept without --metrics too: the
 	// minute's summary line reads them.
 	var reg prometheus.Registerer = prometheus.NewRegistry()

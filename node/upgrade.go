@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 

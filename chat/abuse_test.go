@@ -549,8 +549,9 @@ func TestHeldConnectionsAndSilentStreamsLeaveRoomForHonestPeers(t *testing.T) {
 
 	// A newcomer connects and everyone talks.
 	newcomer := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("newcomer"))
-	// Idle connections are trimmed once their grace period (10 s) is
-	// over; until then new ones are refused.
+	// The victim closes idle connections to keep inbound slots free (node:
+	// keepInboundRoom), so the newcomer gets in well before their grace
+	// period (10 s) is over; a refused dial backs off for a few seconds.
 	start := time.Now()
 	for {
 		cctx, ccancel := context.WithTimeout(ctx, time.Second)

@@ -7,7 +7,12 @@
 //     muxer yamux; a resource manager with explicit connection and stream
 //     caps and a connection manager (96/192 by default). Relayed
 //     connections are exempt from its per-IP limits, which would otherwise
-//     count them against the relay's address (rcmgr.go);
+//     count them against the relay's address (rcmgr.go). An eighth of
+//     the inbound slots is kept free for newcomers: inbound connections
+//     that carry no stream after 2 s and that the connection manager
+//     neither values nor protects are closed, oldest first, when fewer
+//     are free (admission.go), so peers that connect and sit idle cannot
+//     keep honest ones out until the connection manager's grace is over;
 //   - discovery: mDNS on the LAN (WithMDNS), bootstrap peers kept connected
 //     with backoff and protected from the connection manager, and a dual
 //     Kademlia DHT under the protocol prefix "/parley" (never the public

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p-kad-dht/dual"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
@@ -106,6 +107,17 @@ func New(opts ...Option) (*Node, error) {
 	}
 	n.host = h
 	n.gater.net.Store(&netHolder{h.Network()})
+	kick := make(chan struct{}, 1)
+	h.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		if c.Stat().Direction == network.DirInbound {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
+	}})
+	n.wg.Add(1)
+	go n.keepInboundRoom(kick)
 	if n.dht == nil {
 		n.Close()
 		return nil, errors.New("start libp2p host: DHT was not constructed")

@@ -1,14 +1,16 @@
 package bench
 
 import (
+	"bufio"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,16 +22,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-msgio/pbio"
-	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/parley-chat/parley/bridge"
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/chat/pb"
 	"github.com/parley-chat/parley/chat/protocol/history"
 	roomproto "github.com/parley-chat/parley/chat/protocol/room"
+	"github.com/parley-chat/parley/internal/proctest"
 	"github.com/parley-chat/parley/internal/store"
-	"github.com/parley-chat/parley/node"
 )
 
 // AbuseConfig bounds the abuse benchmarks.
@@ -38,6 +38,7 @@ type AbuseConfig struct {
 	FloodFor      time.Duration // how long it floods
 	HonestEvery   time.Duration // an honest line every so often, quiet and under the flood
 	Subscriptions int           // topics the hostile peer subscribes to at the relay
+	Binary        string        // the parley binary: the relay runs as a process of its own
 	Timeout       time.Duration
 }
 
@@ -50,8 +51,11 @@ type AbuseConfig struct {
 // the flood's messages the victim showed. HistoryGrowth is how much the
 // victim's store (database files on disk) grew while one peer served it
 // endless valid history, against chat.DefaultLimits().CatchUpBytes.
-// RelayHeap is the relay process's heap in use: idle, with the hostile
-// peer's subscriptions, and after it left.
+// RelayRSS and RelayHeap are the relay process's resident set (VmRSS) and
+// heap in use (Go's heap_inuse): idle, with the hostile peer's
+// subscriptions, and after it left and the relay's idle sweep released
+// the rooms carried for it; ControlRSS and ControlHeap the same of a relay
+// started with it and never attacked.
 type AbuseResult struct {
 	AbuseConfig
 	Quiet, Flooded Dist
@@ -60,7 +64,10 @@ type AbuseResult struct {
 	FloodShown     int
 	HistoryGrowth  int64
 	HistoryBudget  int64
-	RelayHeap      [3]uint64
+	RelayRSS       [3]int64
+	RelayHeap      [3]int64
+	ControlRSS     [3]int64 // a relay never attacked, at the same moments
+	ControlHeap    [3]int64
 	RelayTopics    int
 	RelayReleased  bool // the rooms carried for it were released
 }
@@ -347,14 +354,40 @@ func endlessHistory(h host.Host, mu *sync.Mutex, served, asked *int) network.Str
 }
 
 // subscriptionFlood: a hostile peer subscribes to Subscriptions topics of
-// three kinds at a relay, then leaves.
+// three kinds at a relay (`parley relay`, a process of its own, so that
+// its memory is its own), then leaves.
 func (res *AbuseResult) subscriptionFlood(ctx context.Context) error {
-	b, err := bridge.New(bridge.WithLogger(quietLogger()), bridge.WithNodeOptions(loopbackNode()...))
+	if res.Binary == "" {
+		return errors.New("no parley binary to run the relay")
+	}
+	// A second relay, never attacked, lives as long and is scraped as
+	// often: an idle relay grows by itself too (~2 MB in its first 90 s:
+	// the DHT, the runtime's own pools), and "back to its idle value"
+	// means back to what it would be without the attack.
+	relay, err := startBenchRelay(ctx, res.Binary, res.Timeout)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	res.RelayHeap[0] = heapInUse()
+	defer relay.stop()
+	control, err := startBenchRelay(ctx, res.Binary, res.Timeout)
+	if err != nil {
+		return err
+	}
+	defer control.stop()
+	info, murl := relay.info, relay.metrics
+	sample := func(i int) error {
+		var err error
+		if res.RelayRSS[i], res.RelayHeap[i], err = relay.memory(ctx); err != nil {
+			return err
+		}
+		res.ControlRSS[i], res.ControlHeap[i], err = control.memory(ctx)
+		return err
+	}
+	settleFor(ctx, 3*time.Second) // past start-up's allocations
+	if err := sample(0); err != nil {
+		return err
+	}
+
 	hs, err := NewHosts(1)
 	if err != nil {
 		return err
@@ -366,7 +399,6 @@ func (res *AbuseResult) subscriptionFlood(ctx context.Context) error {
 		hs.Close()
 		return err
 	}
-	info := peer.AddrInfo{ID: b.Node().ID(), Addrs: b.Node().Host().Addrs()}
 	if err := hs.H[0].Connect(ctx, info); err != nil {
 		cancel()
 		hs.Close()
@@ -387,9 +419,22 @@ func (res *AbuseResult) subscriptionFlood(ctx context.Context) error {
 			topics, subs = append(topics, t), append(subs, s)
 		}
 	}
-	time.Sleep(2 * time.Second) // let the relay take them in
-	res.RelayTopics = len(b.Rooms())
-	res.RelayHeap[1] = heapInUse()
+	carried := func() int {
+		n, _ := scrape(ctx, murl, "parley_relay_rooms_carried")
+		return int(n)
+	}
+	// The relay takes the subscriptions in: wait until its count of
+	// rooms carried stops growing.
+	for last, deadline := -1, time.Now().Add(10*time.Second); time.Now().Before(deadline); {
+		settleFor(ctx, 500*time.Millisecond)
+		n := carried()
+		if n == last && n > 0 {
+			break
+		}
+		last = n
+	}
+	res.RelayTopics = carried()
+	err = sample(1)
 	for _, s := range subs {
 		s.Cancel()
 	}
@@ -398,14 +443,103 @@ func (res *AbuseResult) subscriptionFlood(ctx context.Context) error {
 	}
 	cancel()
 	hs.Close()
+	if err != nil {
+		return err
+	}
 	// The relay releases rooms with nothing in them and no member at its
 	// next idle sweep (every minute).
-	for deadline := time.Now().Add(90 * time.Second); len(b.Rooms()) > 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Second)
+	for deadline := time.Now().Add(90 * time.Second); carried() > 0 && time.Now().Before(deadline) && ctx.Err() == nil; {
+		settleFor(ctx, time.Second)
 	}
-	res.RelayReleased = len(b.Rooms()) == 0
-	res.RelayHeap[2] = heapInUse()
-	return nil
+	res.RelayReleased = carried() == 0
+	settleFor(ctx, 3*time.Second) // as long as the idle reading waited
+	return sample(2)
+}
+
+// benchRelay is `parley relay` on loopback with its metrics served.
+type benchRelay struct {
+	proc    *proctest.Proc
+	info    peer.AddrInfo
+	metrics string // URL
+	stopFn  func()
+}
+
+func startBenchRelay(ctx context.Context, bin string, timeout time.Duration) (*benchRelay, error) {
+	data, err := os.MkdirTemp("", "parley-bench-relay")
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc("relay", quietCmd(ctx, bin, "relay", "--json", "--data", data,
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", "127.0.0.1:0"), timeout)
+	if err != nil {
+		os.RemoveAll(data)
+		return nil, err
+	}
+	r := &benchRelay{proc: p}
+	stop := func() { p.Stop(10 * time.Second); os.RemoveAll(data) }
+	ready, _, err := p.Ready(ctx)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	addrs, _ := ready["addrs"].([]any)
+	r.metrics, _ = ready["metrics"].(string)
+	if len(addrs) == 0 || r.metrics == "" {
+		stop()
+		return nil, fmt.Errorf("relay's ready event has no address or metrics URL: %v", ready)
+	}
+	a, _ := addrs[0].(string)
+	info, err := peer.AddrInfoFromString(a)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	r.info = *info
+	r.stopFn = stop
+	return r, nil
+}
+
+func (r *benchRelay) stop() { r.stopFn() }
+
+// memory is the relay's VmRSS and Go heap in use.
+func (r *benchRelay) memory(ctx context.Context) (rss, heap int64, err error) {
+	if rss, err = RSS(r.proc.Cmd.Process.Pid); err != nil {
+		return 0, 0, err
+	}
+	h, err := scrape(ctx, r.metrics, "go_memstats_heap_inuse_bytes")
+	return rss, int64(h), err
+}
+
+// scrape reads one unlabelled sample from a Prometheus text endpoint.
+func scrape(ctx context.Context, url, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	return 0, fmt.Errorf("scrape %s: no %s", url, name)
+}
+
+// settleFor waits d, or until ctx ends.
+func settleFor(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
 }
 
 func dirSize(dir string) int64 {
@@ -417,12 +551,6 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
-}
-
-// loopbackNode is a relay node on loopback only, with a fresh identity.
-func loopbackNode() []node.Option {
-	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	return []node.Option{node.WithIdentity(key), node.WithListenAddrs(ma.StringCast("/ip4/127.0.0.1/tcp/0")), node.WithMDNS(false)}
 }
 
 // signPubsub signs data for topic as libp2p-pubsub does (StrictSign).

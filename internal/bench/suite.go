@@ -202,7 +202,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 	}
 
 	var bin string
-	if cfg.Sections["node"] || cfg.Sections["lab"] || cfg.Sections["nat"] {
+	if cfg.Sections["node"] || cfg.Sections["lab"] || cfg.Sections["nat"] || cfg.Sections["abuse"] {
 		tmp, err := os.MkdirTemp("", "parley-bench-bin")
 		if err == nil {
 			defer os.RemoveAll(tmp)
@@ -349,7 +349,9 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 
 	if cfg.Sections["abuse"] && ctx.Err() == nil {
 		logf("abuse: a flood of %d valid messages/s for %v, endless history from one peer, %d subscriptions at a relay", cfg.Abuse.FloodRate, cfg.Abuse.FloodFor, cfg.Abuse.Subscriptions)
-		r, err := RunAbuse(ctx, cfg.Abuse)
+		acfg := cfg.Abuse
+		acfg.Binary = bin
+		r, err := RunAbuse(ctx, acfg)
 		if err != nil {
 			fail("abuse", err)
 		} else {

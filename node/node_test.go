@@ -190,8 +190,11 @@ func TestConnLimits(t *testing.T) {
 func TestPathLANOnlyWhenFoundByMDNS(t *testing.T) {
 	a := testutil.NewNode(t)
 	b := testutil.NewNode(t, node.WithBootstrap(testutil.Info(a)))
-	testutil.Eventually(t, "b connected to its bootstrap peer", func() bool {
-		return a.Host().Network().Connectedness(b.ID()) == network.Connected
+	// Each side adds the connection when its own upgrade is done: wait
+	// for both, or b may not hold it yet (seen under load).
+	testutil.Eventually(t, "b connected to its bootstrap peer, on both sides", func() bool {
+		return a.Host().Network().Connectedness(b.ID()) == network.Connected &&
+			b.Host().Network().Connectedness(a.ID()) == network.Connected
 	})
 	if path, _ := a.PathOf(b.ID()); path != node.PathDirect {
 		t.Errorf("a reaches b (dialed over loopback) via %q, want direct", path)

@@ -1,10 +1,12 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -271,43 +273,74 @@ func (s *Service) Send(ctx context.Context, roomName, text string) (string, erro
 }
 
 func (s *Service) send(ctx context.Context, roomName, text, id string) (string, error) {
-	r, ok := s.rooms.get(roomName)
-	if !ok {
-		return "", fmt.Errorf("send to room %q: %w", roomName, ErrNotInRoom)
+	o, err := s.publishOwn(ctx, roomName, text, id)
+	if err != nil {
+		return "", err
 	}
-	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: id, Room: r.wire}
-	if err := r.seal(env, &pb.Body{Nick: s.Nick(), Text: text}); err != nil {
-		return "", fmt.Errorf("send to room %q: %w", roomName, err)
-	}
-	stored := make(chan struct{})
-	r.mu.Lock()
-	r.ownSent[env.Id] = stored
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.ownSent, env.Id)
-		r.mu.Unlock()
-	}()
-	// Members ignore an author over their rate limit: wait for our turn
-	// rather than send what they would drop.
-	if err := r.pace.Wait(ctx); err != nil {
-		return "", fmt.Errorf("send to room %q: %w", roomName, err)
-	}
-	if err := r.publish(ctx, env); err != nil {
-		return "", fmt.Errorf("send to room %q: %w", roomName, err)
-	}
+	defer o.done()
 	timeout := time.NewTimer(sendTimeout)
 	defer timeout.Stop()
 	select {
-	case <-stored:
-		return env.Id, nil
-	case <-r.ctx.Done():
-		return env.Id, fmt.Errorf("send to room %q: left the room before the message was stored", roomName)
+	case <-o.stored:
+		return id, nil
+	case <-o.r.ctx.Done():
+		return id, o.errLeft()
 	case <-ctx.Done():
-		return env.Id, fmt.Errorf("send to room %q: %w", roomName, ctx.Err())
+		return id, fmt.Errorf("send to room %q: %w", roomName, ctx.Err())
 	case <-timeout.C:
-		return env.Id, fmt.Errorf("send to room %q: message sent but not stored within %v", roomName, sendTimeout)
+		return id, o.errNotStored()
 	}
+}
+
+// ownMessage is an own room message published and not yet back and
+// stored: stored is closed when it is.
+type ownMessage struct {
+	r      *room
+	id     string
+	stored chan struct{}
+}
+
+// publishOwn seals text as message id and publishes it to roomName; the
+// caller waits on the result's stored and calls done.
+func (s *Service) publishOwn(ctx context.Context, roomName, text, id string) (ownMessage, error) {
+	r, ok := s.rooms.get(roomName)
+	if !ok {
+		return ownMessage{}, fmt.Errorf("send to room %q: %w", roomName, ErrNotInRoom)
+	}
+	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: id, Room: r.wire}
+	if err := r.seal(env, &pb.Body{Nick: s.Nick(), Text: text}); err != nil {
+		return ownMessage{}, fmt.Errorf("send to room %q: %w", roomName, err)
+	}
+	o := ownMessage{r: r, id: id, stored: make(chan struct{})}
+	r.mu.Lock()
+	r.ownSent[id] = o.stored
+	r.mu.Unlock()
+	// Members ignore an author over their rate limit: wait for our turn
+	// rather than send what they would drop.
+	err := r.pace.Wait(ctx)
+	if err == nil {
+		err = r.publish(ctx, env)
+	}
+	if err != nil {
+		o.done()
+		return ownMessage{}, fmt.Errorf("send to room %q: %w", roomName, err)
+	}
+	return o, nil
+}
+
+// done forgets o: it was stored, or is no longer waited for.
+func (o ownMessage) done() {
+	o.r.mu.Lock()
+	delete(o.r.ownSent, o.id)
+	o.r.mu.Unlock()
+}
+
+func (o ownMessage) errLeft() error {
+	return fmt.Errorf("send to room %q: left the room before the message was stored", o.r.name)
+}
+
+func (o ownMessage) errNotStored() error {
+	return fmt.Errorf("send to room %q: message sent but not stored within %v", o.r.name, sendTimeout)
 }
 
 // Right after joining, a room's members are not known yet: their
@@ -466,10 +499,38 @@ func (r *room) receive(msgs []*pubsub.Message) {
 		return
 	}
 	added := r.keep(recs, false)
-	for i, m := range recs {
+	var fresh []int // indexes of the new messages
+	for i := range recs {
 		if i < len(added) && added[i] {
-			r.order.live(m, froms[i].author, froms[i].prev)
+			fresh = append(fresh, i)
 		}
+	}
+	// The sequencer shows a line whose predecessor is stored: within a
+	// batch, stored no longer means shown, so each sender's new lines are
+	// put in their order (by Lamport) first, in the places they took.
+	bySender := make(map[peer.ID][]int)
+	for _, i := range fresh {
+		bySender[froms[i].author] = append(bySender[froms[i].author], i)
+	}
+	for _, idx := range bySender {
+		if len(idx) < 2 {
+			continue
+		}
+		type line struct {
+			m storage.RoomMessage
+			f from
+		}
+		lines := make([]line, len(idx))
+		for k, i := range idx {
+			lines[k] = line{recs[i], froms[i]}
+		}
+		slices.SortStableFunc(lines, func(a, b line) int { return cmp.Compare(a.m.Lamport, b.m.Lamport) })
+		for k, i := range idx {
+			recs[i], froms[i] = lines[k].m, lines[k].f
+		}
+	}
+	for _, i := range fresh {
+		r.order.live(recs[i], froms[i].author, froms[i].prev)
 	}
 }
 

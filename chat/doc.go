@@ -30,9 +30,13 @@
 // protocol: in the first 30 s from the first few members it meets and
 // every relay, later from members that come back after losing touch. Send publishes to every known member (flood
 // publishing) and returns once the message is back and stored, which paces
-// a burst to what the node can carry; own messages come back as Message
-// events like everyone else's. The store is the one place duplicates are
-// recognised: live, backfilled and replayed copies are shown once.
+// a burst to what the node can carry; Post returns at once and publishes
+// in the background, in order, up to 64 messages ahead of the last one
+// stored (ErrBusy past its queue). Own messages come back as Message
+// events like everyone else's. Live messages are stored in batches, one
+// transaction for what arrived meanwhile, before they are shown. The store
+// is the one place duplicates are recognised: live, backfilled and
+// replayed copies are shown once.
 //
 // # Direct messages
 //

@@ -3,7 +3,9 @@ package chat_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -187,4 +189,55 @@ func TestSentLinesNameTheirPredecessor(t *testing.T) {
 		t.Fatal(err)
 	}
 	next("after a restart")
+}
+
+// Post publishes a burst with several messages in flight (not one round
+// trip each), and still: every message is stored and shown exactly once
+// at both ends, in the order posted, and nothing fails.
+func TestPostedBurstArrivesOnceAndInOrder(t *testing.T) {
+	defer chat.SetHoldFor(time.Minute)() // a late line on a busy machine is not what this tests
+	alice, bob := pair(t, chat.WithLimits(chat.Unlimited()))
+	for _, c := range []*testutil.Chat{alice, bob} {
+		if err := c.Join("lobby"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice.WaitPeerJoined(t, "lobby", bob.ID())
+	const n = 300 // several times what is in flight at once
+	var want []string
+	for i := range n {
+		text := fmt.Sprintf("line %03d", i)
+		for {
+			_, err := alice.Post("lobby", text)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, chat.ErrBusy) {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		want = append(want, text)
+	}
+	for _, c := range []*testutil.Chat{alice, bob} {
+		testutil.Eventually(t, fmt.Sprintf("%d messages shown", n), func() bool { return len(c.Messages("lobby")) >= n })
+		if got := textsFrom(c.Messages("lobby"), alice.ID().String()); !slices.Equal(got, want) {
+			for i := range got {
+				if got[i] != want[i] {
+					t.Errorf("%s: shown %d lines, want %d in order; at %d: %q", c.Nick(), len(got), n, i, got[i:min(len(got), i+5)])
+					break
+				}
+			}
+		}
+		if errs := countEvents(c, func(ev chat.Event) bool { _, ok := ev.(chat.Error); return ok }); errs != 0 {
+			t.Errorf("%d Error events, want 0", errs)
+		}
+		msgs, err := c.History("lobby", "", chat.MaxHistoryPage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != n {
+			t.Errorf("%d messages stored, want %d", len(msgs), n)
+		}
+	}
 }

@@ -17,12 +17,20 @@ const maxPosts = 1024
 // ErrBusy means too many posted messages wait to be sent.
 var ErrBusy = errors.New("too many messages waiting to be sent; try again in a moment")
 
+// maxInFlight bounds the posted messages published and not yet back and
+// stored. Waiting for each one's round trip before publishing the next
+// paced a burst by that round trip (10,000 messages: ~11 s); the next
+// posts go out while earlier ones travel, and the bound keeps the work
+// accepted finite (with maxPosts, Post's ErrBusy is the backpressure).
+const maxInFlight = 64
+
 type post struct{ room, text, id string }
 
 // Post sends text to a joined room in the background and returns the
 // message's ID at once, for front ends that must not wait (an HTTP
-// request): the Message event with that ID, or an Error event with it,
-// tells the outcome. Posts are sent one at a time, in order.
+// request, a burst): the Message event with that ID, or an Error event
+// with it, tells the outcome. Posts are published in order, up to
+// maxInFlight of them before the first is back and stored.
 func (s *Service) Post(room, text string) (string, error) {
 	if err := ValidateText(text); err != nil {
 		return "", fmt.Errorf("send to room %q: %w", room, err)
@@ -47,16 +55,56 @@ func (s *Service) Post(room, text string) (string, error) {
 	}
 }
 
+// sendPosts publishes posts in order and waits, oldest first, until each
+// is back and stored, with at most maxInFlight outstanding.
 func (s *Service) sendPosts() {
 	defer s.wg.Done()
+	var pending []ownMessage // published, oldest first
+	var since []time.Time    // when each was published
+	defer func() {
+		for _, o := range pending {
+			o.done()
+		}
+	}()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		var next chan post
+		if len(pending) < maxInFlight {
+			next = s.posts
+		}
+		var stored, left <-chan struct{}
+		var expired <-chan time.Time
+		if len(pending) > 0 {
+			stored, left = pending[0].stored, pending[0].r.ctx.Done()
+			timer.Reset(time.Until(since[0].Add(sendTimeout)))
+			expired = timer.C
+		}
+		var failed error
 		select {
 		case <-s.ctx.Done():
 			return
-		case p := <-s.posts:
-			if _, err := s.send(s.ctx, p.room, p.text, p.id); err != nil && s.ctx.Err() == nil {
-				s.emit(Error{ID: p.id, Err: err})
+		case p := <-next:
+			o, err := s.publishOwn(s.ctx, p.room, p.text, p.id)
+			if err != nil {
+				if s.ctx.Err() == nil {
+					s.emit(Error{ID: p.id, Err: err})
+				}
+				continue
 			}
+			pending, since = append(pending, o), append(since, time.Now())
+			continue
+		case <-stored:
+		case <-left:
+			failed = pending[0].errLeft()
+		case <-expired:
+			failed = pending[0].errNotStored()
+		}
+		o := pending[0]
+		o.done()
+		pending, since = pending[1:], since[1:]
+		if failed != nil && s.ctx.Err() == nil {
+			s.emit(Error{ID: o.id, Err: failed})
 		}
 	}
 }

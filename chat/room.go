@@ -1,10 +1,12 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -271,43 +273,74 @@ func (s *Service) Send(ctx context.Context, roomName, text string) (string, erro
 }
 
 func (s *Service) send(ctx context.Context, roomName, text, id string) (string, error) {
-	r, ok := s.rooms.get(roomName)
-	if !ok {
-		return "", fmt.Errorf("send to room %q: %w", roomName, ErrNotInRoom)
+	o, err := s.publishOwn(ctx, roomName, text, id)
+	if err != nil {
+		return "", err
 	}
-	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: id, Room: r.wire}
-	if err := r.seal(env, &pb.Body{Nick: s.Nick(), Text: text}); err != nil {
-		return "", fmt.Errorf("send to room %q: %w", roomName, err)
-	}
-	stored := make(chan struct{})
-	r.mu.Lock()
-	r.ownSent[env.Id] = stored
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.ownSent, env.Id)
-		r.mu.Unlock()
-	}()
-	// Members ignore an author over their rate limit: wait for our turn
-	// rather than send what they would drop.
-	if err := r.pace.Wait(ctx); err != nil {
-		return "", fmt.Errorf("send to room %q: %w", roomName, err)
-	}
-	if err := r.publish(ctx, env); err != nil {
-		return "", fmt.Errorf("send to room %q: %w", roomName, err)
-	}
+	defer o.done()
 	timeout := time.NewTimer(sendTimeout)
 	defer timeout.Stop()
 	select {
-	case <-stored:
-		return env.Id, nil
-	case <-r.ctx.Done():
-		return env.Id, fmt.Errorf("send to room %q: left the room before the message was stored", roomName)
+	case <-o.stored:
+		return id, nil
+	case <-o.r.ctx.Done():
+		return id, o.errLeft()
 	case <-ctx.Done():
-		return env.Id, fmt.Errorf("send to room %q: %w", roomName, ctx.Err())
+		return id, fmt.Errorf("send to room %q: %w", roomName, ctx.Err())
 	case <-timeout.C:
-		return env.Id, fmt.Errorf("send to room %q: message sent but not stored within %v", roomName, sendTimeout)
+		return id, o.errNotStored()
 	}
+}
+
+// ownMessage is an own room message published and not yet back and
+// stored: stored is closed when it is.
+type ownMessage struct {
+	r      *room
+	id     string
+	stored chan struct{}
+}
+
+// publishOwn seals text as message id and publishes it to roomName; the
+// caller waits on the result's stored and calls done.
+func (s *Service) publishOwn(ctx context.Context, roomName, text, id string) (ownMessage, error) {
+	r, ok := s.rooms.get(roomName)
+	if !ok {
+		return ownMessage{}, fmt.Errorf("send to room %q: %w", roomName, ErrNotInRoom)
+	}
+	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: id, Room: r.wire}
+	if err := r.seal(env, &pb.Body{Nick: s.Nick(), Text: text}); err != nil {
+		return ownMessage{}, fmt.Errorf("send to room %q: %w", roomName, err)
+	}
+	o := ownMessage{r: r, id: id, stored: make(chan struct{})}
+	r.mu.Lock()
+	r.ownSent[id] = o.stored
+	r.mu.Unlock()
+	// Members ignore an author over their rate limit: wait for our turn
+	// rather than send what they would drop.
+	err := r.pace.Wait(ctx)
+	if err == nil {
+		err = r.publish(ctx, env)
+	}
+	if err != nil {
+		o.done()
+		return ownMessage{}, fmt.Errorf("send to room %q: %w", roomName, err)
+	}
+	return o, nil
+}
+
+// done forgets o: it was stored, or is no longer waited for.
+func (o ownMessage) done() {
+	o.r.mu.Lock()
+	delete(o.r.ownSent, o.id)
+	o.r.mu.Unlock()
+}
+
+func (o ownMessage) errLeft() error {
+	return fmt.Errorf("send to room %q: left the room before the message was stored", o.r.name)
+}
+
+func (o ownMessage) errNotStored() error {
+	return fmt.Errorf("send to room %q: message sent but not stored within %v", o.r.name, sendTimeout)
 }
 
 // Right after joining, a room's members are not known yet: their
@@ -376,14 +409,68 @@ func (r *room) waitForMember(ctx context.Context) error {
 	return nil
 }
 
+// maxBatch bounds the room messages stored in one transaction: what
+// arrived while the previous batch was being stored is stored together
+// (group commit). One transaction per message was half the CPU of a
+// 10,000-message burst.
+const maxBatch = 256
+
+// readLoop takes the room's messages off the subscription and stores and
+// shows them in batches. A reader goroutine hands them over through a
+// channel of maxBatch: while a batch is stored it fills, then blocks, and
+// pubsub's subscription buffer takes the rest (its drops are reported).
 func (r *room) readLoop() {
 	defer r.s.wg.Done()
 	r.replay()
-	for {
-		msg, err := r.joined.Sub.Next(r.ctx)
-		if err != nil {
-			return // subscription cancelled or room closed
+	if !r.s.track() {
+		return
+	}
+	in := make(chan *pubsub.Message, maxBatch)
+	go func() {
+		defer r.s.wg.Done()
+		defer close(in)
+		for {
+			msg, err := r.joined.Sub.Next(r.ctx)
+			if err != nil {
+				return // subscription cancelled or room closed
+			}
+			select {
+			case in <- msg:
+			case <-r.ctx.Done():
+				return
+			}
 		}
+	}()
+	batch := make([]*pubsub.Message, 0, maxBatch)
+	for msg := range in {
+		batch = append(batch[:0], msg)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case m, ok := <-in:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, m)
+			default:
+				break drain
+			}
+		}
+		r.receive(batch)
+		clear(batch) // let the messages go
+	}
+}
+
+// receive notes who spoke in msgs, stores their room messages in one
+// transaction and then shows the new ones, in the order they arrived.
+func (r *room) receive(msgs []*pubsub.Message) {
+	recs := make([]storage.RoomMessage, 0, len(msgs))
+	type from struct {
+		author peer.ID
+		prev   uint64
+	}
+	froms := make([]from, 0, len(msgs))
+	for _, msg := range msgs {
 		opened, ok := msg.ValidatorData.(*roomproto.Opened)
 		if !ok {
 			continue
@@ -405,9 +492,45 @@ func (r *room) readLoop() {
 			r.s.log.Warn("room message", "room", r.name, "err", err)
 			continue
 		}
-		if added := r.keep([]storage.RoomMessage{m}, false); len(added) == 1 && added[0] {
-			r.order.live(m, msg.GetFrom(), env.GetPrevLamport())
+		recs = append(recs, m)
+		froms = append(froms, from{msg.GetFrom(), env.GetPrevLamport()})
+	}
+	if len(recs) == 0 {
+		return
+	}
+	added := r.keep(recs, false)
+	var fresh []int // indexes of the new messages
+	for i := range recs {
+		if i < len(added) && added[i] {
+			fresh = append(fresh, i)
 		}
+	}
+	// The sequencer shows a line whose predecessor is stored: within a
+	// batch, stored no longer means shown, so each sender's new lines are
+	// put in their order (by Lamport) first, in the places they took.
+	bySender := make(map[peer.ID][]int)
+	for _, i := range fresh {
+		bySender[froms[i].author] = append(bySender[froms[i].author], i)
+	}
+	for _, idx := range bySender {
+		if len(idx) < 2 {
+			continue
+		}
+		type line struct {
+			m storage.RoomMessage
+			f from
+		}
+		lines := make([]line, len(idx))
+		for k, i := range idx {
+			lines[k] = line{recs[i], froms[i]}
+		}
+		slices.SortStableFunc(lines, func(a, b line) int { return cmp.Compare(a.m.Lamport, b.m.Lamport) })
+		for k, i := range idx {
+			recs[i], froms[i] = lines[k].m, lines[k].f
+		}
+	}
+	for _, i := range fresh {
+		r.order.live(recs[i], froms[i].author, froms[i].prev)
 	}
 }
 

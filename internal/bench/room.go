@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/parley-chat/parley/chat"
 	roomproto "github.com/parley-chat/parley/chat/protocol/room"
+	"github.com/parley-chat/parley/internal/store"
 )
 
 // roomName is the room (topic chat.TopicPrefix+roomName) every benchmark uses.
@@ -40,6 +44,10 @@ type roomConfig struct {
 	// a burst of thousands of messages from one author measures
 	// throughput, not what members accept from one person.
 	Unlimited bool
+	// OnDisk gives each Parley member its own SQLite store in a temporary
+	// directory, as the program keeps one (WAL, synchronous=NORMAL),
+	// instead of chat's default store in memory.
+	OnDisk bool
 }
 
 // room is a running in-process room whose members record when each
@@ -62,6 +70,8 @@ type room struct {
 	tracers []*psTracer
 	// Parley
 	chats   []*chat.Service
+	stores  []*store.Store // OnDisk stores, closed after the chats
+	dir     string         // their parent directory
 	joined  []atomic.Int64 // PeerJoined events per node
 	chatErr atomic.Int64   // Error events (surfaced drops among them)
 	filler  string
@@ -106,6 +116,19 @@ func newRoom(ctx context.Context, cfg roomConfig) (_ *room, err error) {
 			opts := []chat.Option{chat.WithLogger(quiet)}
 			if cfg.Unlimited {
 				opts = append(opts, chat.WithLimits(chat.Unlimited()))
+			}
+			if cfg.OnDisk {
+				if r.dir == "" {
+					if r.dir, err = os.MkdirTemp("", "parley-bench-room-"); err != nil {
+						return nil, fmt.Errorf("store directory: %w", err)
+					}
+				}
+				st, err := store.Open(filepath.Join(r.dir, strconv.Itoa(i)))
+				if err != nil {
+					return nil, err
+				}
+				r.stores = append(r.stores, st)
+				opts = append(opts, chat.WithStore(st))
 			}
 			svc, err := chat.New(h, opts...)
 			if err != nil {
@@ -223,6 +246,25 @@ func (r *room) publish(ctx context.Context, node, seq int) error {
 	return r.topics[node].Publish(ctx, data)
 }
 
+// post is publish for a burst: Parley's Post (published in the
+// background, several in flight), retried while chat says it is busy;
+// the other routers' Topic.Publish as in publish.
+func (r *room) post(ctx context.Context, node, seq int) error {
+	if r.chats == nil {
+		return r.publish(ctx, node, seq)
+	}
+	text := fmt.Sprintf("%08d ", seq) + r.filler
+	for {
+		_, err := r.chats[node].Post(roomName, text)
+		if !errors.Is(err, chat.ErrBusy) {
+			return err
+		}
+		if err := sleepCtx(ctx, 200*time.Microsecond); err != nil {
+			return err
+		}
+	}
+}
+
 // waitReady waits until every member knows that each of its neighbours is
 // in the room (subscriptions exchanged) and, for GossipSub, has at least
 // one mesh peer; then one more heartbeat (1 s) lets the meshes settle.
@@ -318,6 +360,12 @@ func (r *room) close() {
 		c.Close()
 	}
 	r.wg.Wait()
+	for _, st := range r.stores {
+		st.Close()
+	}
+	if r.dir != "" {
+		os.RemoveAll(r.dir)
+	}
 	for _, t := range r.topics {
 		t.Close()
 	}

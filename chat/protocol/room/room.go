@@ -211,12 +211,15 @@ type Joined struct {
 	ps *pubsub.PubSub
 }
 
-// Join registers v as room's validator, joins its topic, opens its member
+// Join registers v as room's validator (inline: v must not block), joins its topic, opens its member
 // events and subscribes with a buffer of buf messages; on any failure it
 // undoes what it did.
 func Join(ps *pubsub.PubSub, name string, v pubsub.ValidatorEx, buf int) (*Joined, error) {
 	topic := Topic(name)
-	if err := ps.RegisterTopicValidator(topic, v); err != nil {
+	// Inline: the validator decodes, opens and counts, never blocks, so
+	// it runs on pubsub's validation workers right after the signature
+	// check instead of in a goroutine of its own per message.
+	if err := ps.RegisterTopicValidator(topic, v, pubsub.WithValidatorInline(true)); err != nil {
 		return nil, fmt.Errorf("register validator: %w", err)
 	}
 	j := &Joined{Name: name, ps: ps}

@@ -6,6 +6,8 @@
 //	go run ./cmd/parley-bench                   # everything, under 5 minutes on 2 cores
 //	go run ./cmd/parley-bench -sections dm,node # some sections only
 //	go run ./cmd/parley-bench -quick -out ''    # a small smoke run, no file written
+//	go run ./cmd/parley-bench -sections sim -sim-members 1000 -timeout 60m -out ''
+//	                                            # a larger room on the simulated network
 //
 // All traffic stays on 127.0.0.1, except the "lab" section, which runs
 // inside the network namespaces of internal/netlab (needs root; reported
@@ -122,7 +124,7 @@ func run() error {
 	if *quick {
 		cfg.Tunes = nil
 		cfg.Sizes, cfg.Dense, cfg.Messages = []int{10}, 0, 30
-		cfg.Sim.N, cfg.Sim.Messages, cfg.SimBaseline = 100, 10, false
+		cfg.Sim.N, cfg.Sim.Messages, cfg.SimBaseline = 30, 10, false
 		cfg.BurstMessages, cfg.DMRoundTrips, cfg.DMThroughput, cfg.FirstDMRuns = 1000, 300, 500, 2
 		cfg.NodeRuns, cfg.Idle, cfg.Peers, cfg.BinaryDMs, cfg.LabRuns = 2, time.Second, 10, 20, 1
 		cfg.NATRuns = 2

@@ -108,8 +108,10 @@ type Hosts struct {
 	Link func(a, b int) error
 	// Done, if set, is called by Close after the hosts are closed.
 	Done func()
-	// Parallel bounds the dials under way at once (default 8).
-	Parallel int
+	// Parallel bounds the dials under way at once (default 8), and
+	// DialTimeout each dial with its identify exchange (default 20 s).
+	Parallel    int
+	DialTimeout time.Duration
 }
 
 // NewHosts starts n light hosts.
@@ -227,7 +229,7 @@ func (hs *Hosts) Connect(ctx context.Context, edges [][2]int) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			cctx, cancel := context.WithTimeout(ctx, cmp.Or(hs.DialTimeout, 20*time.Second))
 			defer cancel()
 			errs[i] = hs.H[e[0]].Connect(cctx, Info(hs.H[e[1]]))
 		}()

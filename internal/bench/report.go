@@ -393,11 +393,15 @@ func (s *Suite) Markdown(command, notes string) string {
 		c := s.Cfg.Sim
 		p("\n### Room on a simulated network (%d × %d-byte messages %v apart, from random members; %v one way and %.0f Mbit/s on every link)\n\n",
 			c.Messages, c.Size, c.Interval, c.OneWay, c.Bandwidth*8/1e6)
-		p("| members | router | mean degree (min–max) | set-up | p50 | p95 | p99 | max | delivered | amplification | … with framing | bytes written | CPU busy | drops | Error events | whole run | peak RSS | peak goroutines |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		p("| members | router | mean degree (min–max) | set-up | messages delivered during set-up (Parley: presence) | p50 | p95 | p99 | max | delivered | amplification | … with framing | bytes written | CPU busy | drops | Error events | whole run | peak RSS | peak goroutines |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range s.Sim {
-			p("| %d | %s | %.1f (%d–%d) | %s | %s | %s | %s | %s | %s | %.2f× | %.2f× | %s | %.0f %% | %d | %d | %s | %s | %d |\n", r.N, routerName(r.Router),
-				r.MeanDegree, r.MinDegree, r.MaxDegree, FmtDur(r.Setup), FmtDur(r.Latency.P50), FmtDur(r.Latency.P95), FmtDur(r.Latency.P99), FmtDur(r.Latency.Max),
+			setup := "n/a"
+			if r.Router == Parley {
+				setup = fmt.Sprintf("%d (%.0f a member)", r.SetupDeliveries, float64(r.SetupDeliveries)/float64(r.N))
+			}
+			p("| %d | %s | %.1f (%d–%d) | %s | %s | %s | %s | %s | %s | %s | %.2f× | %.2f× | %s | %.0f %% | %d | %d | %s | %s | %d |\n", r.N, routerName(r.Router),
+				r.MeanDegree, r.MinDegree, r.MaxDegree, FmtDur(r.Setup), setup, FmtDur(r.Latency.P50), FmtDur(r.Latency.P95), FmtDur(r.Latency.P99), FmtDur(r.Latency.Max),
 				FmtPct(r.Ratio()), r.Amplification, r.Framed, FmtMB(r.WireBytes), 100*r.CPUBusy, r.Dropped, r.ErrorEvents, FmtDur(r.Wall), FmtMB(r.PeakRSS), r.PeakGoroutines)
 		}
 	}

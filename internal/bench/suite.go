@@ -19,7 +19,7 @@ var Sections = []string{"private", "node", "dm", "fanout", "sim", "burst", "web"
 
 // DefaultSections are those a run without -sections measures: all but
 // "nat", which takes minutes of its own (20 runs of 7 networks).
-var DefaultSections = []string{"private", "node", "dm", "fanout", "burst", "web", "dispatch", "abuse", "lab"}
+var DefaultSections = []string{"private", "node", "dm", "fanout", "sim", "burst", "web", "dispatch", "abuse", "lab"}
 
 // SuiteConfig selects and bounds what RunSuite measures.
 type SuiteConfig struct {
@@ -81,7 +81,7 @@ type SuiteConfig struct {
 // DefaultSuiteConfig is the default run: under 5 minutes on 2 cores.
 func DefaultSuiteConfig() SuiteConfig {
 	return SuiteConfig{
-		Sections:      map[string]bool{"private": true, "node": true, "dm": true, "fanout": true, "burst": true, "web": true, "dispatch": true, "abuse": true, "lab": true},
+		Sections:      map[string]bool{"private": true, "node": true, "dm": true, "fanout": true, "sim": true, "burst": true, "web": true, "dispatch": true, "abuse": true, "lab": true},
 		Sizes:         []int{10, 50, 100},
 		Degree:        4,
 		Dense:         50,
@@ -313,9 +313,9 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 			if err != nil {
 				fail(fmt.Sprintf("sim %s", r), err)
 			} else {
-				logf("  p50 %s, p99 %s, %s delivered, amplification %.2f×, set-up %s, run %s, peak RSS %s",
+				logf("  p50 %s, p99 %s, %s delivered, amplification %.2f×, set-up %s (%d messages delivered in it), run %s, peak RSS %s",
 					FmtDur(res.Latency.P50), FmtDur(res.Latency.P99), FmtPct(res.Ratio()), res.Amplification,
-					FmtDur(res.Setup), FmtDur(res.Wall), FmtMB(res.PeakRSS))
+					FmtDur(res.Setup), res.SetupDeliveries, FmtDur(res.Wall), FmtMB(res.PeakRSS))
 				s.Sim = append(s.Sim, res)
 			}
 			settle()

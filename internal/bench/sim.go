@@ -317,7 +317,7 @@ type SimConfig struct {
 	Bandwidth    float64       // bytes a second, per link and direction
 	Warmup       int
 	Seed         uint64
-	ReadyTimeout time.Duration // bound on the members seeing each other
+	ReadyTimeout time.Duration // bound on the members seeing each other (0: 90 s × (N/100)²)
 	Window       func(begin bool)
 	Log          func(format string, args ...any) // progress, if set
 }
@@ -330,7 +330,7 @@ type SimConfig struct {
 // minutes (docs/benchmarks.md, "1,000 members, simulated").
 func DefaultSimConfig() SimConfig {
 	return SimConfig{Router: Parley, N: 100, Degree: 4, Messages: 40, Interval: 250 * time.Millisecond, Size: 300,
-		OneWay: 25 * time.Millisecond, Bandwidth: 20e6 / 8, Warmup: 3, Seed: 1, ReadyTimeout: 90 * time.Second}
+		OneWay: 25 * time.Millisecond, Bandwidth: 20e6 / 8, Warmup: 3, Seed: 1}
 }
 
 // SimResult is what one simulated room measured. Latency, delivery and
@@ -422,7 +422,11 @@ func RunSim(ctx context.Context, cfg SimConfig) (res SimResult, err error) {
 			logf("  %d of %d members see all their neighbours after %s, RSS %s", n, cfg.N, FmtDur(time.Since(start)), FmtMB(rss))
 		}
 	}()
-	err = r.waitReady(ctx, cfg.ReadyTimeout)
+	ready := cfg.ReadyTimeout
+	if ready <= 0 {
+		ready = time.Duration(max(1, float64(cfg.N*cfg.N)/1e4) * float64(90*time.Second))
+	}
+	err = r.waitReady(ctx, ready)
 	close(stopProgress)
 	if err != nil {
 		return res, err

@@ -6,6 +6,8 @@
 //	go run ./cmd/parley-bench                   # everything, under 5 minutes on 2 cores
 //	go run ./cmd/parley-bench -sections dm,node # some sections only
 //	go run ./cmd/parley-bench -quick -out ''    # a small smoke run, no file written
+//	go run ./cmd/parley-bench -sections sim -sim-members 1000 -timeout 60m -out ''
+//	                                            # a larger room on the simulated network
 //
 // All traffic stays on 127.0.0.1, except the "lab" section, which runs
 // inside the network namespaces of internal/netlab (needs root; reported
@@ -47,6 +49,10 @@ func run() error {
 	fs.IntVar(&cfg.Messages, "messages", cfg.Messages, "measured messages per fan-out run")
 	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "time between two fan-out publishes")
 	fs.IntVar(&cfg.Size, "size", cfg.Size, "fan-out payload bytes")
+	fs.IntVar(&cfg.Sim.N, "sim-members", cfg.Sim.N, "members of the simulated room (section sim)")
+	fs.IntVar(&cfg.Sim.Messages, "sim-messages", cfg.Sim.Messages, "measured messages in the simulated room")
+	fs.DurationVar(&cfg.Sim.Interval, "sim-interval", cfg.Sim.Interval, "time between two publishes in the simulated room")
+	fs.BoolVar(&cfg.SimBaseline, "sim-baseline", cfg.SimBaseline, "also run GossipSub with chat's options on the simulated network")
 	fs.IntVar(&cfg.BurstMessages, "burst", cfg.BurstMessages, "messages in the burst")
 	fs.IntVar(&cfg.BurstN, "burst-members", cfg.BurstN, "members of the burst room")
 	fs.IntVar(&cfg.BurstSize, "burst-size", cfg.BurstSize, "burst message bytes")
@@ -97,6 +103,10 @@ func run() error {
 		}
 		cfg.Sizes = append(cfg.Sizes, n)
 	}
+	if cfg.Sim.N < 2 || cfg.Sim.N > 5000 || cfg.Sim.Messages < 1 || cfg.Sim.Interval <= 0 {
+		return errors.New("bad bounds: need 2 ≤ -sim-members ≤ 5000, -sim-messages ≥ 1, -sim-interval > 0")
+	}
+	cfg.Sim.Degree, cfg.Sim.Seed = cfg.Degree, *seed
 	if cfg.Dense > 200 || cfg.Degree < 1 || cfg.Messages < 1 || cfg.Interval <= 0 || cfg.BurstN < 2 {
 		return errors.New("bad bounds: need -dense ≤ 200, -degree ≥ 1, -messages ≥ 1, -interval > 0, -burst-members ≥ 2")
 	}
@@ -114,6 +124,7 @@ func run() error {
 	if *quick {
 		cfg.Tunes = nil
 		cfg.Sizes, cfg.Dense, cfg.Messages = []int{10}, 0, 30
+		cfg.Sim.N, cfg.Sim.Messages, cfg.SimBaseline = 30, 10, false
 		cfg.BurstMessages, cfg.DMRoundTrips, cfg.DMThroughput, cfg.FirstDMRuns = 1000, 300, 500, 2
 		cfg.NodeRuns, cfg.Idle, cfg.Peers, cfg.BinaryDMs, cfg.LabRuns = 2, time.Second, 10, 20, 1
 		cfg.NATRuns = 2

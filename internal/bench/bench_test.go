@@ -110,6 +110,8 @@ func TestReport(t *testing.T) {
 		{FanoutConfig: FanoutConfig{Router: Parley, N: 50}, Latency: Dist{N: 1, P99: 30 * time.Millisecond}, Delivered: 48, Expected: 49, Amplification: 5, DupPerNode: -1},
 	}
 	s.Lab = &LabResult{Unavailable: "no root"}
+	s.Sim = []SimResult{{SimConfig: DefaultSimConfig(), Latency: Dist{N: 1, P50: 100 * time.Millisecond, P99: 300 * time.Millisecond},
+		Delivered: 99, Expected: 99, Amplification: 5.8, Framed: 6.1}}
 	rows := s.Rows()
 	find := func(prefix string) Row {
 		for _, r := range rows {
@@ -125,6 +127,9 @@ func TestReport(t *testing.T) {
 	}
 	if r := find("Room, 50 members, random graph: FloodSub ÷ GossipSub"); r.Met != "yes" || r.Value != "6.00" {
 		t.Errorf("FloodSub ratio row %+v", r)
+	}
+	if r := find("Room, 100 members, simulated network (50ms RTT, 20 Mbit/s links), Parley"); r.Value != "100 % · 100ms / 300ms · 5.80× (6.10×)" {
+		t.Errorf("simulated room row %+v", r)
 	}
 	if r := find("mDNS"); r.Met != "pending" || !strings.Contains(r.Value, "no root") {
 		t.Errorf("mDNS row %+v", r)

@@ -1,7 +1,8 @@
 // Package bench measures Parley: room fan-out (GossipSub against FloodSub
-// and the real chat.Service), a message burst, direct-message round trips,
-// the start-up time and memory of the parley binary, and discovery and the
-// bridge on the network-namespace test bed (internal/netlab).
+// and the real chat.Service), a larger room on a simulated network, a
+// message burst, direct-message round trips, the start-up time and memory
+// of the parley binary, and discovery and the bridge on the
+// network-namespace test bed (internal/netlab).
 //
 // Every measurement is a function that returns a result struct; the
 // command cmd/parley-bench runs them, prints a table and writes
@@ -10,6 +11,9 @@
 // with go test -bench.
 //
 // All traffic stays on loopback (127.0.0.1), except in the test bed, whose
-// namespaces are linked to nothing outside. mDNS is never enabled outside
-// the test bed.
+// namespaces are linked to nothing outside, and in the simulated network
+// (SimHosts, RunSim), which has no sockets at all: go-libp2p's mocknet
+// carries the streams in process, and a wrapper around each application
+// stream adds the latency and bandwidth of a link. mDNS is never enabled
+// outside the test bed.
 package bench

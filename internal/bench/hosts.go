@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -102,6 +103,15 @@ func NewLightHost(c *WireCounter) (host.Host, error) {
 type Hosts struct {
 	H   []host.Host
 	Ctr []*WireCounter
+	// Link, if set, is called before a dials b: a simulated network
+	// (SimHosts) must lay the link first.
+	Link func(a, b int) error
+	// Done, if set, is called by Close after the hosts are closed.
+	Done func()
+	// Parallel bounds the dials under way at once (default 8), and
+	// DialTimeout each dial with its identify exchange (default 20 s).
+	Parallel    int
+	DialTimeout time.Duration
 }
 
 // NewHosts starts n light hosts.
@@ -133,6 +143,9 @@ func (hs *Hosts) Written() int64 {
 func (hs *Hosts) Close() {
 	for _, h := range hs.H {
 		h.Close()
+	}
+	if hs.Done != nil {
+		hs.Done()
 	}
 }
 
@@ -203,15 +216,20 @@ func Degrees(n int, edges [][2]int) []int {
 // Connect dials the edges (a dials b), a few at a time.
 func (hs *Hosts) Connect(ctx context.Context, edges [][2]int) error {
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
+	sem := make(chan struct{}, cmp.Or(hs.Parallel, 8))
 	errs := make([]error, len(edges))
 	for i, e := range edges {
+		if hs.Link != nil {
+			if errs[i] = hs.Link(e[0], e[1]); errs[i] != nil {
+				continue
+			}
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			cctx, cancel := context.WithTimeout(ctx, cmp.Or(hs.DialTimeout, 20*time.Second))
 			defer cancel()
 			errs[i] = hs.H[e[0]].Connect(cctx, Info(hs.H[e[1]]))
 		}()

@@ -87,6 +87,17 @@ func (s *Suite) Rows() []Row {
 			fmt.Sprintf("%.2f× · %s · %s", t.Amplification, FmtDur(t.Latency.P99), FmtPct(t.Ratio())), "", "")
 	}
 
+	// Simulated network.
+	for _, r := range s.Sim {
+		fig := fmt.Sprintf("Room, %d members, simulated network (%v RTT, %.0f Mbit/s links), %s", r.N, 2*r.OneWay, r.Bandwidth*8/1e6, routerName(r.Router))
+		add(fig+": delivery · p50 / p99 · amplification (with Noise and yamux framing)",
+			fmt.Sprintf("%s · %s · %.2f× (%.2f×)", FmtPct(r.Ratio()), p5099(r.Latency), r.Amplification, r.Framed), "", "")
+		add(fig+": set-up · whole run · peak RSS", fmt.Sprintf("%s · %s · %s", FmtDur(r.Setup), FmtDur(r.Wall), FmtMB(r.PeakRSS)), "", "")
+	}
+	if len(s.Sim) == 0 && s.Cfg.Sections["sim"] {
+		add(fmt.Sprintf("Room, %d members, simulated network", s.Cfg.Sim.N), "not measured (see errors)", "", "NO")
+	}
+
 	// Burst.
 	if b := s.burst(Parley); b != nil {
 		fig := fmt.Sprintf("Burst, %d members, %d messages, Parley", b.N, b.Messages)
@@ -384,6 +395,22 @@ func (s *Suite) Markdown(command, notes string) string {
 			}
 		}
 	}
+	if len(s.Sim) > 0 {
+		c := s.Cfg.Sim
+		p("\n### Room on a simulated network (%d × %d-byte messages %v apart, from random members; %v one way and %.0f Mbit/s on every link)\n\n",
+			c.Messages, c.Size, c.Interval, c.OneWay, c.Bandwidth*8/1e6)
+		p("| members | router | mean degree (min–max) | set-up | messages delivered during set-up (Parley: presence) | p50 | p95 | p99 | max | delivered | amplification | … with framing | bytes written | CPU busy | drops | Error events | whole run | peak RSS | peak goroutines |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, r := range s.Sim {
+			setup := "n/a"
+			if r.Router == Parley {
+				setup = fmt.Sprintf("%d (%.0f a member)", r.SetupDeliveries, float64(r.SetupDeliveries)/float64(r.N))
+			}
+			p("| %d | %s | %.1f (%d–%d) | %s | %s | %s | %s | %s | %s | %s | %.2f× | %.2f× | %s | %.0f %% | %d | %d | %s | %s | %d |\n", r.N, routerName(r.Router),
+				r.MeanDegree, r.MinDegree, r.MaxDegree, FmtDur(r.Setup), setup, FmtDur(r.Latency.P50), FmtDur(r.Latency.P95), FmtDur(r.Latency.P99), FmtDur(r.Latency.Max),
+				FmtPct(r.Ratio()), r.Amplification, r.Framed, FmtMB(r.WireBytes), 100*r.CPUBusy, r.Dropped, r.ErrorEvents, FmtDur(r.Wall), FmtMB(r.PeakRSS), r.PeakGoroutines)
+		}
+	}
 	if len(s.Burst) > 0 {
 		p("\n### Burst (one member of %d publishes back to back, %d-byte messages)\n\n", s.Cfg.BurstN, s.Cfg.BurstSize)
 		p("| router | messages | publish calls took | last arrival | delivered | fewest at one member | drops surfaced (Parley) or traced | … traced in outbound / validation / subscription queues | Error events | CPU busy | CPU per message |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -486,13 +513,14 @@ func (s *Suite) howMeasured() string {
 - **Latency** is from just before Topic.Publish (Service.Send for Parley) to the moment a receiving member's reader gets the message from its subscription (its Message event for Parley); one sample per message and receiver, one clock. Percentiles are nearest-rank. %d messages of %d bytes per run, %v apart, each from a random member.
 - **Delivery** is the share of (message, receiver) pairs that arrived within 10 s of the last publish. **Duplicates** are redundant copies received and discarded (pubsub's DuplicateMessage trace), per message and receiver; not observable inside chat.Service.
 - **Amplification** = bytes all hosts wrote to their TCP sockets (counted by wrapping each raw TCP connection before go-libp2p's upgrader secures it: Noise frames and tags, yamux headers, pubsub RPCs, control and gossip all included) from the first publish until 1 s after the last delivery, ÷ (payload bytes × receivers × messages).
+- **Simulated network** (section `+"`sim`"+`). go-libp2p's mocknet: %d in-process hosts (Ed25519 keys, one address each in 198.18.0.0/15), no TCP, Noise or yamux; linked and connected only along the same random graph (each dials %d), so GossipSub peer exchange cannot add links. Every stream the application opens or accepts (GossipSub, history, DMs; not identify) is wrapped: a write is delayed by %v one way after the link's earlier bytes have left at %.0f Mbit/s (each direction of each link on its own), in order, up to 1,024 writes in flight before Write blocks. mocknet's own link options are not used (they let one stream carry only one large write per one-way latency). Members: the real chat.Service (in-memory store, chat.Unlimited limits, as in the fan-out) or GossipSub with chat's options. Latency and delivery as in the fan-out (%d messages, %v apart, each Send from a goroutine of its own so that one slow Send does not hold the schedule; delivery within 20 s of the last). Amplification: bytes the application wrote to its streams (GossipSub RPCs with their length prefixes, history, DMs) from the first publish until 1 s after the last delivery ÷ (payload × receivers × messages); "with framing" adds 30 bytes a write for Noise (2 + 16) and yamux (12), which real connections would carry. Peak RSS and goroutines are sampled every 200 ms during the run (set-up included).
 - **Burst.** Member 0 of a %d-member room calls Publish (Service.Post, retried while chat says it is busy; Post publishes in the background with up to 64 messages in flight) %d times in a loop, each call as soon as the previous one returned; each Parley member keeps an on-disk SQLite store (WAL, synchronous=NORMAL) as the program does; the time is from the first call to the last first-arrival at any member. Drops are chat.Service.Dropped summed over members (each also surfaced as an Error event) for Parley, and what a pubsub tracer saw for the others (nothing tells their user).
 - **DMs.** Two real Parley nodes (node.New, TCP on 127.0.0.1, no mDNS) with chat.Service (default in-memory store). Round trip: SendDM until the sender's Delivered event, one at a time on an open stream (50 warm-up first). Raw TCP: a 160-byte request and a 40-byte reply on a loopback socket. libp2p echo: the same exchange on a libp2p stream between the same two nodes. Throughput: %d SendDM calls back to back, until all are Delivered. First DM: a fresh receiver whose address the sender knows but is not connected to, SendDM until Delivered (dial, Noise and yamux handshakes, identify, protocol negotiation, the DM, the ack). The round trip is also cut in parts: the SendDM call, SendDM until the receiver's DirectMessage event (taken by a goroutine draining the receiver's events), and from there to the sender's Delivered event. Store operations: each operation of internal/store that a DM or a room message makes, timed alone (1000 times in memory, 200 on disk in a temporary directory). Between binaries: two `+"`parley join`"+` processes (the sender bootstrapped from the receiver), from writing the JSON dm command to reading the delivered event; then room messages between the same two, from writing the JSON send command at one to reading the message event at the other.
 - **The binary** is built once (`+"`go build ./cmd/parley`"+`) and started as `+"`parley join bench --json --data DIR --listen /ip4/127.0.0.1/tcp/0 --no-mdns`"+`; start to ready is from just before exec to reading the `+"`ready`"+` line. RSS is VmRSS from /proc/PID/status after %v idle, and again after %d in-process light hosts running GossipSub joined the room and each was reported as peer-joined, after %v more.
 - **Test bed.** internal/netlab (network namespaces: a public segment, two LANs behind NAT routers). mDNS: a1 and a2 on LAN A run `+"`parley join lobby --json`"+` with default flags (mDNS on), started together; time from each process start to its peer-joined (and connection) event for the other. Bridge: `+"`parley relay`"+` on the public segment, then a1 and b1 started together with `+"`--bootstrap`"+` the relay; a1 sends a room message every 100 ms from its ready event; time from b1's start to the first message from a1 at b1. Process starts include `+"`ip netns exec`"+`.
 - **NAT traversal** (section `+"`nat`"+`, not in the default run: `+"`-sections nat -nat-runs N`"+`). For each network, a test bed of its own with `+"`parley relay`"+` on the public segment (TCP and QUIC, IPv6 too where the bed has it); each run starts a1 (LAN A) and b1 (LAN B) with fresh data directories, listening only on the network's addresses and bootstrapped from the relay address of the network's family and transport; a1 sends a room message every 100 ms from its ready event. First room message: b1's start to the first message from a1. Direct: a1's connection event for b1 says hole-punched or direct within 10 s of that first message; relayed → direct is from a1's first relayed connection event for b1 to that one (from a1's start if it went direct with none before). Failed punch rounds are the hole-punch events with "ok":false on either side in that time. NAT mappings are flushed between runs. There is no added latency: the kernel of this machine kind has no netem qdisc, so every hop is sub-millisecond and the times are a lower bound; what they show is whether a path is found and how many round trips it takes, not WAN timing. The in-the-wild rate is the anchor: its networks include symmetric NATs, firewalls that answer with RSTs, and real latency, none of which these beds have unless they say so.
 - **Profiles.** Measurements whose targets are missed are run again under the CPU profiler and summarised with `+"`go tool pprof`"+`.`,
-		s.Env.Cores, c.Degree, 2*c.Degree, chatQueue(), c.Messages, c.Size, c.Interval, c.BurstN, c.BurstMessages, c.DMThroughput, c.Idle, c.Peers, c.Idle))
+		s.Env.Cores, c.Degree, 2*c.Degree, chatQueue(), c.Messages, c.Size, c.Interval, c.Sim.N, c.Sim.Degree, c.Sim.OneWay, c.Sim.Bandwidth*8/1e6, c.Sim.Messages, c.Sim.Interval, c.BurstN, c.BurstMessages, c.DMThroughput, c.Idle, c.Peers, c.Idle))
 }
 
 func chatQueue() int { return chat.PeerQueueSize }

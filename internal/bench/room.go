@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -48,6 +49,13 @@ type roomConfig struct {
 	// directory, as the program keeps one (WAL, synchronous=NORMAL),
 	// instead of chat's default store in memory.
 	OnDisk bool
+	// Hosts starts the n hosts (default NewHosts: TCP on loopback;
+	// SimHosts: a simulated network).
+	Hosts func(n int) (*Hosts, error)
+	// EventBuffer is each Parley member's event queue (default
+	// eventBuffer); ChatOptions are added to every member's.
+	EventBuffer int
+	ChatOptions []chat.Option
 }
 
 // room is a running in-process room whose members record when each
@@ -88,7 +96,11 @@ func newRoom(ctx context.Context, cfg roomConfig) (_ *room, err error) {
 	if cfg.Size < 16 {
 		cfg.Size = 16
 	}
-	hs, err := NewHosts(cfg.N)
+	mk := cfg.Hosts
+	if mk == nil {
+		mk = NewHosts
+	}
+	hs, err := mk(cfg.N)
 	if err != nil {
 		return nil, err
 	}
@@ -130,12 +142,12 @@ func newRoom(ctx context.Context, cfg roomConfig) (_ *room, err error) {
 				r.stores = append(r.stores, st)
 				opts = append(opts, chat.WithStore(st))
 			}
-			svc, err := chat.New(h, opts...)
+			svc, err := chat.New(h, append(opts, cfg.ChatOptions...)...)
 			if err != nil {
 				return nil, fmt.Errorf("start chat: %w", err)
 			}
 			r.chats = append(r.chats, svc)
-			sub, err := svc.Subscribe(chat.WithBuffer(eventBuffer))
+			sub, err := svc.Subscribe(chat.WithBuffer(cmp.Or(cfg.EventBuffer, eventBuffer)))
 			if err != nil {
 				return nil, err
 			}
@@ -271,18 +283,8 @@ func (r *room) post(ctx context.Context, node, seq int) error {
 func (r *room) waitReady(ctx context.Context, timeout time.Duration) error {
 	ok := waitUntil(ctx, timeout, func() bool {
 		for i := range r.cfg.N {
-			switch {
-			case r.chats != nil:
-				if int(r.joined[i].Load()) < r.deg[i] || len(r.chats[i].MeshPeers(roomName)) == 0 {
-					return false
-				}
-			default:
-				if len(r.topics[i].ListPeers()) < r.deg[i] {
-					return false
-				}
-				if r.cfg.Router != FloodSub && r.tracers[i].mesh.Load() == 0 {
-					return false
-				}
+			if !r.ready(i) {
+				return false
 			}
 		}
 		return true
@@ -294,6 +296,18 @@ func (r *room) waitReady(ctx context.Context, timeout time.Duration) error {
 		return sleepCtx(ctx, 1100*time.Millisecond)
 	}
 	return nil
+}
+
+// ready says whether member i knows each of its neighbours is in the
+// room and, for GossipSub, has a mesh peer.
+func (r *room) ready(i int) bool {
+	if r.chats != nil {
+		return int(r.joined[i].Load()) >= r.deg[i] && len(r.chats[i].MeshPeers(roomName)) > 0
+	}
+	if len(r.topics[i].ListPeers()) < r.deg[i] {
+		return false
+	}
+	return r.cfg.Router == FloodSub || r.tracers[i].mesh.Load() > 0
 }
 
 // warmup publishes the warm-up messages, 20 ms apart from members in turn,

@@ -15,11 +15,11 @@ import (
 )
 
 // Sections of the suite, in the order they run.
-var Sections = []string{"private", "node", "dm", "fanout", "burst", "web", "dispatch", "abuse", "lab", "nat"}
+var Sections = []string{"private", "node", "dm", "fanout", "sim", "burst", "web", "dispatch", "abuse", "lab", "nat"}
 
 // DefaultSections are those a run without -sections measures: all but
 // "nat", which takes minutes of its own (20 runs of 7 networks).
-var DefaultSections = []string{"private", "node", "dm", "fanout", "burst", "web", "dispatch", "abuse", "lab"}
+var DefaultSections = []string{"private", "node", "dm", "fanout", "sim", "burst", "web", "dispatch", "abuse", "lab"}
 
 // SuiteConfig selects and bounds what RunSuite measures.
 type SuiteConfig struct {
@@ -33,6 +33,11 @@ type SuiteConfig struct {
 	Interval time.Duration // between publishes
 	Size     int           // payload bytes
 	Tunes    []*GossipTune // GossipSub variants also measured with 50 members
+
+	// A large room on the simulated network (section "sim"); SimBaseline
+	// also runs GossipSub with chat's options on the same network.
+	Sim         SimConfig
+	SimBaseline bool
 
 	// Burst.
 	BurstN        int
@@ -76,7 +81,7 @@ type SuiteConfig struct {
 // DefaultSuiteConfig is the default run: under 5 minutes on 2 cores.
 func DefaultSuiteConfig() SuiteConfig {
 	return SuiteConfig{
-		Sections:      map[string]bool{"private": true, "node": true, "dm": true, "fanout": true, "burst": true, "web": true, "dispatch": true, "abuse": true, "lab": true},
+		Sections:      map[string]bool{"private": true, "node": true, "dm": true, "fanout": true, "sim": true, "burst": true, "web": true, "dispatch": true, "abuse": true, "lab": true},
 		Sizes:         []int{10, 50, 100},
 		Degree:        4,
 		Dense:         50,
@@ -84,6 +89,8 @@ func DefaultSuiteConfig() SuiteConfig {
 		Interval:      50 * time.Millisecond,
 		Size:          1024,
 		Tunes:         []*GossipTune{mustTune("D=6")},
+		Sim:           DefaultSimConfig(),
+		SimBaseline:   true,
 		BurstN:        10,
 		BurstMessages: 10000,
 		BurstSize:     1024,
@@ -156,6 +163,7 @@ type Suite struct {
 	Fanout   []FanoutResult // random graph, by size then router
 	Dense    []FanoutResult // full mesh
 	Tuned    []FanoutResult // GossipSub with other parameters (Cfg.Tunes)
+	Sim      []SimResult    // simulated network: Parley, then the GossipSub baseline
 	Store    []StoreOp
 	Burst    []BurstResult
 	DM       *DMResult
@@ -284,6 +292,33 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 				c.Tune = t
 				measure(fmt.Sprintf("gossipsub %s, %d members, full mesh", t, c.N), c, &s.Tuned)
 			}
+		}
+	}
+
+	if cfg.Sections["sim"] {
+		routers := []Router{Parley}
+		if cfg.SimBaseline {
+			routers = append(routers, GossipSub)
+		}
+		for _, r := range routers {
+			if ctx.Err() != nil {
+				break
+			}
+			c := cfg.Sim
+			c.Router = r
+			c.Log = logf
+			logf("sim: %s, %d members on a simulated network (%v one way, %.0f Mbit/s a link), %d × %d-byte messages %v apart",
+				r, c.N, c.OneWay, c.Bandwidth*8/1e6, c.Messages, c.Size, c.Interval)
+			res, err := RunSim(ctx, c)
+			if err != nil {
+				fail(fmt.Sprintf("sim %s", r), err)
+			} else {
+				logf("  p50 %s, p99 %s, %s delivered, amplification %.2f×, set-up %s (%d messages delivered in it), run %s, peak RSS %s",
+					FmtDur(res.Latency.P50), FmtDur(res.Latency.P99), FmtPct(res.Ratio()), res.Amplification,
+					FmtDur(res.Setup), res.SetupDeliveries, FmtDur(res.Wall), FmtMB(res.PeakRSS))
+				s.Sim = append(s.Sim, res)
+			}
+			settle()
 		}
 	}
 

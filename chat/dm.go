@@ -47,12 +47,20 @@ func (s *Service) SendDM(to, text string) (string, error) {
 		return "", fmt.Errorf("dm: %w: %d DMs to %s are still waiting to be delivered; new ones can be sent once they are",
 			ErrOutboxFull, n, s.displayName(pid))
 	}
+	c := s.outbox.conn(pid)
+	if c == nil {
+		return "", ErrClosed
+	}
 	m := storage.DM{ID: content.NewID(), Peer: pid.String(), Nick: s.Nick(), Text: text, SentAt: time.Now().UnixMilli()}
+	c.order.Lock()
 	if err := s.store.QueueDM(m); err != nil {
+		c.order.Unlock()
 		return "", fmt.Errorf("dm: %w", err)
 	}
 	s.outbox.queued(pid)
-	if !s.outbox.sendNow(pid, &pb.DirectMessage{Id: m.ID, Nick: m.Nick, Text: m.Text, SentAtMs: m.SentAt}) {
+	sent := c.sendNow(&pb.DirectMessage{Id: m.ID, Nick: m.Nick, Text: m.Text, SentAtMs: m.SentAt})
+	c.order.Unlock()
+	if !sent {
 		s.outbox.flush(pid, true)
 	}
 	return m.ID, nil

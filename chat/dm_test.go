@@ -170,6 +170,7 @@ func TestDMBurstArrivesOnceInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob.WaitFor(t, "the last DM", func(ev chat.Event) bool { d, ok := ev.(chat.DirectMessage); return ok && d.ID == ids[n-1] })
+	alice.WaitFor(t, "the last delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == ids[n-1] })
 	var got []string
 	for _, ev := range bob.Events() {
 		if d, ok := ev.(chat.DirectMessage); ok {

@@ -200,17 +200,19 @@ func (o *outbox) idle(n int) {
 	}
 }
 
-// sendNow writes m to p's open DM stream at once, when there is one with
-// nothing older waiting; false means it is up to a flush.
-func (o *outbox) sendNow(p peer.ID, m *pb.DirectMessage) bool {
+// conn returns p's dmConn, made if needed; nil once closed.
+func (o *outbox) conn(p peer.ID) *dmConn {
 	o.mu.Lock()
-	c := o.conns[p]
-	closed := o.closed
-	o.mu.Unlock()
-	if c == nil || closed {
-		return false
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil
 	}
-	return c.sendNow(m)
+	c := o.conns[p]
+	if c == nil {
+		c = newDMConn(o.s, p)
+		o.conns[p] = c
+	}
+	return c
 }
 
 // forget drops p's DM stream once p is gone and nothing is pending for it.
@@ -295,6 +297,10 @@ type dmConn struct {
 	s        *Service
 	peer     peer.ID
 	progress chan struct{} // a signal after acks (for a waiting flush)
+	// order is held by SendDM from queueing a DM until it is written or
+	// left to a flush, and by a flush from reading the outbox until it
+	// took what it read: so a DM never overtakes an older one.
+	order sync.Mutex
 
 	mu     sync.Mutex
 	stream *dmStream
@@ -439,21 +445,15 @@ func (c *dmConn) readAcks(st *dmStream) {
 			c.fail(st, fmt.Errorf("peer acknowledged DMs out of order or never sent"))
 			return
 		}
-		settled := len(ids)
-		if err := s.store.MarkDMsDelivered(ids); err != nil {
-			settled = 0
-			s.emit(Error{ID: ids[0], Err: s.tell("delivered DMs could not be marked so; they may be sent again", nil, err)})
-		}
-		// Settled before announced: whoever reacts to Delivered sees the
-		// outbox without it.
-		s.outbox.settled(c.peer, settled)
+		// Counted out of the outbox and announced before the store marks
+		// them: the mark is off the path of the round trip. Until it is
+		// written they stay held, so no flush sends them again; if the
+		// process dies before, they are sent again after the restart and
+		// the receiver, which has them, acks them again.
+		s.outbox.settled(c.peer, len(ids))
 		c.mu.Lock()
-		current := c.stream == st
-		if current {
+		if c.stream == st {
 			c.sent = c.sent[len(ids):]
-			for _, id := range ids {
-				delete(c.held, id)
-			}
 			if len(c.sent) == 0 {
 				st.SetAckDeadline(time.Time{}) // idle: the receiver closes it in time
 			} else {
@@ -466,6 +466,21 @@ func (c *dmConn) readAcks(st *dmStream) {
 		for _, id := range ids {
 			s.emit(Delivered{ID: id, To: c.peer, Nick: nick})
 		}
+		// Marked and let go under c.order: a flush reading the outbox
+		// meanwhile still finds them held, so it does not send them again.
+		c.order.Lock()
+		if err := s.store.MarkDMsDelivered(ids); err != nil {
+			s.emit(Error{ID: ids[0], Err: s.tell("delivered DMs could not be marked so; they may be sent again", nil, err)})
+		}
+		c.mu.Lock()
+		current := c.stream == st
+		if current {
+			for _, id := range ids {
+				delete(c.held, id)
+			}
+		}
+		c.mu.Unlock()
+		c.order.Unlock()
 		if current {
 			s.outbox.idle(len(ids)) // else dropping st counted them
 		}
@@ -615,14 +630,44 @@ func (o *outbox) deliver(c *dmConn, force bool) {
 // deliverOnce is one attempt of deliver; again says a retry may help.
 func (o *outbox) deliverOnce(c *dmConn, force bool) (again bool, err error) {
 	s := o.s
+	if due, _, ok := o.dueFor(c, force); !ok || len(due) == 0 {
+		return false, nil
+	}
+	st, err := c.open(s.ctx)
+	if err != nil {
+		return false, err
+	}
+	// Read again with SendDM held off: the DMs queued until then are
+	// taken here, the ones after go straight to the stream behind them.
+	c.order.Lock()
+	due, all, ok := o.dueFor(c, force)
+	var ids []string
+	taken := true
+	if ok && len(due) > 0 {
+		ids, taken = c.take(st, due, all)
+	}
+	c.order.Unlock()
+	if !taken {
+		return true, errStreamReplaced
+	}
+	if err := c.await(s.ctx, st, ids); err != nil {
+		return true, err
+	}
+	return false, nil
+}
+
+// dueFor reads c's peer's pending DMs and returns those to send now, in
+// order; all says no DM is left waiting for its retry. Expired ones are
+// given up.
+func (o *outbox) dueFor(c *dmConn, force bool) (due []*pb.DirectMessage, all, ok bool) {
+	s := o.s
 	pending, err := s.store.PendingDMs(c.peer.String())
 	if err != nil {
 		s.emit(Error{Err: s.tell("the DM outbox could not be read; see the log", nil, err)})
-		return false, nil
+		return nil, false, false
 	}
 	now := time.Now()
-	var due []*pb.DirectMessage
-	all := true
+	all = true
 	for _, m := range pending {
 		if now.Sub(time.UnixMilli(m.SentAt)) > OutboxExpiry {
 			err := fmt.Errorf("DM %.8s to %s not delivered within %v; given up", m.ID, short(c.peer), OutboxExpiry)
@@ -638,21 +683,7 @@ func (o *outbox) deliverOnce(c *dmConn, force bool) (again bool, err error) {
 		}
 		due = append(due, &pb.DirectMessage{Id: m.ID, Nick: m.Nick, Text: m.Text, SentAtMs: m.SentAt})
 	}
-	if len(due) == 0 {
-		return false, nil
-	}
-	st, err := c.open(s.ctx)
-	if err != nil {
-		return false, err
-	}
-	ids, ok := c.take(st, due, all)
-	if !ok {
-		return true, errStreamReplaced
-	}
-	if err := c.await(s.ctx, st, ids); err != nil {
-		return true, err
-	}
-	return false, nil
+	return due, all, true
 }
 
 // postpone reschedules the first DM not acknowledged after err and tells

@@ -68,7 +68,7 @@ func (s *Store) prepare() error {
 			VALUES (?, ?, ?, ?, ?, ?)`},
 		{&s.pendingFor, `SELECT id, recipient, nick, body, sent_at_ms, attempts, next_attempt_ms FROM dm_outbox
 			WHERE delivered_at_ms IS NULL AND failed IS NULL AND (? = '' OR recipient = ?)
-			ORDER BY sent_at_ms, id`},
+			ORDER BY sent_at_ms, rowid`}, // rowid: queue order within a millisecond
 		{&s.delivered, `UPDATE dm_outbox SET delivered_at_ms = ? WHERE id = ?`},
 	} {
 		stmt, err := s.db.Prepare(st.sql)

@@ -346,7 +346,13 @@ func (c *dmConn) sendNow(m *pb.DirectMessage) bool {
 		return false
 	}
 	c.holdLocked(m)
-	c.pumpLocked()
+	if len(c.sent) == 0 {
+		c.pumpLocked()
+	}
+	// Else it goes with the next write, made when the acks of the DMs in
+	// flight come back: DMs sent faster than the round trip travel in
+	// batches, which the receiver stores in one transaction and acks in
+	// one write, and whose acks are marked in one transaction here.
 	return true
 }
 

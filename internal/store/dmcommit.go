@@ -3,6 +3,7 @@ package store
 import (
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -13,10 +14,18 @@ import (
 // commit for n DMs writes about as much as one for a single DM; with
 // synchronous=NORMAL no commit waits for an fsync, and what a commit wrote
 // survives the process being killed (see the package documentation).
+//
+// A batch is one statement of many rows, not a statement per row:
+// modernc.org/sqlite parses a statement again on every execution (even a
+// prepared one), and the parse was the dearest part of a one-row insert.
+
+// rowsPerStatement bounds the rows of one statement (SQLite's limit on
+// bound parameters is far above it).
+const rowsPerStatement = 64
 
 // AddReceivedDMs stores received DMs in one transaction, each unless the
-// same sender's message with that ID is stored already; it reports which
-// were new. Nothing is stored when it fails.
+// same sender's message with that ID is stored already (or comes earlier in
+// dms); it reports which were new. Nothing is stored when it fails.
 func (s *Store) AddReceivedDMs(dms []DM) ([]bool, error) {
 	if len(dms) == 1 {
 		added, err := s.AddReceivedDM(dms[0])
@@ -26,19 +35,48 @@ func (s *Store) AddReceivedDMs(dms []DM) ([]bool, error) {
 		return []bool{added}, nil
 	}
 	added := make([]bool, len(dms))
-	err := s.dmTx(func(tx *sql.Tx) error {
-		ins := tx.Stmt(s.insertInbox)
+	err := s.dmTx(len(dms) > rowsPerStatement, func(x execer) error {
 		now := ms(time.Now())
-		for i, m := range dms {
-			res, err := ins.Exec(m.Peer, m.ID, m.Nick, m.Text, m.SentAt, now)
+		for lo := 0; lo < len(dms); lo += rowsPerStatement {
+			part := dms[lo:min(lo+rowsPerStatement, len(dms))]
+			var q strings.Builder
+			q.WriteString(`INSERT OR IGNORE INTO dm_inbox (sender, id, nick, body, sent_at_ms, stored_at_ms) VALUES `)
+			args := make([]any, 0, 6*len(part))
+			for i, m := range part {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?, ?, ?, ?, ?)")
+				args = append(args, m.Peer, m.ID, m.Nick, m.Text, m.SentAt, now)
+			}
+			// Only the rows inserted come back: not the ones ignored.
+			q.WriteString(" RETURNING sender, id")
+			rows, err := x.Query(q.String(), args...)
 			if err != nil {
 				return err
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
+			inserted := make(map[[2]string]bool, len(part))
+			for rows.Next() {
+				var k [2]string
+				if err := rows.Scan(&k[0], &k[1]); err != nil {
+					rows.Close()
+					return err
+				}
+				inserted[k] = true
+			}
+			if err := rows.Close(); err != nil {
 				return err
 			}
-			added[i] = n == 1
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for i, m := range part {
+				k := [2]string{m.Peer, m.ID}
+				if inserted[k] {
+					added[lo+i] = true
+					delete(inserted, k) // a later copy in the batch is not new
+				}
+			}
 		}
 		return nil
 	})
@@ -54,11 +92,17 @@ func (s *Store) MarkDMsDelivered(ids []string) error {
 	if len(ids) == 1 {
 		return s.MarkDelivered(ids[0])
 	}
-	err := s.dmTx(func(tx *sql.Tx) error {
-		upd := tx.Stmt(s.delivered)
+	err := s.dmTx(len(ids) > rowsPerStatement, func(x execer) error {
 		now := ms(time.Now())
-		for _, id := range ids {
-			if _, err := upd.Exec(now, id); err != nil {
+		for lo := 0; lo < len(ids); lo += rowsPerStatement {
+			part := ids[lo:min(lo+rowsPerStatement, len(ids))]
+			args := make([]any, 0, 1+len(part))
+			args = append(args, now)
+			for _, id := range part {
+				args = append(args, id)
+			}
+			q := `UPDATE dm_outbox SET delivered_at_ms = ? WHERE id IN (?` + strings.Repeat(", ?", len(part)-1) + `)`
+			if _, err := x.Exec(q, args...); err != nil {
 				return err
 			}
 		}
@@ -70,15 +114,25 @@ func (s *Store) MarkDMsDelivered(ids []string) error {
 	return nil
 }
 
-// dmTx runs f in a transaction, committed when f returns nil.
-func (s *Store) dmTx(f func(*sql.Tx) error) error {
-	tx, err := s.db.Begin()
+// execer is a *sql.DB or a *sql.Tx.
+type execer interface {
+	Exec(query string, args ...any) (sql.Result, error)
+	Query(query string, args ...any) (*sql.Rows, error)
+}
+
+// dmTx runs f in a transaction when tx is set (more than one statement),
+// else on the database: one statement is atomic by itself.
+func (s *Store) dmTx(tx bool, f func(execer) error) error {
+	if !tx {
+		return f(s.db)
+	}
+	t, err := s.db.Begin()
 	if err != nil {
 		return err
 	}
-	if err := f(tx); err != nil {
-		tx.Rollback()
+	if err := f(t); err != nil {
+		t.Rollback()
 		return err
 	}
-	return tx.Commit()
+	return t.Commit()
 }

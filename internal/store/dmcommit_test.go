@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -22,7 +23,9 @@ func TestAddReceivedDMsInOneBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		dm := func(peer, id string) store.DM { return store.DM{ID: id, Peer: peer, Nick: "n", Text: "t " + id, SentAt: 1} }
+		dm := func(peer, id string) store.DM {
+			return store.DM{ID: id, Peer: peer, Nick: "n", Text: "t " + id, SentAt: 1}
+		}
 		if _, err := s.AddReceivedDMs([]store.DM{dm("bob", "1")}); err != nil {
 			t.Fatal(err)
 		}
@@ -42,6 +45,32 @@ func TestAddReceivedDMsInOneBatch(t *testing.T) {
 		}
 		if got, _ := s.ReceivedDMs(""); len(got) != 4 {
 			t.Errorf("disk=%v: %d DMs stored, want 4", disk, len(got))
+		}
+		// A batch longer than one statement takes: every other one new.
+		var big []store.DM
+		for i := range 150 {
+			big = append(big, dm("dave", fmt.Sprint(i/2)))
+		}
+		added, err := s.AddReceivedDMs(big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, a := range added {
+			if a != (i%2 == 0) {
+				t.Fatalf("disk=%v: long batch, DM %d new = %v", disk, i, a)
+			}
+		}
+		ids := make([]string, 0, 150)
+		for i := range 150 {
+			id := fmt.Sprint("q", i)
+			s.QueueDM(store.DM{ID: id, Peer: "erin", Text: "x", SentAt: 1})
+			ids = append(ids, id)
+		}
+		if err := s.MarkDMsDelivered(ids[:140]); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := s.CountPendingDMs("erin"); n != 10 {
+			t.Errorf("disk=%v: %d pending after marking 140 of 150, want 10", disk, n)
 		}
 	}
 }

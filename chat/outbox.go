@@ -61,8 +61,12 @@ func (s *Service) Outbox() ([]PendingDM, error) {
 	if err != nil {
 		return nil, err
 	}
+	acked := s.outbox.unmarked()
 	out := make([]PendingDM, 0, len(dms))
 	for _, m := range dms {
+		if acked[m.ID] {
+			continue // delivered; its mark is being written
+		}
 		to, _ := peer.Decode(m.Peer)
 		out = append(out, PendingDM{ID: m.ID, To: to, Text: m.Text, SentAt: time.UnixMilli(m.SentAt), Attempts: m.Attempts, Next: m.Next})
 	}
@@ -110,11 +114,7 @@ func (o *outbox) start() error {
 				o.flush(c.RemotePeer(), true)
 			}
 		},
-		DisconnectedF: func(n network.Network, c network.Conn) {
-			if n.Connectedness(c.RemotePeer()) != network.Connected && n.Connectedness(c.RemotePeer()) != network.Limited {
-				o.forget(c.RemotePeer())
-			}
-		},
+		DisconnectedF: func(n network.Network, c network.Conn) { o.forgetIfGone(c.RemotePeer()) },
 	}
 	s.h.Network().Notify(nb)
 	s.wg.Add(1)
@@ -215,6 +215,33 @@ func (o *outbox) conn(p peer.ID) *dmConn {
 	return c
 }
 
+// unmarked lists the DMs acknowledged whose mark in the store is not
+// written yet.
+func (o *outbox) unmarked() map[string]bool {
+	o.mu.Lock()
+	conns := make([]*dmConn, 0, len(o.conns))
+	for _, c := range o.conns {
+		conns = append(conns, c)
+	}
+	o.mu.Unlock()
+	out := make(map[string]bool)
+	for _, c := range conns {
+		c.mu.Lock()
+		for id := range c.unmarked {
+			out[id] = true
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
+
+// forgetIfGone forgets p unless it is connected.
+func (o *outbox) forgetIfGone(p peer.ID) {
+	if c := o.s.h.Network().Connectedness(p); c != network.Connected && c != network.Limited {
+		o.forget(p)
+	}
+}
+
 // forget drops p's DM stream once p is gone and nothing is pending for it.
 func (o *outbox) forget(p peer.ID) {
 	o.mu.Lock()
@@ -279,6 +306,9 @@ func (o *outbox) flush(p peer.ID, force bool) {
 			if !c.again || o.closed {
 				c.flushing = false
 				o.mu.Unlock()
+				// The peer may have left while this flush ran (waiting
+				// for the last marks): forget it now.
+				o.forgetIfGone(c.peer)
 				return
 			}
 			force = c.force
@@ -311,6 +341,11 @@ type dmConn struct {
 	held  map[string]bool     // IDs sent or queued on stream, not yet settled
 	queue []*pb.DirectMessage // waiting for room in the window
 	sent  []string            // written, waiting for their acks, oldest first
+	// Acknowledged, waiting to be marked delivered (see acked); unmarked
+	// outlives a broken stream, so a flush skips them.
+	toMark   []string
+	unmarked map[string]bool
+	marking  bool // a mark is scheduled
 
 	flushing bool // a flush goroutine runs (guarded by outbox.mu)
 	again    bool // another flush was asked for meanwhile (guarded by outbox.mu)
@@ -325,7 +360,7 @@ type dmStream struct {
 }
 
 func newDMConn(s *Service, p peer.ID) *dmConn {
-	return &dmConn{s: s, peer: p, progress: make(chan struct{}, 1), held: make(map[string]bool)}
+	return &dmConn{s: s, peer: p, progress: make(chan struct{}, 1), held: make(map[string]bool), unmarked: make(map[string]bool)}
 }
 
 // sendNow writes m straight to the open stream (or queues it behind the
@@ -472,28 +507,75 @@ func (c *dmConn) readAcks(st *dmStream) {
 		for _, id := range ids {
 			s.emit(Delivered{ID: id, To: c.peer, Nick: nick})
 		}
-		// Marked and let go under c.order: a flush reading the outbox
-		// meanwhile still finds them held, so it does not send them again.
-		c.order.Lock()
-		if err := s.store.MarkDMsDelivered(ids); err != nil {
-			s.emit(Error{ID: ids[0], Err: s.tell("delivered DMs could not be marked so; they may be sent again", nil, err)})
-		}
-		c.mu.Lock()
-		current := c.stream == st
-		if current {
-			for _, id := range ids {
-				delete(c.held, id)
-			}
-		}
-		c.mu.Unlock()
-		c.order.Unlock()
-		if current {
-			s.outbox.idle(len(ids)) // else dropping st counted them
-		}
+		c.acked(ids)
 		select {
 		case c.progress <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// markDelay is how long acks wait to be marked in the outbox together:
+// the mark is off the round trip (Delivered is out already), and a DM
+// sent right after the last one's Delivered does not wait for the
+// store's one connection behind that mark.
+const markDelay = time.Millisecond
+
+// acked notes acknowledged DMs, to be marked delivered within markDelay.
+// They stay held until then, so no flush sends them again.
+func (c *dmConn) acked(ids []string) {
+	c.mu.Lock()
+	c.toMark = append(c.toMark, ids...)
+	for _, id := range ids {
+		c.unmarked[id] = true
+	}
+	schedule := !c.marking
+	c.marking = true
+	c.mu.Unlock()
+	if !schedule {
+		return
+	}
+	s := c.s
+	if !s.track() {
+		c.mark() // closing: now, before the store closes
+		return
+	}
+	time.AfterFunc(markDelay, func() {
+		defer s.wg.Done()
+		c.mark()
+	})
+}
+
+// mark marks the acknowledged DMs delivered in one transaction and lets
+// them go, under c.order: a flush reading the outbox meanwhile still finds
+// them unmarked here, so it does not send them again.
+func (c *dmConn) mark() {
+	s := c.s
+	c.order.Lock()
+	c.mu.Lock()
+	ids := c.toMark
+	c.toMark, c.marking = nil, false
+	c.mu.Unlock()
+	if len(ids) > 0 {
+		if err := s.store.MarkDMsDelivered(ids); err != nil {
+			s.emit(Error{ID: ids[0], Err: s.tell("delivered DMs could not be marked so; they may be sent again", nil, err)})
+		}
+	}
+	c.mu.Lock()
+	let := 0
+	for _, id := range ids {
+		delete(c.unmarked, id)
+		if c.held[id] { // else dropping the stream counted it
+			delete(c.held, id)
+			let++
+		}
+	}
+	c.mu.Unlock()
+	c.order.Unlock()
+	s.outbox.idle(let)
+	select {
+	case c.progress <- struct{}{}:
+	default:
 	}
 }
 
@@ -570,6 +652,9 @@ func (c *dmConn) take(st *dmStream, ms []*pb.DirectMessage, all bool) ([]string,
 	}
 	ids := make([]string, 0, len(ms))
 	for _, m := range ms {
+		if c.unmarked[m.GetId()] {
+			continue // acknowledged, its mark not yet written
+		}
 		ids = append(ids, m.GetId())
 		if !c.held[m.GetId()] {
 			c.holdLocked(m)

@@ -51,8 +51,13 @@ func (s *Service) SendDM(to, text string) (string, error) {
 	if c == nil {
 		return "", ErrClosed
 	}
-	m := storage.DM{ID: content.NewID(), Peer: pid.String(), Nick: s.Nick(), Text: text, SentAt: time.Now().UnixMilli()}
 	c.order.Lock()
+	// A DM's sent-at is after its predecessor's to the same peer, also
+	// within one millisecond: both ends list a conversation by sent-at,
+	// and DMs now follow each other faster than that.
+	sentAt := max(time.Now().UnixMilli(), c.lastSentAt+1)
+	c.lastSentAt = sentAt
+	m := storage.DM{ID: content.NewID(), Peer: pid.String(), Nick: s.Nick(), Text: text, SentAt: sentAt}
 	if err := s.store.QueueDM(m); err != nil {
 		c.order.Unlock()
 		return "", fmt.Errorf("dm: %w", err)

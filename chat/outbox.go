@@ -330,7 +330,8 @@ type dmConn struct {
 	// order is held by SendDM from queueing a DM until it is written or
 	// left to a flush, and by a flush from reading the outbox until it
 	// took what it read: so a DM never overtakes an older one.
-	order sync.Mutex
+	order      sync.Mutex
+	lastSentAt int64 // of the last DM queued, Unix ms (guarded by order)
 
 	mu     sync.Mutex
 	stream *dmStream

@@ -2,8 +2,8 @@ package store
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -15,12 +15,13 @@ import (
 // synchronous=NORMAL no commit waits for an fsync, and what a commit wrote
 // survives the process being killed (see the package documentation).
 //
-// A batch is one statement of many rows, not a statement per row:
+// A batch is one statement, not a statement per row, and its text does not
+// grow with the batch: the rows go in as one JSON array (json_each).
 // modernc.org/sqlite parses a statement again on every execution (even a
-// prepared one), and the parse was the dearest part of a one-row insert.
+// prepared one), and the parse was the dearest part of a one-row insert;
+// a VALUES list of n rows is parsed (and compiled) row by row.
 
-// rowsPerStatement bounds the rows of one statement (SQLite's limit on
-// bound parameters is far above it).
+// rowsPerStatement bounds the rows of one statement.
 const rowsPerStatement = 64
 
 // AddReceivedDMs stores received DMs in one transaction, each unless the
@@ -39,19 +40,18 @@ func (s *Store) AddReceivedDMs(dms []DM) ([]bool, error) {
 		now := ms(time.Now())
 		for lo := 0; lo < len(dms); lo += rowsPerStatement {
 			part := dms[lo:min(lo+rowsPerStatement, len(dms))]
-			var q strings.Builder
-			q.WriteString(`INSERT OR IGNORE INTO dm_inbox (sender, id, nick, body, sent_at_ms, stored_at_ms) VALUES `)
-			args := make([]any, 0, 6*len(part))
+			rowsJSON := make([][5]any, len(part))
 			for i, m := range part {
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString("(?, ?, ?, ?, ?, ?)")
-				args = append(args, m.Peer, m.ID, m.Nick, m.Text, m.SentAt, now)
+				rowsJSON[i] = [5]any{m.Peer, m.ID, m.Nick, m.Text, m.SentAt}
+			}
+			arg, err := json.Marshal(rowsJSON)
+			if err != nil {
+				return err
 			}
 			// Only the rows inserted come back: not the ones ignored.
-			q.WriteString(" RETURNING sender, id")
-			rows, err := x.Query(q.String(), args...)
+			rows, err := x.Query(`INSERT OR IGNORE INTO dm_inbox (sender, id, nick, body, sent_at_ms, stored_at_ms)
+				SELECT value->>0, value->>1, value->>2, value->>3, value->>4, ? FROM json_each(?) WHERE true
+				RETURNING sender, id`, now, string(arg))
 			if err != nil {
 				return err
 			}
@@ -96,13 +96,11 @@ func (s *Store) MarkDMsDelivered(ids []string) error {
 		now := ms(time.Now())
 		for lo := 0; lo < len(ids); lo += rowsPerStatement {
 			part := ids[lo:min(lo+rowsPerStatement, len(ids))]
-			args := make([]any, 0, 1+len(part))
-			args = append(args, now)
-			for _, id := range part {
-				args = append(args, id)
+			arg, err := json.Marshal(part)
+			if err != nil {
+				return err
 			}
-			q := `UPDATE dm_outbox SET delivered_at_ms = ? WHERE id IN (?` + strings.Repeat(", ?", len(part)-1) + `)`
-			if _, err := x.Exec(q, args...); err != nil {
+			if _, err := x.Exec(`UPDATE dm_outbox SET delivered_at_ms = ? WHERE id IN (SELECT value FROM json_each(?))`, now, string(arg)); err != nil {
 				return err
 			}
 		}

@@ -46,6 +46,14 @@ func TestAddReceivedDMsInOneBatch(t *testing.T) {
 		if got, _ := s.ReceivedDMs(""); len(got) != 4 {
 			t.Errorf("disk=%v: %d DMs stored, want 4", disk, len(got))
 		}
+		// Texts and times come back as they were (a batch travels as JSON).
+		odd := store.DM{ID: "odd", Peer: "frank", Nick: `ni"ck`, Text: "\"q\" \\ ünï 🎉\n\u2028", SentAt: 1_764_590_000_123}
+		if _, err := s.AddReceivedDMs([]store.DM{odd, dm("frank", "x")}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.ReceivedDMs("frank"); len(got) != 2 || got[1] != odd {
+			t.Errorf("disk=%v: stored %+v, want %+v among them", disk, got, odd)
+		}
 		// A batch longer than one statement takes: every other one new.
 		var big []store.DM
 		for i := range 150 {

@@ -2,9 +2,7 @@ package chat
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -24,6 +22,11 @@ const DMProtocol = dm.ID
 // event follows the receiver's ack. If the peer cannot be reached, a Queued
 // event says so and the DM stays in the outbox, retried when the peer
 // connects and on a backoff schedule, also after a restart.
+//
+// On a DM stream that is open and has nothing older waiting, the DM is
+// written to it by SendDM itself (no hand-off to another goroutine), up
+// to dm.Window DMs before their acks; past that it waits in memory for
+// the acks to make room (it is on disk already).
 func (s *Service) SendDM(to, text string) (string, error) {
 	if err := ValidateText(text); err != nil {
 		return "", fmt.Errorf("dm: %w", err)
@@ -38,54 +41,34 @@ func (s *Service) SendDM(to, text string) (string, error) {
 	if s.isClosed() {
 		return "", ErrClosed
 	}
-	if n, err := s.store.CountPendingDMs(pid.String()); err != nil {
-		return "", fmt.Errorf("dm: %w", err)
-	} else if n >= s.cfg.limits.OutboxPerPeer {
+	// The outbox keeps the count of each peer's pending DMs (read from
+	// the store at start): no query per DM.
+	if n := s.outbox.pendingTo(pid); n >= s.cfg.limits.OutboxPerPeer {
 		return "", fmt.Errorf("dm: %w: %d DMs to %s are still waiting to be delivered; new ones can be sent once they are",
 			ErrOutboxFull, n, s.displayName(pid))
 	}
-	m := storage.DM{ID: content.NewID(), Peer: pid.String(), Nick: s.Nick(), Text: text, SentAt: time.Now().UnixMilli()}
+	c := s.outbox.conn(pid)
+	if c == nil {
+		return "", ErrClosed
+	}
+	c.order.Lock()
+	// A DM's sent-at is after its predecessor's to the same peer, also
+	// within one millisecond: both ends list a conversation by sent-at,
+	// and DMs now follow each other faster than that.
+	sentAt := max(time.Now().UnixMilli(), c.lastSentAt+1)
+	c.lastSentAt = sentAt
+	m := storage.DM{ID: content.NewID(), Peer: pid.String(), Nick: s.Nick(), Text: text, SentAt: sentAt}
 	if err := s.store.QueueDM(m); err != nil {
+		c.order.Unlock()
 		return "", fmt.Errorf("dm: %w", err)
 	}
 	s.outbox.queued(pid)
-	s.outbox.flush(pid, true)
+	sent := c.sendNow(&pb.DirectMessage{Id: m.ID, Nick: m.Nick, Text: m.Text, SentAtMs: m.SentAt})
+	c.order.Unlock()
+	if !sent {
+		s.outbox.flush(pid, true)
+	}
 	return m.ID, nil
-}
-
-// dmConn is the outbound DM stream to one peer, reused while it works.
-// Messages to one peer are sent one at a time, each waiting for its ack.
-type dmConn struct {
-	s    *Service
-	peer peer.ID
-
-	mu     sync.Mutex // held while sending
-	stream *dm.Stream
-
-	flushing bool // a flush goroutine runs (guarded by outbox.mu)
-	again    bool // another flush was asked for meanwhile (guarded by outbox.mu)
-	force    bool // ... ignoring the retry schedule (guarded by outbox.mu)
-}
-
-func (c *dmConn) send(ctx context.Context, msg *pb.DirectMessage) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stream != nil && c.stream.Limited() && c.hasDirectConn() {
-		// Hole punching made a direct connection since the stream was
-		// opened over the relay: move to it.
-		c.stream.Close()
-		c.stream = nil
-	}
-	err := c.exchange(ctx, msg)
-	var unreachable *errUnreachable
-	if err != nil && !errors.As(err, &unreachable) && ctx.Err() == nil {
-		// The stream broke: the peer idle-reset a cached stream, or the
-		// connection under it was replaced (a relayed one closed for a
-		// direct one). One retry on a fresh stream; the receiver drops
-		// the duplicate if the first attempt did arrive.
-		err = c.exchange(ctx, msg)
-	}
-	return err
 }
 
 // errUnreachable means no stream could be opened to the peer at all.
@@ -94,66 +77,66 @@ type errUnreachable struct{ err error }
 func (e *errUnreachable) Error() string { return "peer unreachable: " + e.err.Error() }
 func (e *errUnreachable) Unwrap() error { return e.err }
 
-func (c *dmConn) exchange(ctx context.Context, msg *pb.DirectMessage) error {
-	if c.stream == nil {
-		octx, cancel := context.WithTimeout(ctx, c.s.cfg.openTimeout)
-		st, err := dm.Open(octx, c.s.h, c.peer)
-		cancel()
-		if err != nil {
-			return &errUnreachable{err}
-		}
-		c.stream = st
-	}
-	if err := c.stream.Send(msg, c.s.cfg.ackTimeout); err != nil {
-		c.stream = nil
-		return err
-	}
-	return nil
-}
-
-func (c *dmConn) hasDirectConn() bool {
-	for _, conn := range c.s.h.Network().ConnsToPeer(c.peer) {
-		if !conn.Stat().Limited {
-			return true
-		}
-	}
-	return false
-}
-
-func (c *dmConn) reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stream != nil {
-		c.stream.Reset()
-		c.stream = nil
-	}
-}
-
-// dmHandler receives DMs: stored (durably) before the ack, so an
-// acknowledged DM is never lost, and shown after it.
+// dmHandler receives DMs: stored (durably, the DMs that arrived together
+// in one transaction) before the ack, so an acknowledged DM is never
+// lost, and shown after it.
 func (s *Service) dmHandler() dm.Handler {
 	return dm.Handler{
 		Idle: s.cfg.dmIdle,
-		Store: func(from peer.ID, m *pb.DirectMessage) (bool, error) {
-			// Refused: no ack, so the sender keeps it and retries.
-			if _, _, ok := s.isRekey(from, m.GetText()); ok {
-				// A room's new key is the room's business: taken (by
-				// Show, after the ack), not kept in the inbox as a DM.
-				return true, nil
+		Store: func(from peer.ID, ms []*pb.DirectMessage) ([]bool, error) {
+			// A refused DM gets no ack, nor do the ones after it, so the
+			// sender keeps them and retries.
+			var refused error
+			keep := make([]storage.DM, 0, len(ms))
+			sizes := make([]int64, 0, len(ms))
+			rekey := make([]bool, len(ms))
+			for i, m := range ms {
+				if _, _, ok := s.isRekey(from, m.GetText()); ok {
+					// A room's new key is the room's business: taken (by
+					// Show, after the ack), not kept in the inbox as a DM.
+					rekey[i] = true
+					continue
+				}
+				size := int64(len(m.GetText()) + len(m.GetNick()))
+				if err := s.admitDM(from, size); err != nil {
+					if i > 0 {
+						// The notice names the sender as the DMs taken
+						// before this one in the batch (shown after it).
+						s.nicks.seen(from, ms[i-1].GetNick(), time.Now())
+					}
+					s.refuseDM(from, err)
+					refused, ms = err, ms[:i]
+					break
+				}
+				keep = append(keep, storage.DM{ID: m.GetId(), Peer: from.String(), Nick: m.GetNick(), Text: m.GetText(), SentAt: m.GetSentAtMs()})
+				sizes = append(sizes, size)
 			}
-			size := int64(len(m.GetText()) + len(m.GetNick()))
-			if err := s.admitDM(from, size); err != nil {
-				s.refuseDM(from, err)
-				return false, err
+			var stored []bool
+			if len(keep) > 0 {
+				var err error
+				stored, err = s.store.AddReceivedDMs(keep)
+				if err != nil {
+					for _, size := range sizes {
+						s.limits.uncharge(from, size)
+					}
+					s.emit(Error{Err: s.tell(fmt.Sprintf("DMs from %s could not be stored, so they were not acknowledged (they will come again); see the log", short(from)), nil, err)})
+					return nil, err
+				}
 			}
-			added, err := s.store.AddReceivedDM(storage.DM{ID: m.GetId(), Peer: from.String(), Nick: m.GetNick(), Text: m.GetText(), SentAt: m.GetSentAtMs()})
-			if !added {
-				s.limits.uncharge(from, size) // a copy of one stored before, or not stored
+			added := make([]bool, len(ms))
+			j := 0
+			for i := range ms {
+				if rekey[i] {
+					added[i] = true
+					continue
+				}
+				added[i] = stored[j]
+				if !stored[j] {
+					s.limits.uncharge(from, sizes[j]) // a copy of one stored before
+				}
+				j++
 			}
-			if err != nil {
-				s.emit(Error{Err: s.tell(fmt.Sprintf("a DM from %s could not be stored, so it was not acknowledged (it will come again); see the log", short(from)), nil, err)})
-			}
-			return added, err
+			return added, refused
 		},
 		Show: func(from peer.ID, m *pb.DirectMessage) {
 			s.nicks.seen(from, m.GetNick(), time.Now())

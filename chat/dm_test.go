@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -143,5 +145,53 @@ func TestDMWithBadNickShownWithoutNick(t *testing.T) {
 	dm := victim.WaitFor(t, "the DM", func(ev chat.Event) bool { _, ok := ev.(chat.DirectMessage); return ok }).(chat.DirectMessage)
 	if dm.Nick != "" || dm.From != other.ID() {
 		t.Errorf("DM shown as from %q (%s), want no nick from %s", dm.Nick, dm.From, other.ID())
+	}
+}
+
+// DMs sent back to back go out several at a time on one stream, without
+// waiting for each ack: each is still shown once, in the order sent, and
+// acknowledged once.
+func TestDMBurstArrivesOnceInOrder(t *testing.T) {
+	alice := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("alice"), chat.WithLimits(chat.Unlimited()))
+	bob := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("bob"), chat.WithLimits(chat.Unlimited()))
+	if err := alice.Node.Host().Connect(context.Background(), testutil.Info(bob.Node)); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300 // several windows
+	var ids []string
+	for i := range n {
+		id, err := alice.SendDM(bob.ID().String(), fmt.Sprint("dm ", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := alice.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bob.WaitFor(t, "the last DM", func(ev chat.Event) bool { d, ok := ev.(chat.DirectMessage); return ok && d.ID == ids[n-1] })
+	alice.WaitFor(t, "the last delivered", func(ev chat.Event) bool { d, ok := ev.(chat.Delivered); return ok && d.ID == ids[n-1] })
+	var got []string
+	for _, ev := range bob.Events() {
+		if d, ok := ev.(chat.DirectMessage); ok {
+			got = append(got, d.ID)
+		}
+	}
+	if !slices.Equal(got, ids) {
+		t.Errorf("bob shows %d DMs, want the %d sent, each once and in order", len(got), n)
+	}
+	delivered := map[string]int{}
+	for _, ev := range alice.Events() {
+		if d, ok := ev.(chat.Delivered); ok {
+			delivered[d.ID]++
+		}
+	}
+	for _, id := range ids {
+		if delivered[id] != 1 {
+			t.Errorf("DM %s: %d delivered events, want 1", id, delivered[id])
+		}
+	}
+	if pending, err := alice.Outbox(); err != nil || len(pending) != 0 {
+		t.Errorf("outbox holds %d DMs (%v), want none", len(pending), err)
 	}
 }

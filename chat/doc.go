@@ -41,8 +41,9 @@
 // # Direct messages
 //
 // SendDM writes the DM to the outbox on disk and returns its ID. The
-// outbox delivers each peer's DMs in order over one reused stream, when
-// sent, when the peer connects, and on a backoff schedule (5 s, 15 s, 45 s
+// outbox delivers each peer's DMs in order over one reused stream, up to
+// dm.Window of them before their acks, when sent (SendDM writes straight
+// to an open stream), when the peer connects, and on a backoff schedule (5 s, 15 s, 45 s
 // … up to an hour, for OutboxExpiry), also after a restart: Delivered
 // follows the receiver's ack, Queued says it waits. It keeps state only for
 // peers with pending DMs or an open DM stream.

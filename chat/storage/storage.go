@@ -113,6 +113,9 @@ type Store interface {
 
 	// AddReceivedDM stores a received DM, reporting whether it was new.
 	AddReceivedDM(m DM) (bool, error)
+	// AddReceivedDMs stores DMs that arrived together in one transaction
+	// (all or none), reporting which were new.
+	AddReceivedDMs(ms []DM) ([]bool, error)
 	// InboxBytes is the size of the DMs stored from sender (text and nick).
 	InboxBytes(sender string) (int64, error)
 	// CountPendingDMs counts the undelivered DMs to recipient.
@@ -123,6 +126,8 @@ type Store interface {
 	// PendingDMs lists undelivered DMs to recipient ("" for all), oldest first.
 	PendingDMs(recipient string) ([]DM, error)
 	MarkDelivered(id string) error
+	// MarkDMsDelivered marks several DMs delivered in one transaction.
+	MarkDMsDelivered(ids []string) error
 	Reschedule(id string, attempts int, next time.Time) error
 	GiveUp(id, reason string) error
 

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -19,6 +21,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/node"
 )
 
@@ -68,7 +71,15 @@ type DMResult struct {
 	ThroughputTime            time.Duration
 	Delivered                 int // of the Throughput DMs
 	FirstDM                   Dist
+	// The round trip and the throughput again with both nodes keeping
+	// their state on disk (internal/store: SQLite, WAL, synchronous=NORMAL)
+	// instead of in memory: DiskRoundTrips of them.
+	DiskRTT        Dist
+	DiskThroughput float64
 }
+
+// DiskRoundTrips is how many round trips are measured on disk.
+const DiskRoundTrips = 500
 
 // Ratio is the DM round trip over the raw TCP round trip, at p50 and p99.
 func (r DMResult) Ratio() (p50, p99 float64) {
@@ -83,6 +94,7 @@ func (r DMResult) Ratio() (p50, p99 float64) {
 type dmPeer struct {
 	n   *node.Node
 	svc *chat.Service
+	st  *store.Store // nil: the service's own in-memory store
 	// received gets the ID and arrival time of DirectMessage events when
 	// the peer drains its own events (never blocking: dropped when full).
 	received chan dmArrival
@@ -93,7 +105,11 @@ type dmArrival struct {
 	at time.Time
 }
 
-func newDMPeer(drain bool) (*dmPeer, error) {
+func newDMPeer(drain bool) (*dmPeer, error) { return newDMPeerIn("", drain) }
+
+// newDMPeerIn makes a dmPeer whose chat state is in an on-disk store in
+// dir ("" for the in-memory default).
+func newDMPeerIn(dir string, drain bool) (*dmPeer, error) {
 	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -105,12 +121,24 @@ func newDMPeer(drain bool) (*dmPeer, error) {
 	}
 	// Unlimited: thousands of DMs a second to one peer measure the
 	// protocol, not what a node accepts from one peer (chat.Limits).
-	svc, err := chat.New(n.Host(), chat.WithLogger(quiet), chat.WithPathClassifier(n.RouteOf), chat.WithLimits(chat.Unlimited()))
+	opts := []chat.Option{chat.WithLogger(quiet), chat.WithPathClassifier(n.RouteOf), chat.WithLimits(chat.Unlimited())}
+	var st *store.Store
+	if dir != "" {
+		if st, err = store.Open(dir); err != nil {
+			n.Close()
+			return nil, err
+		}
+		opts = append(opts, chat.WithStore(st))
+	}
+	svc, err := chat.New(n.Host(), opts...)
 	if err != nil {
 		n.Close()
+		if st != nil {
+			st.Close()
+		}
 		return nil, err
 	}
-	p := &dmPeer{n: n, svc: svc, received: make(chan dmArrival, 4096)}
+	p := &dmPeer{n: n, svc: svc, st: st, received: make(chan dmArrival, 4096)}
 	if drain {
 		sub, err := svc.Subscribe(chat.WithBuffer(eventBuffer))
 		if err != nil {
@@ -134,6 +162,9 @@ func newDMPeer(drain bool) (*dmPeer, error) {
 func (p *dmPeer) close() {
 	p.svc.Close()
 	p.n.Close()
+	if p.st != nil {
+		p.st.Close()
+	}
 }
 
 // awaitDelivered reads events until the Delivered event of id.
@@ -211,85 +242,34 @@ func RunDM(ctx context.Context, cfg DMConfig) (DMResult, error) {
 	}
 
 	// DM round trips, one at a time; the first opens the stream.
-	to := b.n.ID().String()
 	sub, err := a.svc.Subscribe(chat.WithBuffer(eventBuffer))
 	if err != nil {
 		return res, err
 	}
 	defer sub.Close()
 	events := sub.C()
-	samples := make([]time.Duration, 0, cfg.RoundTrips)
-	var call, oneWay, back []time.Duration
 	if cfg.Window != nil {
 		cfg.Window(true)
 	}
-	for i := range cfg.Warmup + cfg.RoundTrips {
-		t0 := time.Now()
-		id, err := a.svc.SendDM(to, text)
-		if err != nil {
-			return res, err
-		}
-		t1 := time.Now()
-		if err := awaitDelivered(ctx, events, id, cfg.Timeout); err != nil {
-			return res, fmt.Errorf("dm %d: %w", i, err)
-		}
-		t3 := time.Now()
-		if i < cfg.Warmup {
-			continue
-		}
-		samples = append(samples, t3.Sub(t0))
-		call = append(call, t1.Sub(t0))
-	recv:
-		for {
-			select {
-			case r := <-b.received:
-				if r.id == id {
-					oneWay = append(oneWay, r.at.Sub(t0))
-					back = append(back, t3.Sub(r.at))
-					break recv
-				}
-			case <-time.After(time.Second):
-				break recv
-			}
-		}
-	}
+	var call, oneWay, back []time.Duration
+	res.RTT, err = dmRoundTrips(ctx, a, b, events, text, cfg.Warmup, cfg.RoundTrips, cfg.Timeout, &call, &oneWay, &back)
 	if cfg.Window != nil {
 		cfg.Window(false)
 	}
-	res.RTT, res.SendCall, res.OneWay, res.AckBack = NewDist(samples), NewDist(call), NewDist(oneWay), NewDist(back)
+	if err != nil {
+		return res, err
+	}
+	res.SendCall, res.OneWay, res.AckBack = NewDist(call), NewDist(oneWay), NewDist(back)
 
-	// Throughput: all DMs at once, Delivered events counted aside.
 	if cfg.Throughput > 0 {
-		var got atomic.Int64
-		done := make(chan struct{})
-		want := int64(cfg.Throughput)
-		go func() {
-			defer close(done)
-			for ev := range events {
-				if _, ok := ev.Event.(chat.Delivered); ok && got.Add(1) == want {
-					return
-				}
-			}
-		}()
-		t0 := time.Now()
-		var last atomic.Int64
-		for range cfg.Throughput {
-			if _, err := a.svc.SendDM(to, text); err != nil {
-				return res, err
-			}
-		}
-		select {
-		case <-done:
-		case <-time.After(cfg.Timeout):
-		case <-ctx.Done():
-			return res, ctx.Err()
-		}
-		last.Store(int64(time.Since(t0)))
-		res.ThroughputTime = time.Duration(last.Load())
-		res.Delivered = int(got.Load())
+		res.Delivered, res.ThroughputTime, err = dmThroughput(ctx, a, b, events, text, cfg.Throughput, cfg.Timeout)
 		res.Throughput = float64(res.Delivered) / res.ThroughputTime.Seconds()
-		if res.Delivered < cfg.Throughput {
-			return res, fmt.Errorf("throughput: %d of %d DMs delivered within %v", res.Delivered, cfg.Throughput, cfg.Timeout)
+		if err != nil {
+			return res, err
+		}
+		// The same with both stores on disk.
+		if err := runDiskDM(ctx, cfg, text, &res); err != nil {
+			return res, fmt.Errorf("on disk: %w", err)
 		}
 	}
 
@@ -380,4 +360,125 @@ func TCPEcho(ctx context.Context, warmup, n int) (Dist, error) {
 	}
 	defer c.Close()
 	return echoLoop(c, warmup, n)
+}
+
+// dmRoundTrips times n DM round trips from a to b, one at a time, after
+// warmup more; call, oneWay and back (when not nil) get the parts.
+func dmRoundTrips(ctx context.Context, a, b *dmPeer, events <-chan chat.Stamped, text string, warmup, n int, timeout time.Duration,
+	call, oneWay, back *[]time.Duration) (Dist, error) {
+	to := b.n.ID().String()
+	samples := make([]time.Duration, 0, n)
+	for i := range warmup + n {
+		t0 := time.Now()
+		id, err := a.svc.SendDM(to, text)
+		if err != nil {
+			return Dist{}, err
+		}
+		t1 := time.Now()
+		if err := awaitDelivered(ctx, events, id, timeout); err != nil {
+			return Dist{}, fmt.Errorf("dm %d: %w", i, err)
+		}
+		t3 := time.Now()
+		if i < warmup {
+			continue
+		}
+		samples = append(samples, t3.Sub(t0))
+		if call == nil {
+			continue
+		}
+		*call = append(*call, t1.Sub(t0))
+	recv:
+		for {
+			select {
+			case r := <-b.received:
+				if r.id == id {
+					*oneWay = append(*oneWay, r.at.Sub(t0))
+					*back = append(*back, t3.Sub(r.at))
+					break recv
+				}
+			case <-time.After(time.Second):
+				break recv
+			}
+		}
+	}
+	return NewDist(samples), nil
+}
+
+// dmThroughput sends n DMs from a to b back to back (SendDM does not wait:
+// several are in flight on the one stream) and times them until the last
+// is Delivered.
+func dmThroughput(ctx context.Context, a, b *dmPeer, events <-chan chat.Stamped, text string, n int, timeout time.Duration) (int, time.Duration, error) {
+	to := b.n.ID().String()
+	var got atomic.Int64
+	done := make(chan struct{})
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				if _, ok := ev.Event.(chat.Delivered); ok && got.Add(1) == int64(n) {
+					return
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	t0 := time.Now()
+	for range n {
+		if _, err := a.svc.SendDM(to, text); err != nil {
+			return 0, time.Since(t0), err
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	case <-ctx.Done():
+		return 0, time.Since(t0), ctx.Err()
+	}
+	d := time.Since(t0)
+	if int(got.Load()) < n {
+		return int(got.Load()), d, fmt.Errorf("throughput: %d of %d DMs delivered within %v", got.Load(), n, timeout)
+	}
+	return n, d, nil
+}
+
+// runDiskDM measures the round trip and the throughput between two nodes
+// whose stores are on disk.
+func runDiskDM(ctx context.Context, cfg DMConfig, text string, res *DMResult) error {
+	dir, err := os.MkdirTemp("", "parley-bench-dm-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	a, err := newDMPeerIn(filepath.Join(dir, "a"), false)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	b, err := newDMPeerIn(filepath.Join(dir, "b"), true)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	if err := a.n.Host().Connect(ctx, peer.AddrInfo{ID: b.n.ID(), Addrs: b.n.Host().Addrs()}); err != nil {
+		return err
+	}
+	sub, err := a.svc.Subscribe(chat.WithBuffer(eventBuffer))
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	res.DiskRTT, err = dmRoundTrips(ctx, a, b, sub.C(), text, cfg.Warmup, DiskRoundTrips, cfg.Timeout, nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	n, d, err := dmThroughput(ctx, a, b, sub.C(), text, cfg.Throughput, cfg.Timeout)
+	res.DiskThroughput = float64(n) / d.Seconds()
+	return err
 }

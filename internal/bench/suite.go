@@ -127,7 +127,8 @@ const (
 	TargetAmplify       = 5.5                   // bytes on the wire ÷ (payload × receivers)
 	TargetFloodRatio    = 5.0                   // FloodSub amplification ÷ GossipSub's, at least
 	TargetBurstTime     = 3 * time.Second       // 10 000 messages, all delivered (issue 14)
-	TargetDMRatio       = 2.0                   // DM round trip ÷ raw TCP round trip, at most
+	TargetDMRatio       = 4.0                   // DM round trip ÷ raw TCP round trip, at most (p50; issue 14)
+	TargetDMThroughput  = 20000                 // DMs a second on one stream, several in flight, at least
 	TargetReady         = 200 * time.Millisecond
 	TargetIdleRSS       = 40 << 20
 	TargetEventToPage   = 5 * time.Millisecond   // node has an event → an open page has it
@@ -478,7 +479,7 @@ func (s *Suite) profileMisses(ctx context.Context, logf func(string, ...any), fa
 			})
 	}
 	if s.DM != nil {
-		if p50, p99 := s.DM.Ratio(); p50 > TargetDMRatio || p99 > TargetDMRatio {
+		if p50, _ := s.DM.Ratio(); p50 > TargetDMRatio {
 			// Enough round trips for a few hundred samples at 100 Hz.
 			dm.Throughput, dm.FirstDMRuns, dm.SkipReferences = 0, 0, true
 			dm.RoundTrips = max(dm.RoundTrips, profileDMRoundTrips)

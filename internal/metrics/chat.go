@@ -277,6 +277,16 @@ func (s *timedStore) AddReceivedDM(m storage.DM) (bool, error) {
 	return s.Store.AddReceivedDM(m)
 }
 
+func (s *timedStore) AddReceivedDMs(ms []storage.DM) ([]bool, error) {
+	defer s.time("add_received_dm", time.Now())
+	return s.Store.AddReceivedDMs(ms)
+}
+
+func (s *timedStore) MarkDMsDelivered(ids []string) error {
+	defer s.time("mark_delivered", time.Now())
+	return s.Store.MarkDMsDelivered(ids)
+}
+
 func (s *timedStore) QueueDM(m storage.DM) error {
 	defer s.time("queue_dm", time.Now())
 	err := s.Store.QueueDM(m)

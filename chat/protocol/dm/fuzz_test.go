@@ -23,8 +23,8 @@ func FuzzFrame(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var fr pb.DMFrame
-		if proto.Unmarshal(data, &fr) != nil {
+		fr, err := dm.DecodeFrame(data)
+		if err != nil {
 			return
 		}
 		m := fr.GetMessage()

@@ -1,0 +1,61 @@
+package store_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/parley-chat/parley/internal/store"
+)
+
+func benchStores(b *testing.B, f func(b *testing.B, s *store.Store)) {
+	for _, disk := range []bool{false, true} {
+		b.Run(fmt.Sprintf("disk=%v", disk), func(b *testing.B) {
+			var s *store.Store
+			var err error
+			if disk {
+				s, err = store.Open(b.TempDir())
+			} else {
+				s, err = store.OpenMemory()
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			f(b, s)
+		})
+	}
+}
+
+func BenchmarkDMOps(b *testing.B) {
+	b.Run("QueueDM", func(b *testing.B) {
+		benchStores(b, func(b *testing.B, s *store.Store) {
+			for i := 0; b.Loop(); i++ {
+				s.QueueDM(store.DM{ID: fmt.Sprintf("%032d", i), Peer: "bob", Nick: "alice", Text: "hello there", SentAt: int64(i)})
+			}
+		})
+	})
+	b.Run("AddReceivedDM", func(b *testing.B) {
+		benchStores(b, func(b *testing.B, s *store.Store) {
+			for i := 0; b.Loop(); i++ {
+				s.AddReceivedDM(store.DM{ID: fmt.Sprintf("%032d", i), Peer: "bob", Nick: "alice", Text: "hello there", SentAt: int64(i)})
+			}
+		})
+	})
+	b.Run("QueueMark", func(b *testing.B) {
+		benchStores(b, func(b *testing.B, s *store.Store) {
+			for i := 0; b.Loop(); i++ {
+				id := fmt.Sprintf("%032d", i)
+				s.QueueDM(store.DM{ID: id, Peer: "bob", Nick: "alice", Text: "hello there", SentAt: int64(i)})
+				s.MarkDelivered(id)
+			}
+		})
+	})
+	b.Run("CountPending", func(b *testing.B) {
+		benchStores(b, func(b *testing.B, s *store.Store) {
+			s.QueueDM(store.DM{ID: "x", Peer: "bob", Nick: "alice", Text: "hello there", SentAt: 1})
+			for b.Loop() {
+				s.CountPendingDMs("bob")
+			}
+		})
+	})
+}

@@ -49,6 +49,8 @@ type NodeResult struct {
 	Ready          Dist
 	IdleRSS        int64
 	PeersRSS       int64
+	IdleMem        ProcMem // IdleRSS split: anonymous and file-backed pages
+	PeersMem       ProcMem
 	PeersConnected int
 	BinaryDM       Dist
 	BinaryRoom     Dist // room message between the same two binaries
@@ -115,9 +117,10 @@ func RunNode(ctx context.Context, cfg NodeConfig) (NodeResult, error) {
 	if err := sleepCtx(ctx, cfg.Idle); err != nil {
 		return res, err
 	}
-	if res.IdleRSS, err = RSS(p.Cmd.Process.Pid); err != nil {
+	if res.IdleMem, err = ReadProcMem(p.Cmd.Process.Pid); err != nil {
 		return res, err
 	}
+	res.IdleRSS = res.IdleMem.RSS
 
 	if cfg.Peers > 0 {
 		addr, err := proctest.AddrOf(readyEv, "/ip4/127.0.0.1/tcp/")
@@ -164,9 +167,10 @@ func RunNode(ctx context.Context, cfg NodeConfig) (NodeResult, error) {
 		if err := sleepCtx(ctx, cfg.Idle); err != nil {
 			return res, err
 		}
-		if res.PeersRSS, err = RSS(p.Cmd.Process.Pid); err != nil {
+		if res.PeersMem, err = ReadProcMem(p.Cmd.Process.Pid); err != nil {
 			return res, err
 		}
+		res.PeersRSS = res.PeersMem.RSS
 	}
 
 	if cfg.DMRoundTrips > 0 {

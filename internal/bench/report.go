@@ -157,9 +157,11 @@ func (s *Suite) Rows() []Row {
 		add(fmt.Sprintf("parley join: start to ready (median of %d)", n.Ready.N),
 			fmt.Sprintf("%s (first start, creating identity and store: %s)", FmtDur(n.Ready.P50), FmtDur(n.FirstReady)),
 			"≤ "+FmtDur(TargetReady), met(n.Ready.P50 <= TargetReady && n.Ready.N > 0))
-		add("Idle RSS of one node", FmtMB(n.IdleRSS), "≤ "+FmtMB(TargetIdleRSS), met(n.IdleRSS <= TargetIdleRSS))
+		add("Idle RSS of one node (anonymous · file-backed, the binary's pages)", fmt.Sprintf("%s (%s · %s)", FmtMB(n.IdleRSS), FmtMB(n.IdleMem.Anon), FmtMB(n.IdleMem.File)),
+			"≤ "+FmtMB(TargetIdleRSS), met(n.IdleRSS <= TargetIdleRSS))
 		if n.Peers > 0 {
-			add(fmt.Sprintf("RSS with %d connected peers", n.PeersConnected), FmtMB(n.PeersRSS), "", "")
+			add(fmt.Sprintf("RSS with %d connected peers (anonymous · file-backed)", n.PeersConnected), fmt.Sprintf("%s (%s · %s)", FmtMB(n.PeersRSS), FmtMB(n.PeersMem.Anon), FmtMB(n.PeersMem.File)),
+				"≤ "+FmtMB(TargetPeersRSS), met(n.PeersRSS <= TargetPeersRSS))
 		}
 		if n.BinaryDM.N > 0 {
 			add("DM round trip between two parley binaries (JSON, on-disk store): p50 / p99", p5099(n.BinaryDM), "", "")

@@ -130,7 +130,8 @@ const (
 	TargetDMRatio       = 4.0                   // DM round trip ÷ raw TCP round trip, at most (p50; issue 14)
 	TargetDMThroughput  = 20000                 // DMs a second on one stream, several in flight, at least
 	TargetReady         = 200 * time.Millisecond
-	TargetIdleRSS       = 40 << 20
+	TargetIdleRSS       = 25 << 20               // issue 14
+	TargetPeersRSS      = 35 << 20               // with 50 connected peers (issue 14)
 	TargetEventToPage   = 5 * time.Millisecond   // node has an event → an open page has it
 	TargetPageReady     = 300 * time.Millisecond // navigation → first paint of a room with 200 stored messages
 	TargetFloodP99      = 3.0                    // honest p99 under a flood ÷ quiet p99, at most

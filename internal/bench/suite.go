@@ -259,7 +259,9 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 			if err != nil {
 				fail("fanout "+what, err)
 			} else {
-				logf("  p99 %s, %s delivered, amplification %.2f×", FmtDur(res.Latency.P99), FmtPct(res.Ratio()), res.Amplification)
+				logf("  p99 %s, %s delivered, amplification %.2f×, %d dropped, CPU %s", FmtDur(res.Latency.P99), FmtPct(res.Ratio()), res.Amplification, res.Dropped, FmtPct(res.CPUBusy))
+				logf("  sent while forming: %s", res.SetupWire)
+				logf("  sent while measuring: %s", res.Wire)
 				*into = append(*into, res)
 			}
 			settle()

@@ -24,24 +24,19 @@ import (
 // when it changes it, and again for members that join later (presence
 // replies), so they can /dm it by nick before it speaks. Every
 // announcement reaches the whole room, so replies are coalesced: the
-// first one presenceDelay after a member joins, then at most one per
-// presenceGap for every presenceGroup members heard in the room, however
-// many members join meanwhile: so the whole room sends a bounded number
-// of presences a second, whatever its size. Replying to each join was
-// O(members × neighbours) presences when a room formed at once: 63,000
-// presence copies on the wire while a 50-member room formed, 30 times
-// its messages' traffic (docs/benchmarks.md).
+// first one presenceDelay after a member joins, the next no sooner than
+// presenceGap after it, and each gap twice the one before (up to
+// maxPresenceGap) while members keep joining; a room quiet for twice the
+// gap starts again from presenceGap. However long a room takes to form,
+// each member sends a few presences (logarithmic in the time), not one
+// per member it meets: that was 62,878 presence copies on the wire while
+// a 50-member room formed, 30 times its messages' traffic, and at 100
+// members the storm outlasted the setup (docs/benchmarks.md).
 const (
-	presenceDelay = 250 * time.Millisecond
-	presenceGap   = 5 * time.Second
-	presenceGroup = 25
+	presenceDelay  = 250 * time.Millisecond
+	presenceGap    = 5 * time.Second
+	maxPresenceGap = 5 * time.Minute
 )
-
-// replyGap is how long after its last presence this node waits before it
-// replies to members who joined.
-func (r *room) replyGap() time.Duration {
-	return presenceGap * time.Duration(1+len(r.nickIn)/presenceGroup)
-}
 
 type room struct {
 	s    *Service
@@ -65,6 +60,7 @@ type room struct {
 	lastOwnAt    int64  // its sent-at (Unix ms)
 	announce     *time.Timer
 	announced    time.Time             // when the last presence was published
+	replyGap     time.Duration         // least time from one presence to a reply
 	heard        map[peer.ID]time.Time // authors seen in the room, also through a bridge
 	nickIn       map[peer.ID]string    // each member's nick as last seen in this room
 	joinedAt     time.Time
@@ -579,8 +575,12 @@ func (r *room) announceSoon(d time.Duration) {
 	if r.ctx.Err() != nil {
 		return
 	}
-	if d > 0 && !r.announced.IsZero() {
-		d = max(d, time.Until(r.announced.Add(r.replyGap())))
+	reply := d > 0
+	if reply && !r.announced.IsZero() {
+		if r.replyGap == 0 || time.Since(r.announced) > 2*r.replyGap {
+			r.replyGap = presenceGap // quiet for a while: the room is not forming
+		}
+		d = max(d, time.Until(r.announced.Add(r.replyGap)))
 	}
 	if r.announce != nil {
 		if d == 0 {
@@ -591,6 +591,9 @@ func (r *room) announceSoon(d time.Duration) {
 	r.announce = time.AfterFunc(d, func() {
 		r.mu.Lock()
 		r.announce = nil
+		if reply && !r.announced.IsZero() {
+			r.replyGap = min(2*r.replyGap, maxPresenceGap)
+		}
 		r.announced = time.Now()
 		r.mu.Unlock()
 		if !r.s.track() {

@@ -62,6 +62,8 @@ type room struct {
 	announced    time.Time             // when the last presence was published
 	replyGap     time.Duration         // least time from one presence to a reply
 	heard        map[peer.ID]time.Time // authors seen in the room, also through a bridge
+	met          map[peer.ID]time.Time // when each author was first heard in the room
+	owed         map[peer.ID]struct{}  // members met since the last presence
 	nickIn       map[peer.ID]string    // each member's nick as last seen in this room
 	joinedAt     time.Time
 	pruned       time.Time                // last retention run
@@ -173,7 +175,8 @@ func (s *Service) join(name string, sealer *roomproto.Sealer) error {
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &room{s: s, name: name, wire: wire, sealer: sealer, open: open, joined: j, topic: j.Topic, ctx: ctx, cancel: cancel,
 		lamport: max(lastOwn, latest.Lamport), lastOwn: lastOwn,
-		heard: make(map[peer.ID]time.Time), nickIn: make(map[peer.ID]string), left: make(map[peer.ID]time.Time),
+		heard: make(map[peer.ID]time.Time), met: make(map[peer.ID]time.Time), owed: make(map[peer.ID]struct{}),
+		nickIn: make(map[peer.ID]string), left: make(map[peer.ID]time.Time),
 		ownSent: make(map[string]chan struct{}), joinedAt: time.Now(), pruned: time.Now()}
 	r.order = newSequencer(r)
 	r.pace = s.limits.ownPace()
@@ -548,6 +551,9 @@ func (r *room) peerLoop() {
 			r.memberJoined(ev.Peer, role)
 			// Tell the newcomer who we are, so /dm by nick works before
 			// we say anything (through a relay: to the members behind it).
+			r.mu.Lock()
+			r.owed[ev.Peer] = struct{}{}
+			r.mu.Unlock()
 			r.announceSoon(presenceDelay)
 			r.catchUpSoon(ev.Peer, role) // a relay keeps the room's history too
 		case pubsub.PeerLeave:
@@ -591,6 +597,11 @@ func (r *room) announceSoon(d time.Duration) {
 	r.announce = time.AfterFunc(d, func() {
 		r.mu.Lock()
 		r.announce = nil
+		if reply && !r.owesPresence() {
+			r.mu.Unlock()
+			return
+		}
+		clear(r.owed)
 		if reply && !r.announced.IsZero() {
 			r.replyGap = min(2*r.replyGap, maxPresenceGap)
 		}
@@ -609,6 +620,24 @@ func (r *room) announceSoon(d time.Duration) {
 			r.s.log.Debug("announce presence", "room", r.name, "err", err)
 		}
 	})
+}
+
+// owesPresence reports whether a member met since the last presence may
+// not have it: one not heard in the room before it. A member heard
+// before was reachable through the room's mesh then, so the presence
+// reached it (most members of a room forming at once), and a reply would
+// tell it nothing. r.mu is held.
+func (r *room) owesPresence() bool {
+	if r.announced.IsZero() {
+		return true
+	}
+	for p := range r.owed {
+		if at, ok := r.met[p]; !ok || at.After(r.announced) {
+			return true
+		}
+		delete(r.owed, p)
+	}
+	return false
 }
 
 func (r *room) close() {
@@ -637,6 +666,12 @@ func (r *room) hear(p peer.ID) {
 		clear(r.heard) // forgetting only lists a member later
 	}
 	r.heard[p] = time.Now()
+	if _, ok := r.met[p]; !ok {
+		if len(r.met) >= maxRemembered {
+			clear(r.met) // forgetting only costs a presence reply
+		}
+		r.met[p] = time.Now()
+	}
 }
 
 // noteNick records nick as p's in the room and returns the one it had

@@ -41,7 +41,7 @@ func run() error {
 	cfg := bench.DefaultSuiteConfig()
 	fs := flag.NewFlagSet("parley-bench", flag.ContinueOnError)
 	sections := fs.String("sections", strings.Join(bench.DefaultSections, ","), "sections to run: "+strings.Join(bench.Sections, ", "))
-	sizes := fs.String("sizes", "10,50,100", "room sizes for the fan-out")
+	sizes := fs.String("sizes", "10,50,100,200", "room sizes for the fan-out")
 	fs.IntVar(&cfg.Degree, "degree", cfg.Degree, "links each room member dials (random graph)")
 	fs.IntVar(&cfg.Dense, "dense", cfg.Dense, "size of the full-mesh fan-out comparison (0: skip)")
 	fs.IntVar(&cfg.Messages, "messages", cfg.Messages, "measured messages per fan-out run")

@@ -48,6 +48,7 @@ type FanoutResult struct {
 	WireBytes            int64
 	Amplification        float64
 	Dropped              int64
+	LateSends            int64 // Parley: sent, but Send gave up waiting for its own copy to be stored
 	// SetupWire and Wire count the messages sent by kind: while the room
 	// formed (and warmed up), and while measuring.
 	SetupWire, Wire WireCount
@@ -117,6 +118,7 @@ func RunFanout(ctx context.Context, cfg FanoutConfig) (FanoutResult, error) {
 		cfg.Window(false)
 	}
 	res.Dropped = r.dropped() - x0
+	res.LateSends = r.lateSends.Load()
 	res.Wire = r.wire().Sub(wire0)
 	res.DupPerNode = float64(r.dups()-d0) / float64(res.Expected)
 

@@ -589,14 +589,19 @@ func (r *room) announceSoon(d time.Duration) {
 		d = max(d, time.Until(r.announced.Add(r.replyGap)))
 	}
 	if r.announce != nil {
-		if d == 0 {
-			r.announce.Reset(0) // a new nick is not held back
+		if reply {
+			return
 		}
-		return
+		// A new nick is neither held back nor skipped with a reply: it
+		// replaces the pending one (a reply already under way goes too).
+		r.announce.Stop()
 	}
-	r.announce = time.AfterFunc(d, func() {
-		r.mu.Lock()
-		r.announce = nil
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		r.mu.Lock() // held by announceSoon until t is set
+		if r.announce == t {
+			r.announce = nil
+		}
 		if reply && !r.owesPresence() {
 			r.mu.Unlock()
 			return
@@ -620,6 +625,7 @@ func (r *room) announceSoon(d time.Duration) {
 			r.s.log.Debug("announce presence", "room", r.name, "err", err)
 		}
 	})
+	r.announce = t
 }
 
 // owesPresence reports whether a member met since the last presence may

@@ -610,7 +610,8 @@ func (r *room) announceSoon(d time.Duration) {
 		if reply && !r.announced.IsZero() {
 			r.replyGap = min(2*r.replyGap, maxPresenceGap)
 		}
-		r.announced = time.Now()
+		at := time.Now()
+		r.announced = at
 		r.mu.Unlock()
 		if !r.s.track() {
 			return
@@ -620,6 +621,15 @@ func (r *room) announceSoon(d time.Duration) {
 		err := r.seal(env, &pb.Body{Nick: r.s.Nick()})
 		if err == nil {
 			err = r.publish(r.ctx, env)
+		}
+		if len(r.topic.ListPeers()) == 0 {
+			// It reached no one (joined before meeting anyone): the
+			// first member met is answered soon, not a gap later.
+			r.mu.Lock()
+			if r.announced.Equal(at) {
+				r.announced = time.Time{}
+			}
+			r.mu.Unlock()
 		}
 		if err != nil && !errors.Is(err, context.Canceled) && r.ctx.Err() == nil {
 			r.s.log.Debug("announce presence", "room", r.name, "err", err)

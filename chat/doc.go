@@ -24,8 +24,12 @@
 // # Rooms
 //
 // Joining a room joins its topic with the room validator, announces this
-// node's nick (a presence envelope; again when a member joins and on
-// SetNick, so /dm NICK works before a peer said anything), replays the
+// node's nick (a presence envelope; again on SetNick, and for members
+// who join later: one coalesced reply, backing off from 5 s while members
+// keep joining, skipped when they were heard in the room before the last
+// one; so /dm NICK works before a peer said anything, and a room that
+// forms at once sends a few presences per member, not one per member
+// met), replays the
 // newest stored messages as backfill and catches up over the history
 // protocol: in the first 30 s from the first few members it meets and
 // every relay, later from members that come back after losing touch. Send publishes to every known member (flood
@@ -69,7 +73,7 @@
 // # Observing
 //
 // WithHooks installs optional observers (internal/metrics uses them): a
-// pubsub raw tracer beside chat's own, and a CaughtUp call after each
-// catch-up. EventLag reports the event stream's readers' backlog. Hooks
+// pubsub raw tracer beside chat's own, a HistoryRequested call per
+// history request sent and a CaughtUp call after each catch-up. EventLag reports the event stream's readers' backlog. Hooks
 // are called from the goroutine doing the work and must not block.
 package chat

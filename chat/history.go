@@ -54,6 +54,7 @@ pages: // stops early on a failure; what was stored is shown all the same
 				"room", r.name, "peer", p, "budget", s.cfg.limits.CatchUpBytes)
 			break
 		}
+		s.cfg.hooks.historyRequested(r.name)
 		resp, err := history.Fetch(r.ctx, s.h, p, r.wire, cur)
 		if err != nil {
 			s.log.Debug("catch up: history request failed", "room", r.name, "peer", p, "err", err)

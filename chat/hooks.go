@@ -15,6 +15,9 @@ type Hooks struct {
 	// history pages it fetched, how many messages they held and how many
 	// of those were new here.
 	CaughtUp func(room string, pages, messages, fresh int)
+	// HistoryRequested is told of each history request this node sends
+	// (one per catch-up page asked for, answered or not).
+	HistoryRequested func(room string)
 }
 
 // WithHooks installs observers of the service's work.
@@ -27,6 +30,12 @@ func (h Hooks) pubsubOptions() []pubsub.Option {
 		return nil
 	}
 	return []pubsub.Option{pubsub.WithRawTracer(h.PubSubTracer)}
+}
+
+func (h Hooks) historyRequested(room string) {
+	if h.HistoryRequested != nil {
+		h.HistoryRequested(room)
+	}
 }
 
 func (h Hooks) caughtUp(room string, pages, messages, fresh int) {

@@ -44,11 +44,15 @@ type FanoutResult struct {
 	Setup                time.Duration // start hosts, connect, members see each other
 	Latency              Dist
 	Delivered, Expected  int
-	DupPerNode           float64 // -1: not observable (Parley)
+	DupPerNode           float64
 	WireBytes            int64
 	Amplification        float64
 	Dropped              int64
-	CPUBusy              float64 // CPU used by the process ÷ (wall time × cores) while measuring
+	LateSends            int64 // Parley: sent, but Send gave up waiting for its own copy to be stored
+	// SetupWire and Wire count the messages sent by kind: while the room
+	// formed (and warmed up), and while measuring.
+	SetupWire, Wire WireCount
+	CPUBusy         float64 // CPU used by the process ÷ (wall time × cores) while measuring
 }
 
 // Ratio is the share of expected deliveries that happened.
@@ -86,6 +90,8 @@ func RunFanout(ctx context.Context, cfg FanoutConfig) (FanoutResult, error) {
 		cfg.Window(true)
 	}
 	w0, d0, x0 := r.hosts.Written(), r.dups(), r.dropped()
+	res.SetupWire = r.wire()
+	wire0 := res.SetupWire
 	c0, t0 := CPUTime(), time.Now()
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
@@ -112,11 +118,9 @@ func RunFanout(ctx context.Context, cfg FanoutConfig) (FanoutResult, error) {
 		cfg.Window(false)
 	}
 	res.Dropped = r.dropped() - x0
-	if r.chats != nil {
-		res.DupPerNode = -1
-	} else {
-		res.DupPerNode = float64(r.dups()-d0) / float64(res.Expected)
-	}
+	res.LateSends = r.lateSends.Load()
+	res.Wire = r.wire().Sub(wire0)
+	res.DupPerNode = float64(r.dups()-d0) / float64(res.Expected)
 
 	lat := make([]time.Duration, 0, res.Expected)
 	for node := range cfg.N {

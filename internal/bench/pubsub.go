@@ -145,6 +145,7 @@ type psTracer struct {
 	mesh    atomic.Int64 // current mesh size (one topic per node here)
 	// dropped, by queue: outbound to a peer, validation, subscription
 	outQ, valQ, subQ atomic.Int64
+	wire             wireTracer
 }
 
 var _ pubsub.RawTracer = (*psTracer)(nil)
@@ -153,6 +154,7 @@ func (t *psTracer) Graft(peer.ID, string) { t.mesh.Add(1) }
 func (t *psTracer) Prune(peer.ID, string) { t.mesh.Add(-1) }
 func (t *psTracer) DuplicateMessage(*pubsub.Message) {
 	t.dup.Add(1)
+	t.wire.dup.Add(1)
 }
 func (t *psTracer) DropRPC(rpc *pubsub.RPC, _ peer.ID) {
 	n := int64(len(rpc.GetPublish()))
@@ -173,8 +175,8 @@ func (t *psTracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
 func (t *psTracer) OnClosedOutboundStream(peer.ID)           {}
 func (t *psTracer) Join(string)                              {}
 func (t *psTracer) Leave(string)                             {}
-func (t *psTracer) ValidateMessage(*pubsub.Message)          {}
+func (t *psTracer) ValidateMessage(*pubsub.Message)          { t.wire.valid.Add(1) }
 func (t *psTracer) DeliverMessage(*pubsub.Message)           {}
 func (t *psTracer) ThrottlePeer(peer.ID)                     {}
 func (t *psTracer) RecvRPC(*pubsub.RPC)                      {}
-func (t *psTracer) SendRPC(*pubsub.RPC, peer.ID)             {}
+func (t *psTracer) SendRPC(rpc *pubsub.RPC, _ peer.ID)       { t.wire.sent(rpc) }

@@ -53,6 +53,21 @@ func (s *Suite) Rows() []Row {
 		} else {
 			add(fmt.Sprintf("Room, %d members, Parley: p50 / p95 / p99 · delivery", n), ms3(p.Latency)+" · "+FmtPct(p.Ratio()), "", "")
 		}
+		switch g := s.fanout(GossipSub, n, false); {
+		case n == scaleRoomN && g != nil:
+			amp, p99 := p.Amplification/g.Amplification, float64(p.Latency.P99)/float64(g.Latency.P99)
+			want := fmt.Sprintf("≤ %.1f", TargetVsGossip)
+			add(fmt.Sprintf("Room, %d members: Parley ÷ GossipSub amplification (%.2f× ÷ %.2f×)", n, p.Amplification, g.Amplification),
+				fmt.Sprintf("%.2f", amp), want, met(amp <= TargetVsGossip))
+			add(fmt.Sprintf("Room, %d members: Parley ÷ GossipSub p99 (%s ÷ %s)", n, FmtDur(p.Latency.P99), FmtDur(g.Latency.P99)),
+				fmt.Sprintf("%.2f", p99), want, met(p99 <= TargetVsGossip))
+			add(fmt.Sprintf("Room, %d members, Parley: delivery · dropped", n), fmt.Sprintf("%s · %d", FmtPct(p.Ratio()), p.Dropped),
+				"100 % · 0", met(p.Ratio() >= 1 && p.Dropped == 0))
+			add(fmt.Sprintf("Room, %d members, Parley: presences sent while forming · while measuring (copies)", n),
+				fmt.Sprintf("%d · %d", p.SetupWire.Presence, p.Wire.Presence), "", "")
+		case n == bigRoomN:
+			add(fmt.Sprintf("Room, %d members, Parley: delivery", n), FmtPct(p.Ratio()), "100 %", met(p.Ratio() >= 1))
+		}
 	}
 	for _, dense := range []bool{false, true} {
 		sizes := s.Cfg.Sizes

@@ -76,13 +76,19 @@ type room struct {
 	topics  []*pubsub.Topic
 	subs    []*pubsub.Subscription
 	tracers []*psTracer
+	// wires count every member's traffic by kind (for pubsub routers the
+	// same as tracers; for Parley the service's hook)
+	wires []*psTracer
 	// Parley
 	chats   []*chat.Service
 	stores  []*store.Store // OnDisk stores, closed after the chats
 	dir     string         // their parent directory
 	joined  []atomic.Int64 // PeerJoined events per node
 	chatErr atomic.Int64   // Error events (surfaced drops among them)
-	filler  string
+	// lateSends are Sends that published but returned an error: their
+	// own copy was not back and stored within chat's bound
+	lateSends atomic.Int64
+	filler    string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -125,7 +131,9 @@ func newRoom(ctx context.Context, cfg roomConfig) (_ *room, err error) {
 		r.filler = strings.Repeat("abcdefghijklmnopqrstuvwxyz0123456789", cfg.Size/36+1)[:cfg.Size-9]
 		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 		for i, h := range hs.H {
-			opts := []chat.Option{chat.WithLogger(quiet)}
+			t := &psTracer{wire: wireTracer{parley: true}}
+			r.wires = append(r.wires, t)
+			opts := []chat.Option{chat.WithLogger(quiet), chat.WithHooks(chat.Hooks{PubSubTracer: t, CaughtUp: t.wire.caughtUp})}
 			if cfg.Unlimited {
 				opts = append(opts, chat.WithLimits(chat.Unlimited()))
 			}
@@ -177,6 +185,7 @@ func newRoom(ctx context.Context, cfg roomConfig) (_ *room, err error) {
 				return nil, err
 			}
 			r.tracers = append(r.tracers, t)
+			r.wires = append(r.wires, t)
 			r.topics = append(r.topics, topic)
 			r.subs = append(r.subs, sub)
 			r.wg.Add(1)
@@ -249,7 +258,13 @@ func (r *room) readChat(node int, sub *chat.Subscription, self peer.ID) {
 // call returns (Topic.Publish or Service.Send).
 func (r *room) publish(ctx context.Context, node, seq int) error {
 	if r.chats != nil {
-		_, err := r.chats[node].Send(ctx, roomName, fmt.Sprintf("%08d ", seq)+r.filler)
+		id, err := r.chats[node].Send(ctx, roomName, fmt.Sprintf("%08d ", seq)+r.filler)
+		if err != nil && id != "" && ctx.Err() == nil {
+			// Sent, but its own copy was not stored in time: the
+			// deliveries and latencies measure the rest.
+			r.lateSends.Add(1)
+			return nil
+		}
 		return err
 	}
 	data := make([]byte, r.cfg.Size)
@@ -328,10 +343,24 @@ func (r *room) warmup(ctx context.Context) {
 // dups is the number of redundant copies received by all members so far.
 func (r *room) dups() int64 {
 	var n int64
-	for _, t := range r.tracers {
+	for _, t := range r.wires {
 		n += t.dup.Load()
 	}
 	return n
+}
+
+// wire sums what all members sent so far, by kind.
+func (r *room) wire() WireCount {
+	var w WireCount
+	for _, t := range r.wires {
+		c := t.wire.count()
+		w = WireCount{Text: w.Text + c.Text, TextBytes: w.TextBytes + c.TextBytes,
+			Presence: w.Presence + c.Presence, PresenceBytes: w.PresenceBytes + c.PresenceBytes,
+			IHave: w.IHave + c.IHave, IWant: w.IWant + c.IWant, IDontWant: w.IDontWant + c.IDontWant,
+			Graft: w.Graft + c.Graft, Prune: w.Prune + c.Prune, Validated: w.Validated + c.Validated,
+			Duplicates: w.Duplicates + c.Duplicates, CatchUps: w.CatchUps + c.CatchUps, HistoryPages: w.HistoryPages + c.HistoryPages}
+	}
+	return w
 }
 
 // dropped is the number of messages lost to full queues so far, as

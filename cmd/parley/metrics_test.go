@@ -110,8 +110,10 @@ func TestMetricsAfterARoomExchange(t *testing.T) {
 		t.Errorf("bob's delivery latency: %vs for %d messages; want seconds at most", page[`parley_room_message_delivery_seconds_sum`], live)
 	}
 	t.Logf("bob: %d of 3 shown live, delivery latency %.1f ms in all", live, 1000*page[`parley_room_message_delivery_seconds_sum`])
-	if page[`parley_store_write_seconds_count{op="add_room_messages"}`] < 3 {
-		t.Errorf("bob timed %v room message writes, want at least 3", page[`parley_store_write_seconds_count{op="add_room_messages"}`])
+	// Messages that arrive together are stored in one write (group
+	// commit), so 3 messages are 1 to 3 timed writes.
+	if n := page[`parley_store_write_seconds_count{op="add_room_messages"}`]; n < 1 {
+		t.Errorf("bob timed %v room message writes, want at least 1", n)
 	}
 	if page[`parley_event_subscribers`] < 1 {
 		t.Errorf("bob has %v event subscribers, want the JSON front end at least", page[`parley_event_subscribers`])

@@ -78,7 +78,8 @@ type SuiteConfig struct {
 	Seed uint64
 }
 
-// DefaultSuiteConfig is the default run: under 5 minutes on 2 cores.
+// DefaultSuiteConfig is the default run: about 12 minutes on 2 cores (the
+// dispatcher's Swarm set-up and the relay's idle sweep take most of it).
 func DefaultSuiteConfig() SuiteConfig {
 	return SuiteConfig{
 		Sections:      map[string]bool{"private": true, "node": true, "dm": true, "fanout": true, "sim": true, "burst": true, "web": true, "dispatch": true, "abuse": true, "lab": true},

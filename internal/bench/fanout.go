@@ -122,17 +122,7 @@ func RunFanout(ctx context.Context, cfg FanoutConfig) (FanoutResult, error) {
 	res.Wire = r.wire().Sub(wire0)
 	res.DupPerNode = float64(r.dups()-d0) / float64(res.Expected)
 
-	lat := make([]time.Duration, 0, res.Expected)
-	for node := range cfg.N {
-		for i := range cfg.Messages {
-			if node == from[i] {
-				continue
-			}
-			if a := r.arrivals[node][i].Load(); a > 0 {
-				lat = append(lat, time.Duration(a-1-sendAt[i]))
-			}
-		}
-	}
+	lat := r.latencies(from, sendAt)
 	res.Delivered = len(lat)
 	res.Latency = NewDist(lat)
 	res.Amplification = float64(res.WireBytes) / float64(int64(cfg.Size)*int64(res.Expected))

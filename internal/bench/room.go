@@ -414,3 +414,21 @@ func (r *room) close() {
 	}
 	r.hosts.Close()
 }
+
+// latencies are the first arrivals of the measured messages, message i
+// sent by member from[i] at sendAt[i] (ns since base), at every other
+// member that got it.
+func (r *room) latencies(from []int, sendAt []int64) []time.Duration {
+	var lat []time.Duration
+	for node := range r.arrivals {
+		for i := range from {
+			if node == from[i] {
+				continue
+			}
+			if a := r.arrivals[node][i].Load(); a > 0 {
+				lat = append(lat, time.Duration(a-1-sendAt[i]))
+			}
+		}
+	}
+	return lat
+}

@@ -477,17 +477,7 @@ func RunSim(ctx context.Context, cfg SimConfig) (res SimResult, err error) {
 	res.Dropped, res.ErrorEvents = r.dropped()-x0, r.chatErr.Load()-e0
 	res.Deliveries = tr.delivered.Load() - d0
 
-	lat := make([]time.Duration, 0, res.Expected)
-	for node := range cfg.N {
-		for i := range cfg.Messages {
-			if node == from[i] {
-				continue
-			}
-			if a := r.arrivals[node][i].Load(); a > 0 {
-				lat = append(lat, time.Duration(a-1-sendAt[i]))
-			}
-		}
-	}
+	lat := r.latencies(from, sendAt)
 	res.Delivered = len(lat)
 	res.Latency = NewDist(lat)
 	payload := float64(int64(cfg.Size) * int64(res.Expected))

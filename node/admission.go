@@ -52,15 +52,24 @@ func (n *Node) keepInboundRoom(kick <-chan struct{}) {
 func (n *Node) evictIdleInbound(now time.Time) int {
 	limit := n.cfg.maxConns / 2 // the resource manager's ConnsInbound
 	mark := limit - inboundReserve(limit)
+	conns := n.host.Network().Conns()
+	inbound := 0
+	for _, c := range conns {
+		if c.Stat().Direction == network.DirInbound {
+			inbound++
+		}
+	}
+	excess := inbound - mark
+	if excess <= 0 {
+		return 0 // the usual case: look no further
+	}
 	cm := n.host.ConnManager()
-	var inbound int
 	var idle []network.Conn
-	for _, c := range n.host.Network().Conns() {
+	for _, c := range conns {
 		st := c.Stat()
 		if st.Direction != network.DirInbound {
 			continue
 		}
-		inbound++
 		p := c.RemotePeer()
 		if now.Sub(st.Opened) < idleAge || len(c.GetStreams()) > 0 || cm.IsProtected(p, "") {
 			continue
@@ -70,8 +79,7 @@ func (n *Node) evictIdleInbound(now time.Time) int {
 		}
 		idle = append(idle, c)
 	}
-	excess := inbound - mark
-	if excess <= 0 || len(idle) == 0 {
+	if len(idle) == 0 {
 		return 0
 	}
 	slices.SortFunc(idle, func(a, b network.Conn) int { return a.Stat().Opened.Compare(b.Stat().Opened) })

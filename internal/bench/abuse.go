@@ -383,7 +383,7 @@ func (res *AbuseResult) subscriptionFlood(ctx context.Context) error {
 		res.ControlRSS[i], res.ControlHeap[i], err = control.memory(ctx)
 		return err
 	}
-	settleFor(ctx, 3*time.Second) // past start-up's allocations
+	sleepCtx(ctx, 3*time.Second) // past start-up's allocations
 	if err := sample(0); err != nil {
 		return err
 	}
@@ -426,7 +426,7 @@ func (res *AbuseResult) subscriptionFlood(ctx context.Context) error {
 	// The relay takes the subscriptions in: wait until its count of
 	// rooms carried stops growing.
 	for last, deadline := -1, time.Now().Add(10*time.Second); time.Now().Before(deadline); {
-		settleFor(ctx, 500*time.Millisecond)
+		sleepCtx(ctx, 500*time.Millisecond)
 		n := carried()
 		if n == last && n > 0 {
 			break
@@ -449,10 +449,10 @@ func (res *AbuseResult) subscriptionFlood(ctx context.Context) error {
 	// The relay releases rooms with nothing in them and no member at its
 	// next idle sweep (every minute).
 	for deadline := time.Now().Add(90 * time.Second); carried() > 0 && time.Now().Before(deadline) && ctx.Err() == nil; {
-		settleFor(ctx, time.Second)
+		sleepCtx(ctx, time.Second)
 	}
 	res.RelayReleased = carried() == 0
-	settleFor(ctx, 3*time.Second) // as long as the idle reading waited
+	sleepCtx(ctx, 3*time.Second) // as long as the idle reading waited
 	return sample(2)
 }
 
@@ -532,14 +532,6 @@ func scrape(ctx context.Context, url, name string) (float64, error) {
 		return 0, fmt.Errorf("scrape %s: %w", url, err)
 	}
 	return 0, fmt.Errorf("scrape %s: no %s", url, name)
-}
-
-// settleFor waits d, or until ctx ends.
-func settleFor(ctx context.Context, d time.Duration) {
-	select {
-	case <-time.After(d):
-	case <-ctx.Done():
-	}
 }
 
 func dirSize(dir string) int64 {

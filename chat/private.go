@@ -111,25 +111,42 @@ func (s *Service) storedPrivate(name string) (PrivateRoom, bool, error) {
 	return PrivateRoom{Name: st.Name, Secret: st.Secret, Epoch: st.Epoch, Creator: creator}, true, nil
 }
 
+// CanKick says why this node could not remove anyone from room name (not
+// joined, public, or created by someone else), or nil. Front ends ask it
+// before they resolve whom to remove, so that "this room is public" is
+// the answer whether or not the peer's nick is known yet.
+func (s *Service) CanKick(name string) error {
+	_, _, err := s.kickable(name)
+	return err
+}
+
+func (s *Service) kickable(name string) (*room, PrivateRoom, error) {
+	r, ok := s.rooms.get(name)
+	if !ok {
+		return nil, PrivateRoom{}, fmt.Errorf("kick from %q: %w", name, ErrNotInRoom)
+	}
+	if r.sealer == nil {
+		return nil, PrivateRoom{}, fmt.Errorf("kick from %q: %w (anyone may join a public room)", name, ErrNotPrivate)
+	}
+	pr, ok, err := s.storedPrivate(name)
+	if err != nil || !ok {
+		return nil, PrivateRoom{}, fmt.Errorf("kick from %q: the room's key is not stored: %v", name, err)
+	}
+	if pr.Creator != s.h.ID() {
+		return nil, PrivateRoom{}, fmt.Errorf("kick from %q: %w", name, ErrNotCreator)
+	}
+	return r, pr, nil
+}
+
 // Kick removes p from the private room name, which this node created: a
 // fresh secret (the next epoch) goes to every other member heard in the
 // room, as a DM (end-to-end secured, queued until delivered), and the
 // room moves to the new epoch's topic. p keeps what it had; it gets
 // nothing sent after this.
 func (s *Service) Kick(ctx context.Context, name string, p peer.ID) (int, error) {
-	r, ok := s.rooms.get(name)
-	if !ok {
-		return 0, fmt.Errorf("kick from %q: %w", name, ErrNotInRoom)
-	}
-	if r.sealer == nil {
-		return 0, fmt.Errorf("kick from %q: %w (anyone may join a public room)", name, ErrNotPrivate)
-	}
-	old, ok, err := s.storedPrivate(name)
-	if err != nil || !ok {
-		return 0, fmt.Errorf("kick from %q: the room's key is not stored: %v", name, err)
-	}
-	if old.Creator != s.h.ID() {
-		return 0, fmt.Errorf("kick from %q: %w", name, ErrNotCreator)
+	r, old, err := s.kickable(name)
+	if err != nil {
+		return 0, err
 	}
 	if p == s.h.ID() {
 		return 0, fmt.Errorf("kick from %q: %w", name, ErrSelf)

@@ -269,6 +269,9 @@ func (s *Session) Execute(ctx context.Context, cmd Command) (Result, error) {
 		if room == "" {
 			return nil, ErrNoRoom
 		}
+		if err := svc.CanKick(room); err != nil {
+			return nil, err
+		}
 		who, err := svc.ResolvePeer(cmd.To)
 		if err != nil {
 			return nil, fmt.Errorf("kick: %w", err)

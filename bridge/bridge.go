@@ -16,11 +16,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/chat/pb"
 	"github.com/parley-chat/parley/chat/protocol/history"
 	roomproto "github.com/parley-chat/parley/chat/protocol/room"
+	"github.com/parley-chat/parley/chat/protocol/roster"
 	"github.com/parley-chat/parley/chat/storage"
 	"github.com/parley-chat/parley/internal/ratelimit"
 	"github.com/parley-chat/parley/internal/store"
@@ -66,7 +68,7 @@ type Bridge struct {
 
 	// view is what the other goroutines know of the table: every carried
 	// room, in a map loop publishes and never changes again.
-	view atomic.Pointer[map[string]*roomproto.Joined]
+	view atomic.Pointer[map[string]*carried]
 
 	// closeStore closes the store when the bridge opened it (nil when the
 	// caller passed WithStore); a field so that a test can make it fail.
@@ -82,6 +84,10 @@ type carried struct {
 	stop     context.CancelFunc
 	idleFrom time.Time    // zero while members are connected; owned by loop
 	kept     atomic.Int64 // messages stored since it was carried
+	// roster holds each member's newest presence, body unread, for
+	// members to fetch (chat/protocol/roster): behind a relay, it is how
+	// a newcomer learns who is here.
+	roster *roster.Book
 
 	mu       sync.Mutex
 	limiters map[peer.ID]*rate.Limiter
@@ -153,6 +159,7 @@ func New(opts ...Option) (*Bridge, error) {
 		return nil, fmt.Errorf("start bridge pubsub: %w", err)
 	}
 	n.Host().SetStreamHandler(history.ID, history.Server{Store: cfg.store, Allowed: b.servesHistoryTo, Admit: historyLimit().Allow}.Handle)
+	n.Host().SetStreamHandler(roster.ID, roster.Server{Book: b.rosterOf, Allowed: b.servesHistoryTo, Admit: rosterLimit().Allow}.Handle)
 	b.wg.Add(1)
 	go b.loop()
 	return b, nil
@@ -168,33 +175,30 @@ func (b *Bridge) Rooms() []string {
 
 // Members lists the peers connected to the bridge that are in room.
 func (b *Bridge) Members(room string) []peer.ID {
-	j := (*b.view.Load())[room]
-	if j == nil {
+	c := (*b.view.Load())[room]
+	if c == nil {
 		return nil
 	}
-	return j.Topic.ListPeers()
+	return c.joined.Topic.ListPeers()
 }
 
 // servesHistoryTo reports whether p may read room's history here: the
 // bridge must carry the room and p must be a member connected to it.
 func (b *Bridge) servesHistoryTo(ctx context.Context, room string, p peer.ID) bool {
-	j := (*b.view.Load())[room]
-	if j == nil {
+	c := (*b.view.Load())[room]
+	if c == nil {
 		return false
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(b.ctx, cancel)() // the bridge closing: stop waiting
-	return j.WaitMember(ctx, p)
+	return c.joined.WaitMember(ctx, p)
 }
 
 // publish lets the other goroutines see the rooms carried now. Only loop
 // (and New, before it starts loop) calls it.
 func (b *Bridge) publish() {
-	view := make(map[string]*roomproto.Joined, len(b.rooms))
-	for name, c := range b.rooms {
-		view[name] = c.joined
-	}
+	view := maps.Clone(b.rooms)
 	b.view.Store(&view)
 }
 
@@ -213,6 +217,7 @@ func (b *Bridge) Close() error {
 	var errs []error
 	b.closeOnce.Do(func() {
 		b.node.Host().RemoveStreamHandler(history.ID)
+		b.node.Host().RemoveStreamHandler(roster.ID)
 		b.cancel()
 		b.wg.Wait() // loop closes the rooms on its way out
 		if err := b.node.Close(); err != nil {
@@ -351,7 +356,7 @@ func (b *Bridge) carry(room string, by peer.ID) error {
 	if n >= b.cfg.maxRoomsPerPeer {
 		return errTooManyByPeer // not remembered either
 	}
-	c := &carried{by: by, limiters: make(map[peer.ID]*rate.Limiter)}
+	c := &carried{by: by, limiters: make(map[peer.ID]*rate.Limiter), roster: roster.NewBook(maxLimiters)}
 	// The same join/validate/subscribe sequence as a member's, with a
 	// validator that checks the envelope's header and leaves the body
 	// unread. Subscribing relays the topic and lets the bridge keep its
@@ -434,7 +439,16 @@ func (b *Bridge) keepHistory(ctx context.Context, room string, c *carried, sub *
 			return
 		}
 		opened, ok := msg.ValidatorData.(*roomproto.Opened)
-		if !ok || opened.Envelope.GetKind() != pb.Envelope_MESSAGE {
+		if !ok {
+			continue
+		}
+		if opened.Envelope.GetKind() == pb.Envelope_PRESENCE {
+			if raw, err := proto.Marshal(msg.Message); err == nil {
+				c.roster.Add(msg.GetFrom(), opened.Envelope.GetSentAtMs(), roster.Key(msg.Message), raw)
+			}
+			continue
+		}
+		if opened.Envelope.GetKind() != pb.Envelope_MESSAGE {
 			continue
 		}
 		// Kept as the author signed it, body unread (no nick, no text):
@@ -523,6 +537,21 @@ func (b *Bridge) dropIdle(now time.Time) {
 	// subscribed to many rooms left, the relay stayed ~10 MB (+29 %)
 	// larger for minutes. At most once a sweep, on a small heap.
 	debug.FreeOSMemory()
+}
+
+// rosterOf returns the roster book of a carried room.
+func (b *Bridge) rosterOf(room string) (*roster.Book, bool) {
+	c := (*b.view.Load())[room]
+	if c == nil {
+		return nil, false
+	}
+	return c.roster, true
+}
+
+// rosterLimit bounds the roster requests the bridge serves to one peer, as
+// a member's node does.
+func rosterLimit() *ratelimit.Keyed[peer.ID] {
+	return ratelimit.New[peer.ID](chat.RosterRate, chat.RosterBurst, 0)
 }
 
 // historyLimit bounds the history requests the bridge serves to one peer,

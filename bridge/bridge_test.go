@@ -97,6 +97,43 @@ func TestBridgeCarriesRooms(t *testing.T) {
 	}
 }
 
+// A member who joins after another, both reachable only through the
+// relay, learns the earlier one's nick from the relay's roster (its
+// presence went out once, before the newcomer was there), so /dm alice
+// works before alice says anything.
+func TestNewcomerLearnsWhoIsHereFromTheRelay(t *testing.T) {
+	b := testutil.NewBridge(t, bridge.WithRooms("lobby"))
+	aliceKey, alicePeer := newKey(t)
+	bobKey, bobPeer := newKey(t)
+	gate := keepApart{&alicePeer, &bobPeer}
+	boot := node.WithBootstrap(peer.AddrInfo{ID: b.Node().ID(), Addrs: b.Node().Host().Addrs()})
+	aliceNode := testutil.NewNode(t, boot, node.WithConnectionGater(gate), node.WithIdentity(aliceKey))
+	alice := testutil.NewChat(t, aliceNode, chat.WithNick("alice"), chat.WithDiscovery(aliceNode))
+	if err := alice.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitPeerJoined(t, "lobby", b.Node().ID())
+	testutil.Eventually(t, "the relay holds alice's presence", func() bool {
+		return b.RosterLen("lobby") == 1
+	})
+	bobNode := testutil.NewNode(t, boot, node.WithConnectionGater(gate), node.WithIdentity(bobKey))
+	bob := testutil.NewChat(t, bobNode, chat.WithNick("bob"), chat.WithDiscovery(bobNode))
+	if err := bob.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "bob knows alice by nick", func() bool {
+		p, err := bob.ResolvePeer("alice")
+		return err == nil && p == alicePeer
+	})
+	testutil.Eventually(t, "alice knows bob by nick", func() bool {
+		p, err := alice.ResolvePeer("bob")
+		return err == nil && p == bobPeer
+	})
+	if bobNode.Host().Network().Connectedness(alicePeer) == network.Connected {
+		t.Fatal("alice and bob are connected directly: the test proves nothing")
+	}
+}
+
 // The relay says it is one (its identify agent version), and members show
 // it as the relay that carries their rooms, not as a nameless member.
 func TestRelayIsShownAsTheRelay(t *testing.T) {

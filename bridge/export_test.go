@@ -15,3 +15,12 @@ func WithIdleSweep(every, after time.Duration) Option {
 
 // Topics is how many topics the bridge's subscription filter holds for p.
 func (b *Bridge) Topics(p peer.ID) int { return b.subs.topics(p) }
+
+// RosterLen is how many members' presences the bridge holds for room.
+func (b *Bridge) RosterLen(room string) int {
+	book, ok := b.rosterOf(room)
+	if !ok {
+		return 0
+	}
+	return book.Len()
+}

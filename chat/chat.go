@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat/protocol/history"
+	"github.com/parley-chat/parley/chat/protocol/roster"
 	"github.com/parley-chat/parley/chat/storage"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/node"
@@ -250,6 +251,7 @@ func New(h host.Host, opts ...Option) (*Service, error) {
 	s.outbox = newOutbox(s)
 	h.SetStreamHandler(DMProtocol, s.handleDM)
 	h.SetStreamHandler(history.ID, history.Server{Store: s.store, Allowed: s.servesHistoryTo, Served: s.historyServed, Admit: s.limits.history.Allow}.Handle)
+	h.SetStreamHandler(roster.ID, s.rosterServer().Handle)
 	if err := s.outbox.start(); err != nil {
 		s.Close()
 		return nil, err
@@ -542,6 +544,7 @@ func (s *Service) Close() error {
 
 		s.h.RemoveStreamHandler(DMProtocol)
 		s.h.RemoveStreamHandler(history.ID)
+		s.h.RemoveStreamHandler(roster.ID)
 		s.cancel()
 		for _, r := range s.rooms.takeAll() {
 			r.close()

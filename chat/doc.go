@@ -9,6 +9,7 @@
 //	chat/protocol/room     topic names, the signed envelope (header + body), its validator
 //	chat/protocol/dm       /parley/dm/1.0.0: frames, a thin handler, the outbound stream
 //	chat/protocol/history  /parley/history/1.0.0: server, fetch, verification of history
+//	chat/protocol/roster   /parley/roster/1.0.0: who is in a room, as members' signed presences
 //	chat/content           what a nick, a text, an ID and a send time may be
 //	chat/storage           what is kept between runs, as an interface (internal/store is SQLite)
 //
@@ -24,12 +25,14 @@
 // # Rooms
 //
 // Joining a room joins its topic with the room validator, announces this
-// node's nick (a presence envelope; again on SetNick, and for members
-// who join later: one coalesced reply, backing off from 5 s while members
-// keep joining, skipped when they were heard in the room before the last
-// one; so /dm NICK works before a peer said anything, and a room that
-// forms at once sends a few presences per member, not one per member
-// met), replays the
+// node's nick to the room (a presence envelope, once; again on SetNick,
+// and on first meeting a member if the first reached no one) so /dm NICK
+// works before a peer said anything. Members who join later learn who is
+// here from the members they meet (the roster protocol: each member keeps
+// every member's newest presence as signed and serves what reached it
+// since the asker last asked; rounds with random neighbours spread it
+// while there is news, then rest), never from room-wide replies. It
+// replays the
 // newest stored messages as backfill and catches up over the history
 // protocol: in the first 30 s from the first few members it meets and
 // every relay, later from members that come back after losing touch. Send publishes to every known member (flood

@@ -18,6 +18,9 @@ type Hooks struct {
 	// HistoryRequested is told of each history request this node sends
 	// (one per catch-up page asked for, answered or not).
 	HistoryRequested func(room string)
+	// RosterFetched is told of each roster page this node fetched: how
+	// many presences it held and how many of those were new here.
+	RosterFetched func(room string, presences, fresh int)
 }
 
 // WithHooks installs observers of the service's work.
@@ -35,6 +38,12 @@ func (h Hooks) pubsubOptions() []pubsub.Option {
 func (h Hooks) historyRequested(room string) {
 	if h.HistoryRequested != nil {
 		h.HistoryRequested(room)
+	}
+}
+
+func (h Hooks) rosterFetched(room string, presences, fresh int) {
+	if h.RosterFetched != nil {
+		h.RosterFetched(room, presences, fresh)
 	}
 }
 

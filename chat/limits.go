@@ -143,6 +143,7 @@ type limiters struct {
 	catchUps     *ratelimit.Keyed[roomPeer] // catch-ups per room and serving peer
 	catchUpBytes *ratelimit.Keyed[peer.ID]  // stored history bytes per serving peer
 	history      *ratelimit.Keyed[peer.ID]  // history requests served per requester
+	roster       *ratelimit.Keyed[peer.ID]  // roster requests served per requester
 	dms          *ratelimit.Keyed[peer.ID]  // DMs accepted per sender
 
 	mu       sync.Mutex
@@ -293,6 +294,7 @@ func newLimiters(l Limits) *limiters {
 		catchUps:     ratelimit.New[roomPeer](1/CatchUpEvery.Seconds(), l.CatchUpsPerRoom, 0),
 		catchUpBytes: ratelimit.New[peer.ID](float64(l.CatchUpBytes)/time.Hour.Seconds(), l.CatchUpBytes, 0),
 		history:      ratelimit.New[peer.ID](l.HistoryRate, l.HistoryBurst, 0),
+		roster:       ratelimit.New[peer.ID](RosterRate, RosterBurst, 0),
 		dms:          ratelimit.New[peer.ID](l.DMRate, l.DMBurst, 0),
 		inbox:        make(map[peer.ID]int64),
 		dmOpen:       make(map[peer.ID][]network.Stream),

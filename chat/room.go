@@ -19,26 +19,24 @@ import (
 	"github.com/parley-chat/parley/chat/pb"
 	"github.com/parley-chat/parley/chat/protocol/history"
 	roomproto "github.com/parley-chat/parley/chat/protocol/room"
+	"github.com/parley-chat/parley/chat/protocol/roster"
 	"github.com/parley-chat/parley/chat/storage"
 )
 
-// Presence: a member announces its nick to the room when it joins and
-// when it changes it, and again for members that join later (presence
-// replies), so they can /dm it by nick before it speaks. Every
-// announcement reaches the whole room, so replies are coalesced: the
-// first one presenceDelay after a member joins, the next no sooner than
-// presenceGap after it, and each gap twice the one before (up to
-// maxPresenceGap) while members keep joining; a room quiet for twice the
-// gap starts again from presenceGap. However long a room takes to form,
-// each member sends a few presences (logarithmic in the time), not one
-// per member it meets: that was 62,878 presence copies on the wire while
-// a 50-member room formed, 30 times its messages' traffic, and at 100
-// members the storm outlasted the setup (docs/benchmarks.md).
-const (
-	presenceDelay  = 250 * time.Millisecond
-	presenceGap    = 5 * time.Second
-	maxPresenceGap = 5 * time.Minute
-)
+// Presence: a member announces its nick to the room when it joins (again
+// when it first meets a member, if that announcement reached no one) and
+// when it changes it, so that others can /dm it by nick before it speaks.
+// Members that join later learn it from the members they meet, who keep
+// every member's newest presence as signed (roster.go): nobody answers a
+// newcomer room-wide. Room-wide answers were O(members²) copies while a
+// room formed: 62,878 presence copies on the wire while a 50-member room
+// formed, 30 times its messages' traffic, and even coalesced and backed
+// off they filled the measured window of a 100-member room and kept a
+// simulated 1,000-member room busy for minutes (docs/benchmarks.md).
+//
+// presenceDelay gathers the first members met after an announcement that
+// reached no one into one.
+const presenceDelay = 250 * time.Millisecond
 
 type room struct {
 	s    *Service
@@ -61,11 +59,8 @@ type room struct {
 	lastOwn      uint64 // Lamport of this node's newest message in the room
 	lastOwnAt    int64  // its sent-at (Unix ms)
 	announce     *time.Timer
-	announced    time.Time             // when the last presence was published
-	replyGap     time.Duration         // least time from one presence to a reply
+	announced    time.Time             // when the last presence reached someone (zero: not yet)
 	heard        map[peer.ID]time.Time // authors seen in the room, also through a bridge
-	met          map[peer.ID]time.Time // when each author was first heard in the room
-	owed         map[peer.ID]struct{}  // members met since the last presence
 	nickIn       map[peer.ID]string    // each member's nick as last seen in this room
 	joinedAt     time.Time
 	pruned       time.Time                // last retention run
@@ -74,6 +69,11 @@ type room struct {
 	ownSent      map[string]chan struct{} // own messages not yet stored, by id
 	unreceived   []unreceivedMsg          // own messages no one received yet, oldest first
 	closeOnce    sync.Once
+
+	roster     *roster.Book             // each member's newest presence, as signed
+	rosterAt   map[peer.ID]rosterCursor // how far this node got in each neighbour's book
+	rosterDue  map[peer.ID]struct{}     // neighbours to ask for their roster soon
+	rosterWake chan struct{}            // rosterDue has someone
 }
 
 // maxRemembered bounds the members remembered as having left a room.
@@ -177,9 +177,10 @@ func (s *Service) join(name string, sealer *roomproto.Sealer) error {
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &room{s: s, name: name, wire: wire, sealer: sealer, open: open, joined: j, topic: j.Topic, ctx: ctx, cancel: cancel,
 		lamport: max(lastOwn, latest.Lamport), lastOwn: lastOwn,
-		heard: make(map[peer.ID]time.Time), met: make(map[peer.ID]time.Time), owed: make(map[peer.ID]struct{}),
-		nickIn: make(map[peer.ID]string), left: make(map[peer.ID]time.Time),
-		ownSent: make(map[string]chan struct{}), joinedAt: time.Now(), pruned: time.Now()}
+		heard: make(map[peer.ID]time.Time), nickIn: make(map[peer.ID]string), left: make(map[peer.ID]time.Time),
+		ownSent: make(map[string]chan struct{}), joinedAt: time.Now(), pruned: time.Now(),
+		roster: roster.NewBook(maxRemembered), rosterAt: make(map[peer.ID]rosterCursor),
+		rosterDue: make(map[peer.ID]struct{}), rosterWake: make(chan struct{}, 1)}
 	r.order = newSequencer(r)
 	r.pace = s.limits.ownPace()
 	if !s.rooms.add(r) {
@@ -191,9 +192,10 @@ func (s *Service) join(name string, sealer *roomproto.Sealer) error {
 		r.close()
 		return ErrClosed
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go r.readLoop()
 	go r.peerLoop()
+	go r.rosterLoop()
 	if s.cfg.discovery != nil {
 		s.cfg.discovery.Discover(ctx, roomproto.Rendezvous(wire))
 	}
@@ -495,6 +497,9 @@ func (r *room) receive(msgs []*pubsub.Message) {
 			continue
 		}
 		env, body := opened.Envelope, opened.Body
+		if env.GetKind() == pb.Envelope_PRESENCE {
+			r.keepPresence(msg, env.GetSentAtMs()) // own too: neighbours learn it from us
+		}
 		if from := msg.GetFrom(); from != r.s.h.ID() { // own nick: SetNick's, not an echo's
 			old := r.noteNick(from, body.GetNick())
 			r.s.nicks.seen(from, body.GetNick(), time.Now())
@@ -672,11 +677,10 @@ func (r *room) peerLoop() {
 			}
 			r.s.emit(PeerJoined{Room: r.name, Peer: ev.Peer, Nick: nick, Role: role})
 			r.memberJoined(ev.Peer, role)
-			// Tell the newcomer who we are, so /dm by nick works before
-			// we say anything (through a relay: to the members behind it).
-			r.mu.Lock()
-			r.owed[ev.Peer] = struct{}{}
-			r.mu.Unlock()
+			// Who is here: the newcomer's roster has it (and the newcomer
+			// asks ours). Our own presence goes room-wide only if it has
+			// not reached anyone yet.
+			r.askRoster(ev.Peer)
 			r.announceSoon(presenceDelay)
 			r.catchUpSoon(ev.Peer, role) // a relay keeps the room's history too
 		case pubsub.PeerLeave:
@@ -695,8 +699,8 @@ func (r *room) peerLoop() {
 }
 
 // announceSoon publishes a presence envelope: at once for d == 0 (this
-// node joined or changed its nick), else (a reply to members who joined)
-// after d and no sooner than replyGap after the last one. Calls that
+// node joined or changed its nick), else (a member was met) after d and
+// only if no presence of this node has reached anyone yet. Calls that
 // arrive while one is pending are coalesced into it.
 func (r *room) announceSoon(d time.Duration) {
 	r.mu.Lock()
@@ -704,19 +708,15 @@ func (r *room) announceSoon(d time.Duration) {
 	if r.ctx.Err() != nil {
 		return
 	}
-	reply := d > 0
-	if reply && !r.announced.IsZero() {
-		if r.replyGap == 0 || time.Since(r.announced) > 2*r.replyGap {
-			r.replyGap = presenceGap // quiet for a while: the room is not forming
-		}
-		d = max(d, time.Until(r.announced.Add(r.replyGap)))
+	met := d > 0
+	if met && !r.announced.IsZero() {
+		return // the room has it; newcomers get it from rosters
 	}
 	if r.announce != nil {
-		if reply {
+		if met {
 			return
 		}
-		// A new nick is neither held back nor skipped with a reply: it
-		// replaces the pending one (a reply already under way goes too).
+		// A new nick is not held back: it replaces the pending one.
 		r.announce.Stop()
 	}
 	var t *time.Timer
@@ -725,13 +725,9 @@ func (r *room) announceSoon(d time.Duration) {
 		if r.announce == t {
 			r.announce = nil
 		}
-		if reply && !r.owesPresence() {
+		if met && !r.announced.IsZero() {
 			r.mu.Unlock()
 			return
-		}
-		clear(r.owed)
-		if reply && !r.announced.IsZero() {
-			r.replyGap = min(2*r.replyGap, maxPresenceGap)
 		}
 		at := time.Now()
 		r.announced = at
@@ -745,9 +741,9 @@ func (r *room) announceSoon(d time.Duration) {
 		if err == nil {
 			err = r.publish(r.ctx, env)
 		}
-		if len(r.topic.ListPeers()) == 0 {
+		if err != nil || len(r.topic.ListPeers()) == 0 {
 			// It reached no one (joined before meeting anyone): the
-			// first member met is answered soon, not a gap later.
+			// first member met gets it soon.
 			r.mu.Lock()
 			if r.announced.Equal(at) {
 				r.announced = time.Time{}
@@ -759,24 +755,6 @@ func (r *room) announceSoon(d time.Duration) {
 		}
 	})
 	r.announce = t
-}
-
-// owesPresence reports whether a member met since the last presence may
-// not have it: one not heard in the room before it. A member heard
-// before was reachable through the room's mesh then, so the presence
-// reached it (most members of a room forming at once), and a reply would
-// tell it nothing. r.mu is held.
-func (r *room) owesPresence() bool {
-	if r.announced.IsZero() {
-		return true
-	}
-	for p := range r.owed {
-		if at, ok := r.met[p]; !ok || at.After(r.announced) {
-			return true
-		}
-		delete(r.owed, p)
-	}
-	return false
 }
 
 func (r *room) close() {
@@ -805,12 +783,6 @@ func (r *room) hear(p peer.ID) {
 		clear(r.heard) // forgetting only lists a member later
 	}
 	r.heard[p] = time.Now()
-	if _, ok := r.met[p]; !ok {
-		if len(r.met) >= maxRemembered {
-			clear(r.met) // forgetting only costs a presence reply
-		}
-		r.met[p] = time.Now()
-	}
 }
 
 // noteNick records nick as p's in the room and returns the one it had

@@ -579,6 +579,162 @@ func (x *HistoryResponse) GetMore() bool {
 	return false
 }
 
+// RosterRequest asks a member of room for the presences it holds (the
+// newest presence of each member it knows) that reached it after position
+// after of its roster. book names that roster: a server whose roster is
+// another one (it restarted) answers from the start.
+type RosterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Room  string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Book  uint64                 `protobuf:"fixed64,2,opt,name=book,proto3" json:"book,omitempty"`
+	After uint64                 `protobuf:"varint,3,opt,name=after,proto3" json:"after,omitempty"`
+	// own_book and own_seq say how far the requester's own book has got: a
+	// server that has not fetched that far from it asks it back, so news
+	// travels both ways along a link.
+	OwnBook       uint64 `protobuf:"fixed64,4,opt,name=own_book,json=ownBook,proto3" json:"own_book,omitempty"`
+	OwnSeq        uint64 `protobuf:"varint,5,opt,name=own_seq,json=ownSeq,proto3" json:"own_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RosterRequest) Reset() {
+	*x = RosterRequest{}
+	mi := &file_parley_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RosterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RosterRequest) ProtoMessage() {}
+
+func (x *RosterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RosterRequest.ProtoReflect.Descriptor instead.
+func (*RosterRequest) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RosterRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RosterRequest) GetBook() uint64 {
+	if x != nil {
+		return x.Book
+	}
+	return 0
+}
+
+func (x *RosterRequest) GetAfter() uint64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+func (x *RosterRequest) GetOwnBook() uint64 {
+	if x != nil {
+		return x.OwnBook
+	}
+	return 0
+}
+
+func (x *RosterRequest) GetOwnSeq() uint64 {
+	if x != nil {
+		return x.OwnSeq
+	}
+	return 0
+}
+
+type RosterResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// presences are signed GossipSub messages (libp2p-pubsub's pb.Message,
+	// encoded) of kind PRESENCE, oldest arrival first; the receiver verifies
+	// each against its author's key, so a server cannot put a nick on a peer.
+	Presences [][]byte `protobuf:"bytes,1,rep,name=presences,proto3" json:"presences,omitempty"`
+	// book and next are where the requester asks from next time.
+	Book uint64 `protobuf:"fixed64,2,opt,name=book,proto3" json:"book,omitempty"`
+	Next uint64 `protobuf:"varint,3,opt,name=next,proto3" json:"next,omitempty"`
+	// more says whether more presences follow the last one.
+	More          bool `protobuf:"varint,4,opt,name=more,proto3" json:"more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RosterResponse) Reset() {
+	*x = RosterResponse{}
+	mi := &file_parley_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RosterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RosterResponse) ProtoMessage() {}
+
+func (x *RosterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RosterResponse.ProtoReflect.Descriptor instead.
+func (*RosterResponse) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RosterResponse) GetPresences() [][]byte {
+	if x != nil {
+		return x.Presences
+	}
+	return nil
+}
+
+func (x *RosterResponse) GetBook() uint64 {
+	if x != nil {
+		return x.Book
+	}
+	return 0
+}
+
+func (x *RosterResponse) GetNext() uint64 {
+	if x != nil {
+		return x.Next
+	}
+	return 0
+}
+
+func (x *RosterResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
 var File_parley_proto protoreflect.FileDescriptor
 
 const file_parley_proto_rawDesc = "" +
@@ -620,7 +776,18 @@ const file_parley_proto_rawDesc = "" +
 	"\x05limit\x18\x05 \x01(\rR\x05limit\"A\n" +
 	"\x0fHistoryResponse\x12\x1a\n" +
 	"\bmessages\x18\x01 \x03(\fR\bmessages\x12\x12\n" +
-	"\x04more\x18\x02 \x01(\bR\x04moreB'Z%github.com/parley-chat/parley/chat/pbb\x06proto3"
+	"\x04more\x18\x02 \x01(\bR\x04more\"\x81\x01\n" +
+	"\rRosterRequest\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n" +
+	"\x04book\x18\x02 \x01(\x06R\x04book\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\x04R\x05after\x12\x19\n" +
+	"\bown_book\x18\x04 \x01(\x06R\aownBook\x12\x17\n" +
+	"\aown_seq\x18\x05 \x01(\x04R\x06ownSeq\"j\n" +
+	"\x0eRosterResponse\x12\x1c\n" +
+	"\tpresences\x18\x01 \x03(\fR\tpresences\x12\x12\n" +
+	"\x04book\x18\x02 \x01(\x06R\x04book\x12\x12\n" +
+	"\x04next\x18\x03 \x01(\x04R\x04next\x12\x12\n" +
+	"\x04more\x18\x04 \x01(\bR\x04moreB'Z%github.com/parley-chat/parley/chat/pbb\x06proto3"
 
 var (
 	file_parley_proto_rawDescOnce sync.Once
@@ -635,7 +802,7 @@ func file_parley_proto_rawDescGZIP() []byte {
 }
 
 var file_parley_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_parley_proto_goTypes = []any{
 	(Envelope_Kind)(0),      // 0: parley.chat.Envelope.Kind
 	(*Envelope)(nil),        // 1: parley.chat.Envelope
@@ -645,6 +812,8 @@ var file_parley_proto_goTypes = []any{
 	(*DMAck)(nil),           // 5: parley.chat.DMAck
 	(*HistoryRequest)(nil),  // 6: parley.chat.HistoryRequest
 	(*HistoryResponse)(nil), // 7: parley.chat.HistoryResponse
+	(*RosterRequest)(nil),   // 8: parley.chat.RosterRequest
+	(*RosterResponse)(nil),  // 9: parley.chat.RosterResponse
 }
 var file_parley_proto_depIdxs = []int32{
 	0, // 0: parley.chat.Envelope.kind:type_name -> parley.chat.Envelope.Kind
@@ -672,7 +841,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

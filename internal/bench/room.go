@@ -133,7 +133,7 @@ func newRoom(ctx context.Context, cfg roomConfig) (_ *room, err error) {
 		for i, h := range hs.H {
 			t := &psTracer{wire: wireTracer{parley: true}}
 			r.wires = append(r.wires, t)
-			opts := []chat.Option{chat.WithLogger(quiet), chat.WithHooks(chat.Hooks{PubSubTracer: t, CaughtUp: t.wire.caughtUp})}
+			opts := []chat.Option{chat.WithLogger(quiet), chat.WithHooks(chat.Hooks{PubSubTracer: t, CaughtUp: t.wire.caughtUp, RosterFetched: t.wire.rosterFetched})}
 			if cfg.Unlimited {
 				opts = append(opts, chat.WithLimits(chat.Unlimited()))
 			}

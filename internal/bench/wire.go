@@ -21,6 +21,7 @@ type WireCount struct {
 	Validated               int64 // copies that went through validation
 	Duplicates              int64 // copies received and discarded as seen
 	CatchUps, HistoryPages  int64 // Parley: catch-ups that fetched a page, pages fetched
+	Rosters, RosterEntries  int64 // Parley: roster pages fetched, presences they held
 }
 
 // Sub is w minus earlier (what happened in between).
@@ -32,13 +33,14 @@ func (w WireCount) Sub(earlier WireCount) WireCount {
 		Graft: w.Graft - earlier.Graft, Prune: w.Prune - earlier.Prune,
 		Validated: w.Validated - earlier.Validated, Duplicates: w.Duplicates - earlier.Duplicates,
 		CatchUps: w.CatchUps - earlier.CatchUps, HistoryPages: w.HistoryPages - earlier.HistoryPages,
+		Rosters: w.Rosters - earlier.Rosters, RosterEntries: w.RosterEntries - earlier.RosterEntries,
 	}
 }
 
 func (w WireCount) String() string {
-	return fmt.Sprintf("text %d (%s), presence %d (%s), IHAVE %d, IWANT %d, IDONTWANT %d ids, GRAFT %d, PRUNE %d; validated %d, duplicates %d; catch-ups %d (%d pages)",
+	return fmt.Sprintf("text %d (%s), presence %d (%s), IHAVE %d, IWANT %d, IDONTWANT %d ids, GRAFT %d, PRUNE %d; validated %d, duplicates %d; catch-ups %d (%d pages); rosters %d (%d presences)",
 		w.Text, kb(w.TextBytes), w.Presence, kb(w.PresenceBytes), w.IHave, w.IWant, w.IDontWant, w.Graft, w.Prune,
-		w.Validated, w.Duplicates, w.CatchUps, w.HistoryPages)
+		w.Validated, w.Duplicates, w.CatchUps, w.HistoryPages, w.Rosters, w.RosterEntries)
 }
 
 func kb(n int64) string { return fmt.Sprintf("%.0f KB", float64(n)/1e3) }
@@ -46,14 +48,15 @@ func kb(n int64) string { return fmt.Sprintf("%.0f KB", float64(n)/1e3) }
 // wireTracer counts one member's traffic into a WireCount (atomically:
 // pubsub calls it from its event loop and validation workers).
 type wireTracer struct {
-	parley                                                                                 bool // messages are Parley envelopes (else all are text)
-	text, textB, pres, presB, ihave, iwant, idw, graft, prune, valid, dup, catchUps, pages atomic.Int64
+	parley                                                                                                         bool // messages are Parley envelopes (else all are text)
+	text, textB, pres, presB, ihave, iwant, idw, graft, prune, valid, dup, catchUps, pages, rosters, rosterEntries atomic.Int64
 }
 
 func (t *wireTracer) count() WireCount {
 	return WireCount{Text: t.text.Load(), TextBytes: t.textB.Load(), Presence: t.pres.Load(), PresenceBytes: t.presB.Load(),
 		IHave: t.ihave.Load(), IWant: t.iwant.Load(), IDontWant: t.idw.Load(), Graft: t.graft.Load(), Prune: t.prune.Load(),
-		Validated: t.valid.Load(), Duplicates: t.dup.Load(), CatchUps: t.catchUps.Load(), HistoryPages: t.pages.Load()}
+		Validated: t.valid.Load(), Duplicates: t.dup.Load(), CatchUps: t.catchUps.Load(), HistoryPages: t.pages.Load(),
+		Rosters: t.rosters.Load(), RosterEntries: t.rosterEntries.Load()}
 }
 
 func (t *wireTracer) sent(rpc *pubsub.RPC) {
@@ -82,6 +85,11 @@ func (t *wireTracer) sent(rpc *pubsub.RPC) {
 	}
 	t.graft.Add(int64(len(c.GetGraft())))
 	t.prune.Add(int64(len(c.GetPrune())))
+}
+
+func (t *wireTracer) rosterFetched(_ string, presences, _ int) {
+	t.rosters.Add(1)
+	t.rosterEntries.Add(int64(presences))
 }
 
 func (t *wireTracer) caughtUp(_ string, pages, _, _ int) {

@@ -24,7 +24,6 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -50,9 +49,6 @@ const (
 	maxRequestBytes  = 1 << 10
 	Timeout          = 10 * time.Second
 )
-
-// signPrefix is what libp2p-pubsub prepends to a message before signing.
-const signPrefix = "libp2p-pubsub:"
 
 // Record turns a validated live room message and its opened body into
 // what is stored: the envelope's fields and the signed GossipSub message.
@@ -92,7 +88,7 @@ func VerifyOpen(raw []byte, rm string, now time.Time, open room.Opener) (storage
 	if m.GetTopic() != room.Topic(rm) {
 		return storage.RoomMessage{}, fmt.Errorf("message of topic %q in the history of room %q", m.GetTopic(), rm)
 	}
-	author, err := verifySignature(&m)
+	author, err := room.VerifySignature(&m)
 	if err != nil {
 		return storage.RoomMessage{}, err
 	}
@@ -111,36 +107,6 @@ func VerifyOpen(raw []byte, rm string, now time.Time, open room.Opener) (storage
 		ID: env.GetId(), Room: rm, Author: author.String(), Nick: body.GetNick(), Text: body.GetText(),
 		SentAt: env.GetSentAtMs(), Lamport: env.GetLamport(), Raw: raw,
 	}, nil
-}
-
-func verifySignature(m *pubsubpb.Message) (peer.ID, error) {
-	author, err := peer.IDFromBytes(m.GetFrom())
-	if err != nil {
-		return "", fmt.Errorf("bad author: %w", err)
-	}
-	var key crypto.PubKey
-	if m.Key == nil {
-		key, err = author.ExtractPublicKey()
-	} else {
-		key, err = crypto.UnmarshalPublicKey(m.Key)
-		if err == nil && !author.MatchesPublicKey(key) {
-			err = errors.New("signing key does not match the author")
-		}
-	}
-	if err != nil || key == nil {
-		return "", fmt.Errorf("author's key: %v", err)
-	}
-	unsigned := proto.CloneOf(m)
-	unsigned.Signature, unsigned.Key = nil, nil
-	data, err := proto.Marshal(unsigned)
-	if err != nil {
-		return "", err
-	}
-	ok, err := key.Verify(append([]byte(signPrefix), data...), m.GetSignature())
-	if err != nil || !ok {
-		return "", errors.New("invalid signature")
-	}
-	return author, nil
 }
 
 // Source is what a Server reads from.

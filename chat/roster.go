@@ -1,0 +1,216 @@
+package chat
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parley-chat/parley/chat/content"
+	"github.com/parley-chat/parley/chat/protocol/roster"
+)
+
+// Who is in a room (their nicks, for /dm by nick before they speak) is
+// learned from the members this node meets, not from room-wide replies
+// (chat/protocol/roster). A neighbour met is asked at once for the
+// presences it holds. While that brings news, a random neighbour is
+// asked again rosterEvery later, the pause doubling after each round
+// that brings nothing; past maxRosterEvery the rounds rest until the
+// next neighbour is met or one says it holds presences this node has not
+// fetched. Each exchange carries only what reached the server since the
+// requester last asked it, so a room costs a few short exchanges per
+// link, not a presence per member per newcomer.
+const (
+	rosterEvery    = time.Second
+	maxRosterEvery = 2 * time.Minute
+	// RosterRate and RosterBurst bound the roster requests served to one
+	// peer (its rounds, plus one per room it meets this node in, plus
+	// asking back): by members and relays alike.
+	RosterRate  = 2
+	RosterBurst = 30
+)
+
+// rosterCursor is where this node got to in a neighbour's roster book.
+type rosterCursor struct{ book, next uint64 }
+
+// keepPresence adds a live presence to the room's roster book, as signed.
+func (r *room) keepPresence(msg *pubsub.Message, sentAt int64) {
+	raw, err := proto.Marshal(msg.Message)
+	if err != nil {
+		return
+	}
+	r.roster.Add(msg.GetFrom(), sentAt, roster.Key(msg.Message), raw)
+}
+
+// askRoster has p asked for its roster soon: a neighbour just met, or one
+// whose book reached further than this node has fetched.
+func (r *room) askRoster(p peer.ID) {
+	r.mu.Lock()
+	if len(r.rosterDue) < maxRemembered {
+		r.rosterDue[p] = struct{}{}
+	}
+	r.mu.Unlock()
+	select {
+	case r.rosterWake <- struct{}{}:
+	default:
+	}
+}
+
+// rosterAhead is told, by the roster server, the position of a
+// requester's own book: if this node has not fetched that far, it asks.
+func (r *room) rosterAhead(p peer.ID, book, seq uint64) {
+	if book == 0 {
+		return
+	}
+	r.mu.Lock()
+	c := r.rosterAt[p]
+	behind := c.book != book || c.next < seq
+	r.mu.Unlock()
+	if behind {
+		r.askRoster(p)
+	}
+}
+
+// rosterLoop runs the room's roster exchanges, one at a time, until the
+// room is left.
+func (r *room) rosterLoop() {
+	defer r.s.wg.Done()
+	gap := rosterEvery
+	round := time.NewTimer(gap)
+	defer round.Stop()
+	for {
+		news := false
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.rosterWake:
+			r.mu.Lock()
+			due := make([]peer.ID, 0, len(r.rosterDue))
+			for p := range r.rosterDue {
+				due = append(due, p)
+			}
+			clear(r.rosterDue)
+			r.mu.Unlock()
+			for _, p := range due {
+				news = r.fetchRoster(p) > 0 || news
+			}
+			if !news {
+				continue // the rounds go on (or rest) as they were
+			}
+		case <-round.C:
+			if peers := r.topic.ListPeers(); len(peers) > 0 {
+				news = r.fetchRoster(peers[rand.IntN(len(peers))]) > 0
+			}
+		}
+		// News: the rounds go on (again) at their quickest, so that
+		// what this node learned reaches the neighbours that lack it
+		// (they ask back: rosterAhead). Nothing new: they slow down,
+		// then rest.
+		if news {
+			gap = rosterEvery
+		} else {
+			gap *= 2
+		}
+		if gap <= maxRosterEvery {
+			round.Reset(gap) // re-armed if it was armed
+		}
+	}
+}
+
+// fetchRoster asks p for the presences that reached its book since this
+// node last asked, verifies the ones this node lacks, learns their nicks
+// and keeps them (to serve on). It returns how many were new.
+func (r *room) fetchRoster(p peer.ID) int {
+	if p == r.s.h.ID() {
+		return 0
+	}
+	fresh := 0
+	for range 8 { // pages: 4,096 presences at most
+		r.mu.Lock()
+		c := r.rosterAt[p]
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(r.ctx, roster.Timeout)
+		resp, err := roster.Fetch(ctx, r.s.h, p, r.wire, c.book, c.next, r.roster)
+		cancel()
+		if err != nil {
+			r.s.log.Debug("roster request failed", "room", r.name, "peer", p, "err", err)
+			break
+		}
+		n, err := r.takeRoster(resp.GetPresences())
+		r.s.cfg.hooks.rosterFetched(r.name, len(resp.GetPresences()), n)
+		fresh += n
+		if err != nil {
+			r.s.log.Info("roster: peer sent an invalid presence; ignoring its roster", "room", r.name, "peer", p, "err", err)
+			break
+		}
+		r.mu.Lock()
+		if len(r.rosterAt) >= maxRemembered {
+			clear(r.rosterAt) // forgetting only costs a full roster next time
+		}
+		r.rosterAt[p] = rosterCursor{book: resp.GetBook(), next: resp.GetNext()}
+		r.mu.Unlock()
+		if !resp.GetMore() {
+			break
+		}
+	}
+	if fresh > 0 {
+		r.s.log.Debug("roster", "room", r.name, "peer", p, "new", fresh)
+	}
+	return fresh
+}
+
+// takeRoster verifies the presences of one roster page that this node
+// lacks, learns their nicks and keeps them; it stops at the first one
+// that is not valid. It returns how many were new.
+func (r *room) takeRoster(presences [][]byte) (int, error) {
+	fresh := 0
+	now := time.Now()
+	for _, raw := range presences {
+		m, err := roster.Decode(raw)
+		if err != nil {
+			return fresh, err
+		}
+		if r.roster.Has(roster.Key(m)) {
+			continue // held already: no signature to check
+		}
+		pr, err := roster.Verify(m, raw, r.wire, now, r.open)
+		if err != nil {
+			return fresh, err
+		}
+		if pr.Author == r.s.h.ID() || !r.roster.Add(pr.Author, pr.SentAt, pr.Key, raw) {
+			continue
+		}
+		fresh++
+		nick := content.PeerNick(pr.Nick)
+		r.s.nicks.seen(pr.Author, nick, time.UnixMilli(min(pr.SentAt, now.UnixMilli())))
+		r.mu.Lock()
+		if _, ok := r.nickIn[pr.Author]; !ok && len(r.nickIn) < maxRemembered {
+			r.nickIn[pr.Author] = nick
+		}
+		r.mu.Unlock()
+	}
+	return fresh, nil
+}
+
+// rosterServer serves the rooms' roster books to their members.
+func (s *Service) rosterServer() roster.Server {
+	return roster.Server{
+		Book: func(wire string) (*roster.Book, bool) {
+			r, ok := s.rooms.byWire(wire)
+			if !ok {
+				return nil, false
+			}
+			return r.roster, true
+		},
+		Allowed: s.servesHistoryTo,
+		Admit:   s.limits.roster.Allow,
+		Ahead: func(wire string, p peer.ID, book, seq uint64) {
+			if r, ok := s.rooms.byWire(wire); ok {
+				r.rosterAhead(p, book, seq)
+			}
+		},
+	}
+}

@@ -354,11 +354,7 @@ func (r *room) wire() WireCount {
 	var w WireCount
 	for _, t := range r.wires {
 		c := t.wire.count()
-		w = WireCount{Text: w.Text + c.Text, TextBytes: w.TextBytes + c.TextBytes,
-			Presence: w.Presence + c.Presence, PresenceBytes: w.PresenceBytes + c.PresenceBytes,
-			IHave: w.IHave + c.IHave, IWant: w.IWant + c.IWant, IDontWant: w.IDontWant + c.IDontWant,
-			Graft: w.Graft + c.Graft, Prune: w.Prune + c.Prune, Validated: w.Validated + c.Validated,
-			Duplicates: w.Duplicates + c.Duplicates, CatchUps: w.CatchUps + c.CatchUps, HistoryPages: w.HistoryPages + c.HistoryPages}
+		w = w.Add(c)
 	}
 	return w
 }

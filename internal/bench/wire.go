@@ -25,15 +25,20 @@ type WireCount struct {
 }
 
 // Sub is w minus earlier (what happened in between).
-func (w WireCount) Sub(earlier WireCount) WireCount {
+func (w WireCount) Sub(earlier WireCount) WireCount { return w.plus(earlier, -1) }
+
+// Add is w and o together (two members' counts).
+func (w WireCount) Add(o WireCount) WireCount { return w.plus(o, 1) }
+
+func (w WireCount) plus(o WireCount, sign int64) WireCount {
 	return WireCount{
-		Text: w.Text - earlier.Text, TextBytes: w.TextBytes - earlier.TextBytes,
-		Presence: w.Presence - earlier.Presence, PresenceBytes: w.PresenceBytes - earlier.PresenceBytes,
-		IHave: w.IHave - earlier.IHave, IWant: w.IWant - earlier.IWant, IDontWant: w.IDontWant - earlier.IDontWant,
-		Graft: w.Graft - earlier.Graft, Prune: w.Prune - earlier.Prune,
-		Validated: w.Validated - earlier.Validated, Duplicates: w.Duplicates - earlier.Duplicates,
-		CatchUps: w.CatchUps - earlier.CatchUps, HistoryPages: w.HistoryPages - earlier.HistoryPages,
-		Rosters: w.Rosters - earlier.Rosters, RosterEntries: w.RosterEntries - earlier.RosterEntries,
+		Text: w.Text + sign*o.Text, TextBytes: w.TextBytes + sign*o.TextBytes,
+		Presence: w.Presence + sign*o.Presence, PresenceBytes: w.PresenceBytes + sign*o.PresenceBytes,
+		IHave: w.IHave + sign*o.IHave, IWant: w.IWant + sign*o.IWant, IDontWant: w.IDontWant + sign*o.IDontWant,
+		Graft: w.Graft + sign*o.Graft, Prune: w.Prune + sign*o.Prune,
+		Validated: w.Validated + sign*o.Validated, Duplicates: w.Duplicates + sign*o.Duplicates,
+		CatchUps: w.CatchUps + sign*o.CatchUps, HistoryPages: w.HistoryPages + sign*o.HistoryPages,
+		Rosters: w.Rosters + sign*o.Rosters, RosterEntries: w.RosterEntries + sign*o.RosterEntries,
 	}
 }
 

@@ -34,7 +34,6 @@ import (
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 )
 
@@ -227,26 +226,22 @@ func (n *Node) hostConfig() (*p2pconfig.Config, error) {
 			{ID: noise.ID, Constructor: noise.New},
 			{ID: libp2ptls.ID, Constructor: libp2ptls.New},
 		},
-		Muxers:          []tptu.StreamMuxer{{ID: yamux.ID, Muxer: yamux.DefaultTransport}},
-		Peerstore:       ps,
-		ConnManager:     cm,
-		ResourceManager: relayExemptRM{rm},
-		ConnectionGater: n.gater,
-		UserAgent:       n.agent(),
-		DialTimeout:     cfg.dialTimeout,
-		RelayCustom:     true,
-		Relay:           true,
-		// WithTracer alone would replace the metrics tracer go-libp2p adds
-		// and lose the hole-punch metrics: keep both.
-		EnableHolePunching: true,
-		HolePunchingOptions: []holepunch.Option{holepunch.WithMetricsAndEventTracer(
-			holepunch.NewMetricsTracer(holepunch.WithRegisterer(n.registerer())), &n.punches)},
+		Muxers:              []tptu.StreamMuxer{{ID: yamux.ID, Muxer: yamux.DefaultTransport}},
+		Peerstore:           ps,
+		ConnManager:         cm,
+		ResourceManager:     relayExemptRM{rm},
+		ConnectionGater:     n.gater,
+		UserAgent:           n.agent(),
+		DialTimeout:         cfg.dialTimeout,
+		RelayCustom:         true,
+		Relay:               true,
+		EnableHolePunching:  true,
+		HolePunchingOptions: []holepunch.Option{holepunch.WithTracer(&n.punches)},
 		Routing: func(h host.Host) (routing.PeerRouting, error) {
 			d, err := n.newDHT(h)
 			n.dht = d
 			return d, err
 		},
-		PrometheusRegisterer: n.registerer(),
 		// AutoNAT v2 on every node: a client that checks each of the
 		// node's public addresses, and a server that checks its peers'.
 		EnableAutoNATv2: true,
@@ -256,6 +251,19 @@ func (n *Node) hostConfig() (*p2pconfig.Config, error) {
 		CustomUDPBlackHoleSuccessCounter:  true,
 		IPv6BlackHoleSuccessCounter:       &swarm.BlackHoleSuccessCounter{N: 100, MinSuccesses: 5, Name: "IPv6"},
 		CustomIPv6BlackHoleSuccessCounter: true,
+	}
+	if cfg.metrics != nil {
+		hc.PrometheusRegisterer = cfg.metrics
+		// WithTracer alone would replace the metrics tracer go-libp2p adds
+		// and lose the hole-punch metrics: keep both.
+		hc.HolePunchingOptions = []holepunch.Option{holepunch.WithMetricsAndEventTracer(
+			holepunch.NewMetricsTracer(holepunch.WithRegisterer(cfg.metrics)), &n.punches)}
+	} else {
+		// Without WithMetrics nothing reads go-libp2p's collectors (its
+		// default is Prometheus' global registry, which parley never
+		// serves): keep them off rather than update them on every
+		// connection, stream and event.
+		hc.DisableMetrics = true
 	}
 	if cfg.upnp {
 		hc.NATManager = bhost.NewNATManager
@@ -305,15 +313,6 @@ func transport(constructor any) fx.Option {
 	return fx.Provide(fx.Annotate(constructor,
 		fx.As(new(tpt.Transport)),
 		fx.ResultTags(`group:"transport"`)))
-}
-
-// registerer is where go-libp2p's collectors go: WithMetrics' registry,
-// else Prometheus' global one (go-libp2p's default).
-func (n *Node) registerer() prometheus.Registerer {
-	if n.cfg.metrics != nil {
-		return n.cfg.metrics
-	}
-	return prometheus.DefaultRegisterer
 }
 
 // Agents are the identify agent versions of Parley nodes: a relay says it

@@ -9,19 +9,24 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p-kad-dht/dual"
+	p2pconfig "github.com/libp2p/go-libp2p/config"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
+	tpt "github.com/libp2p/go-libp2p/core/transport"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	bhost "github.com/libp2p/go-libp2p/p2p/host/basic"
+	"github.com/libp2p/go-libp2p/p2p/host/peerstore/pstoremem"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	yamux "github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -29,7 +34,7 @@ import (
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
-	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
 )
 
 // DHTProtocolPrefix keeps Parley's DHT apart from the public IPFS one.
@@ -100,7 +105,12 @@ func New(opts ...Option) (*Node, error) {
 	n.relays = newRelayState()
 	n.gater = &gater{next: cfg.gater}
 
-	h, err := libp2p.New(n.libp2pOptions()...)
+	hc, err := n.hostConfig()
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	h, err := hc.NewNode()
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("start libp2p host: %w", err)
@@ -167,7 +177,18 @@ func New(opts ...Option) (*Node, error) {
 // connGrace is how long a new connection is never trimmed.
 const connGrace = 10 * time.Second
 
-func (n *Node) libp2pOptions() []libp2p.Option {
+// hostConfig is the configuration of the libp2p host, given field by field
+// instead of through go-libp2p's root package (libp2p.New and its options):
+// that package's defaults name the WebSocket, WebTransport and WebRTC
+// transports, so importing it links them (and pion's WebRTC stack) into
+// every binary, used or not. Parley speaks TCP and QUIC only (DESIGN.md);
+// leaving them out makes the release binary 4.2 MB smaller and an idle
+// node 2.2–2.7 MB smaller in RSS (docs/benchmarks.md, "What the parley
+// binary's memory is"). go-libp2p's config package still imports the
+// WebRTC transport for one type, so pion's package initialisers remain.
+// What libp2p.New would add by default is set here too, and a test checks
+// that go-libp2p's fallback defaults find nothing left to fill in.
+func (n *Node) hostConfig() (*p2pconfig.Config, error) {
 	cfg := &n.cfg
 	limits := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
@@ -178,65 +199,88 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 		},
 	}.Build(rcmgr.DefaultLimits.AutoScale())
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits))
+	if err != nil {
+		return nil, fmt.Errorf("resource manager: %w", err)
+	}
 	// A new connection is safe from trimming for connGrace (go-libp2p: a
 	// minute): long enough to be tagged as a room or DM peer, short enough
 	// that idle connections held by fresh identities cannot keep honest
 	// newcomers out for long.
-	cm, err2 := connmgr.NewConnManager(cfg.connLow, cfg.connHigh, connmgr.WithGracePeriod(connGrace))
+	cm, err := connmgr.NewConnManager(cfg.connLow, cfg.connHigh, connmgr.WithGracePeriod(connGrace))
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("connection manager: %w", err)
+	}
+	ps, err := pstoremem.NewPeerstore()
+	if err != nil {
+		rm.Close()
+		cm.Close()
+		return nil, fmt.Errorf("peerstore: %w", err)
+	}
 
-	opts := []libp2p.Option{
-		libp2p.Identity(cfg.key),
-		libp2p.ListenAddrs(cfg.listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(libp2pquic.NewTransport),
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.Security(libp2ptls.ID, libp2ptls.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-		libp2p.ConnectionManager(cm),
-		libp2p.UserAgent(n.agent()),
-		libp2p.WithDialTimeout(cfg.dialTimeout),
-		libp2p.EnableRelay(),
-		// WithTracer alone would replace the metrics tracer go-libp2p adds
-		// and lose the hole-punch metrics: keep both.
-		libp2p.EnableHolePunching(holepunch.WithMetricsAndEventTracer(
-			holepunch.NewMetricsTracer(holepunch.WithRegisterer(n.registerer())), &n.punches)),
-		libp2p.Routing(func(h host.Host) (routing.PeerRouting, error) {
+	hc := &p2pconfig.Config{
+		PeerKey:     cfg.key,
+		ListenAddrs: cfg.listen,
+		Transports:  []fx.Option{transport(tcp.NewTCPTransport), transport(libp2pquic.NewTransport)},
+		SecurityTransports: []p2pconfig.Security{
+			{ID: noise.ID, Constructor: noise.New},
+			{ID: libp2ptls.ID, Constructor: libp2ptls.New},
+		},
+		Muxers:              []tptu.StreamMuxer{{ID: yamux.ID, Muxer: yamux.DefaultTransport}},
+		Peerstore:           ps,
+		ConnManager:         cm,
+		ResourceManager:     relayExemptRM{rm},
+		ConnectionGater:     n.gater,
+		UserAgent:           n.agent(),
+		DialTimeout:         cfg.dialTimeout,
+		RelayCustom:         true,
+		Relay:               true,
+		EnableHolePunching:  true,
+		HolePunchingOptions: []holepunch.Option{holepunch.WithTracer(&n.punches)},
+		Routing: func(h host.Host) (routing.PeerRouting, error) {
 			d, err := n.newDHT(h)
 			n.dht = d
 			return d, err
-		}),
+		},
+		// AutoNAT v2 on every node: a client that checks each of the
+		// node's public addresses, and a server that checks its peers'.
+		EnableAutoNATv2: true,
+		// libp2p.New's black-hole detectors: a low success rate of dials
+		// over UDP or IPv6 stops dialing them.
+		UDPBlackHoleSuccessCounter:        &swarm.BlackHoleSuccessCounter{N: 100, MinSuccesses: 5, Name: "UDP"},
+		CustomUDPBlackHoleSuccessCounter:  true,
+		IPv6BlackHoleSuccessCounter:       &swarm.BlackHoleSuccessCounter{N: 100, MinSuccesses: 5, Name: "IPv6"},
+		CustomIPv6BlackHoleSuccessCounter: true,
 	}
 	if cfg.metrics != nil {
-		opts = append(opts, libp2p.PrometheusRegisterer(cfg.metrics))
-	}
-	if err != nil {
-		opts = append(opts, func(*libp2p.Config) error { return fmt.Errorf("resource manager: %w", err) })
+		hc.PrometheusRegisterer = cfg.metrics
+		// WithTracer alone would replace the metrics tracer go-libp2p adds
+		// and lose the hole-punch metrics: keep both.
+		hc.HolePunchingOptions = []holepunch.Option{holepunch.WithMetricsAndEventTracer(
+			holepunch.NewMetricsTracer(holepunch.WithRegisterer(cfg.metrics)), &n.punches)}
 	} else {
-		opts = append(opts, libp2p.ResourceManager(relayExemptRM{rm}))
+		// Without WithMetrics nothing reads go-libp2p's collectors (its
+		// default is Prometheus' global registry, which parley never
+		// serves): keep them off rather than update them on every
+		// connection, stream and event.
+		hc.DisableMetrics = true
 	}
-	if err2 != nil {
-		opts = append(opts, func(*libp2p.Config) error { return fmt.Errorf("connection manager: %w", err2) })
-	}
-	opts = append(opts, libp2p.ConnectionGater(n.gater))
 	if cfg.upnp {
-		opts = append(opts, libp2p.NATPortMap())
+		hc.NATManager = bhost.NewNATManager
 	}
 	if len(cfg.announce) > 0 {
 		announce := cfg.announce
-		opts = append(opts, libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return announce }))
+		hc.AddrsFactory = func([]ma.Multiaddr) []ma.Multiaddr { return announce }
 	}
 	if cfg.relayService {
-		opts = append(opts,
-			libp2p.EnableRelayService(relayv2.WithResources(cfg.relayRes)),
-			libp2p.EnableNATService(),
-		)
+		hc.EnableRelayService = true
+		hc.RelayServiceOpts = []relayv2.Option{relayv2.WithResources(cfg.relayRes)}
+		hc.AutoNATConfig.EnableService = true
 	}
-	// AutoNAT v2 on every node: a client that checks each of the node's
-	// public addresses, and a server that checks its peers'.
-	opts = append(opts, libp2p.EnableAutoNATv2())
 	switch {
 	case cfg.public:
-		opts = append(opts, libp2p.ForceReachabilityPublic())
+		public := network.ReachabilityPublic
+		hc.AutoNATConfig.ForceReachability = &public
 	case len(cfg.bootstrap) > 0:
 		// Bootstrap peers double as static relays. The node declares itself
 		// private at start, whatever its interfaces carry, so that it
@@ -246,26 +290,29 @@ func (n *Node) libp2pOptions() []libp2p.Option {
 		// the reservations up only when AutoNAT v2 confirms it is
 		// reachable directly: see watchReachability.
 		n.cfg.private = true
-		opts = append(opts,
-			libp2p.ForceReachabilityPrivate(),
-			libp2p.EnableAutoRelayWithStaticRelays(cfg.bootstrap,
-				autorelay.WithBackoff(5*time.Second),
-				autorelay.WithMinInterval(time.Second),
-				// Reserve on the first relay that answers: with several
-				// relays and one of them down, AutoRelay would otherwise
-				// wait for all of them (its boot delay is 3 minutes).
-				autorelay.WithBootDelay(0)))
+		private := network.ReachabilityPrivate
+		hc.AutoNATConfig.ForceReachability = &private
+		hc.EnableAutoRelay = true
+		hc.AutoRelayOpts = []autorelay.Option{
+			autorelay.WithStaticRelays(cfg.bootstrap),
+			autorelay.WithBackoff(5 * time.Second),
+			autorelay.WithMinInterval(time.Second),
+			// Reserve on the first relay that answers: with several
+			// relays and one of them down, AutoRelay would otherwise
+			// wait for all of them (its boot delay is 3 minutes).
+			autorelay.WithBootDelay(0),
+		}
 	}
-	return opts
+	return hc, nil
 }
 
-// registerer is where go-libp2p's collectors go: WithMetrics' registry,
-// else Prometheus' global one (go-libp2p's default).
-func (n *Node) registerer() prometheus.Registerer {
-	if n.cfg.metrics != nil {
-		return n.cfg.metrics
-	}
-	return prometheus.DefaultRegisterer
+// transport is libp2p.Transport for a constructor without options: it
+// hands the constructor to go-libp2p's dependency injection, which calls
+// it with what it asks for (upgrader, key, resource manager...).
+func transport(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor,
+		fx.As(new(tpt.Transport)),
+		fx.ResultTags(`group:"transport"`)))
 }
 
 // Agents are the identify agent versions of Parley nodes: a relay says it

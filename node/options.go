@@ -191,7 +191,7 @@ func WithConnectionGater(g connmgr.ConnectionGater) Option {
 
 // WithMetrics registers go-libp2p's collectors (resource manager, swarm,
 // identify, hole punching, relay service and client, AutoNAT, event bus)
-// on reg instead of Prometheus' global registry.
+// on reg. Without it they are off.
 func WithMetrics(reg prometheus.Registerer) Option {
 	return func(c *config) error {
 		if reg == nil {

@@ -47,7 +47,7 @@ type NodeResult struct {
 	Ready          Dist
 	IdleRSS        int64
 	PeersRSS       int64
-	IdleMem        ProcMem // IdleRSS split: anonymous and file-backed pages
+	IdleMem        ProcMem // IdleRSS split: anonymous, file-backed, the executable's own
 	PeersMem       ProcMem
 	PeersConnected int
 	BinaryDM       Dist

@@ -172,10 +172,10 @@ func (s *Suite) Rows() []Row {
 		add(fmt.Sprintf("parley join: start to ready (median of %d)", n.Ready.N),
 			fmt.Sprintf("%s (first start, creating identity and store: %s)", FmtDur(n.Ready.P50), FmtDur(n.FirstReady)),
 			"≤ "+FmtDur(TargetReady), met(n.Ready.P50 <= TargetReady && n.Ready.N > 0))
-		add("Idle RSS of one node (anonymous · file-backed, the binary's pages)", fmt.Sprintf("%s (%s · %s)", FmtMB(n.IdleRSS), FmtMB(n.IdleMem.Anon), FmtMB(n.IdleMem.File)),
+		add("Idle RSS of one node (anonymous · file-backed, of which the binary's own)", fmt.Sprintf("%s (%s · %s, %s)", FmtMB(n.IdleRSS), FmtMB(n.IdleMem.Anon), FmtMB(n.IdleMem.File), FmtMB(n.IdleMem.Exe)),
 			"≤ "+FmtMB(TargetIdleRSS), met(n.IdleRSS <= TargetIdleRSS))
 		if n.Peers > 0 {
-			add(fmt.Sprintf("RSS with %d connected peers (anonymous · file-backed)", n.PeersConnected), fmt.Sprintf("%s (%s · %s)", FmtMB(n.PeersRSS), FmtMB(n.PeersMem.Anon), FmtMB(n.PeersMem.File)),
+			add(fmt.Sprintf("RSS with %d connected peers (anonymous · file-backed, of which the binary's own)", n.PeersConnected), fmt.Sprintf("%s (%s · %s, %s)", FmtMB(n.PeersRSS), FmtMB(n.PeersMem.Anon), FmtMB(n.PeersMem.File), FmtMB(n.PeersMem.Exe)),
 				"≤ "+FmtMB(TargetPeersRSS), met(n.PeersRSS <= TargetPeersRSS))
 		}
 		if n.BinaryDM.N > 0 {

@@ -65,13 +65,14 @@ func (s *Store) MarkDMsDelivered(ids []string) error {
 		return s.MarkDelivered(ids[0])
 	}
 	err := s.inTx(func(tx *sql.Tx) error {
+		mark := tx.Stmt(s.deliveredMany)
 		now := ms(time.Now())
 		for lo := 0; lo < len(ids); lo += idsPerStatement {
 			arg, err := json.Marshal(ids[lo:min(lo+idsPerStatement, len(ids))])
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(`UPDATE dm_outbox SET delivered_at_ms = ? WHERE id IN (SELECT value FROM json_each(?))`, now, string(arg)); err != nil {
+			if _, err := mark.Exec(now, string(arg)); err != nil {
 				return err
 			}
 		}
@@ -82,6 +83,9 @@ func (s *Store) MarkDMsDelivered(ids []string) error {
 	}
 	return nil
 }
+
+// markDMsSQL marks the DMs whose IDs are in a JSON array delivered.
+const markDMsSQL = `UPDATE dm_outbox SET delivered_at_ms = ? WHERE id IN (SELECT value FROM json_each(?))`
 
 // idsPerStatement bounds the IDs of one statement.
 const idsPerStatement = 256

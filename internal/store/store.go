@@ -56,6 +56,7 @@ type Store struct {
 	// Statements of the hot paths, compiled once (compiling them on every
 	// call was a quarter of the CPU of a DM round trip).
 	insertRoom, insertInbox, insertOutbox, pendingFor, delivered *sql.Stmt
+	deliveredMany                                                *sql.Stmt // dmcommit.go
 }
 
 func (s *Store) prepare() error {
@@ -74,6 +75,7 @@ func (s *Store) prepare() error {
 			WHERE delivered_at_ms IS NULL AND failed IS NULL AND (? = '' OR recipient = ?)
 			ORDER BY sent_at_ms, rowid`}, // rowid: queue order within a millisecond
 		{&s.delivered, `UPDATE dm_outbox SET delivered_at_ms = ? WHERE id = ?`},
+		{&s.deliveredMany, markDMsSQL},
 	} {
 		stmt, err := s.db.Prepare(st.sql)
 		if err != nil {
@@ -228,7 +230,7 @@ func (s *Store) Close() error {
 	if s.ckpt != nil {
 		err = s.ckpt.close() // first: the last connection to close checkpoints
 	}
-	for _, st := range []*sql.Stmt{s.insertRoom, s.insertInbox, s.insertOutbox, s.pendingFor, s.delivered} {
+	for _, st := range []*sql.Stmt{s.insertRoom, s.insertInbox, s.insertOutbox, s.pendingFor, s.delivered, s.deliveredMany} {
 		st.Close()
 	}
 	return errors.Join(err, s.db.Close())

@@ -31,7 +31,7 @@ func (s *Service) SendDM(to, text string) (string, error) {
 	if err := ValidateText(text); err != nil {
 		return "", fmt.Errorf("dm: %w", err)
 	}
-	pid, err := s.ResolvePeer(to)
+	pid, err := s.outbox.resolve(to)
 	if err != nil {
 		return "", fmt.Errorf("dm: %w", err)
 	}
@@ -57,7 +57,7 @@ func (s *Service) SendDM(to, text string) (string, error) {
 	// and DMs now follow each other faster than that.
 	sentAt := max(time.Now().UnixMilli(), c.lastSentAt+1)
 	c.lastSentAt = sentAt
-	m := storage.DM{ID: content.NewID(), Peer: pid.String(), Nick: s.Nick(), Text: text, SentAt: sentAt}
+	m := storage.DM{ID: content.NewID(), Peer: c.peerStr, Nick: s.Nick(), Text: text, SentAt: sentAt}
 	if err := s.store.QueueDM(m); err != nil {
 		c.order.Unlock()
 		return "", fmt.Errorf("dm: %w", err)
@@ -87,6 +87,7 @@ func (s *Service) dmHandler() dm.Handler {
 			// A refused DM gets no ack, nor do the ones after it, so the
 			// sender keeps them and retries.
 			var refused error
+			sender := from.String() // base58: once a batch, not once a DM
 			keep := make([]storage.DM, 0, len(ms))
 			sizes := make([]int64, 0, len(ms))
 			rekey := make([]bool, len(ms))
@@ -108,7 +109,7 @@ func (s *Service) dmHandler() dm.Handler {
 					refused, ms = err, ms[:i]
 					break
 				}
-				keep = append(keep, storage.DM{ID: m.GetId(), Peer: from.String(), Nick: m.GetNick(), Text: m.GetText(), SentAt: m.GetSentAtMs()})
+				keep = append(keep, storage.DM{ID: m.GetId(), Peer: sender, Nick: m.GetNick(), Text: m.GetText(), SentAt: m.GetSentAtMs()})
 				sizes = append(sizes, size)
 			}
 			var stored []bool

@@ -15,14 +15,12 @@ import (
 // synchronous=NORMAL no commit waits for an fsync, and what a commit wrote
 // survives the process being killed (see the package documentation).
 //
-// A batch is one statement, not a statement per row, and its text does not
-// grow with the batch: the rows go in as one JSON array (json_each).
-// modernc.org/sqlite parses a statement again on every execution (even a
-// prepared one), and the parse was the dearest part of a one-row insert;
-// a VALUES list of n rows is parsed (and compiled) row by row.
-
-// rowsPerStatement bounds the rows of one statement.
-const rowsPerStatement = 64
+// Received DMs: inside the transaction each row is one execution of the store's
+// prepared single-row statement: since modernc.org/sqlite v1.41 a prepared
+// statement is compiled once, so a row costs a bind and a step. (Until
+// then the driver parsed every execution again, and a batch went in as one
+// statement over a JSON array (json_each); decoding the JSON made that
+// batch cost ~40 µs a row, several times a single-row insert.)
 
 // AddReceivedDMs stores received DMs in one transaction, each unless the
 // same sender's message with that ID is stored already (or comes earlier in
@@ -36,47 +34,19 @@ func (s *Store) AddReceivedDMs(dms []DM) ([]bool, error) {
 		return []bool{added}, nil
 	}
 	added := make([]bool, len(dms))
-	err := s.dmTx(len(dms) > rowsPerStatement, func(x execer) error {
+	err := s.inTx(func(tx *sql.Tx) error {
+		insert := tx.Stmt(s.insertInbox)
 		now := ms(time.Now())
-		for lo := 0; lo < len(dms); lo += rowsPerStatement {
-			part := dms[lo:min(lo+rowsPerStatement, len(dms))]
-			rowsJSON := make([][5]any, len(part))
-			for i, m := range part {
-				rowsJSON[i] = [5]any{m.Peer, m.ID, m.Nick, m.Text, m.SentAt}
-			}
-			arg, err := json.Marshal(rowsJSON)
+		for i, m := range dms {
+			res, err := insert.Exec(m.Peer, m.ID, m.Nick, m.Text, m.SentAt, now)
 			if err != nil {
 				return err
 			}
-			// Only the rows inserted come back: not the ones ignored.
-			rows, err := x.Query(`INSERT OR IGNORE INTO dm_inbox (sender, id, nick, body, sent_at_ms, stored_at_ms)
-				SELECT value->>0, value->>1, value->>2, value->>3, value->>4, ? FROM json_each(?) WHERE true
-				RETURNING sender, id`, now, string(arg))
+			n, err := res.RowsAffected()
 			if err != nil {
 				return err
 			}
-			inserted := make(map[[2]string]bool, len(part))
-			for rows.Next() {
-				var k [2]string
-				if err := rows.Scan(&k[0], &k[1]); err != nil {
-					rows.Close()
-					return err
-				}
-				inserted[k] = true
-			}
-			if err := rows.Close(); err != nil {
-				return err
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			for i, m := range part {
-				k := [2]string{m.Peer, m.ID}
-				if inserted[k] {
-					added[lo+i] = true
-					delete(inserted, k) // a later copy in the batch is not new
-				}
-			}
+			added[i] = n == 1 // 0: stored before, or earlier in dms
 		}
 		return nil
 	})
@@ -87,20 +57,22 @@ func (s *Store) AddReceivedDMs(dms []DM) ([]bool, error) {
 }
 
 // MarkDMsDelivered records that the recipient acknowledged the DMs ids, in
-// one transaction.
+// one transaction. Here one statement takes a JSON array of IDs: a list of
+// plain strings decodes cheaply, and it was ~3× faster than an UPDATE per
+// ID (32 IDs: 76 against 227 µs in memory).
 func (s *Store) MarkDMsDelivered(ids []string) error {
 	if len(ids) == 1 {
 		return s.MarkDelivered(ids[0])
 	}
-	err := s.dmTx(len(ids) > rowsPerStatement, func(x execer) error {
+	err := s.inTx(func(tx *sql.Tx) error {
+		mark := tx.Stmt(s.deliveredMany)
 		now := ms(time.Now())
-		for lo := 0; lo < len(ids); lo += rowsPerStatement {
-			part := ids[lo:min(lo+rowsPerStatement, len(ids))]
-			arg, err := json.Marshal(part)
+		for lo := 0; lo < len(ids); lo += idsPerStatement {
+			arg, err := json.Marshal(ids[lo:min(lo+idsPerStatement, len(ids))])
 			if err != nil {
 				return err
 			}
-			if _, err := x.Exec(`UPDATE dm_outbox SET delivered_at_ms = ? WHERE id IN (SELECT value FROM json_each(?))`, now, string(arg)); err != nil {
+			if _, err := mark.Exec(now, string(arg)); err != nil {
 				return err
 			}
 		}
@@ -112,25 +84,23 @@ func (s *Store) MarkDMsDelivered(ids []string) error {
 	return nil
 }
 
-// execer is a *sql.DB or a *sql.Tx.
-type execer interface {
-	Exec(query string, args ...any) (sql.Result, error)
-	Query(query string, args ...any) (*sql.Rows, error)
-}
+// markDMsSQL marks the DMs whose IDs are in a JSON array delivered.
+const markDMsSQL = `UPDATE dm_outbox SET delivered_at_ms = ? WHERE id IN (SELECT value FROM json_each(?))`
 
-// dmTx runs f in a transaction when tx is set (more than one statement),
-// else on the database: one statement is atomic by itself.
-func (s *Store) dmTx(tx bool, f func(execer) error) error {
-	if !tx {
-		return f(s.db)
-	}
-	t, err := s.db.Begin()
+// idsPerStatement bounds the IDs of one statement.
+const idsPerStatement = 256
+
+// inTx runs f in a transaction: committed when f returns nil, else rolled
+// back. The statements f takes from the store's (tx.Stmt) are the ones
+// compiled on the store's one connection already.
+func (s *Store) inTx(f func(*sql.Tx) error) error {
+	tx, err := s.db.Begin()
 	if err != nil {
 		return err
 	}
-	if err := f(t); err != nil {
-		t.Rollback()
+	if err := f(tx); err != nil {
+		tx.Rollback()
 		return err
 	}
-	return t.Commit()
+	return tx.Commit()
 }

@@ -59,3 +59,38 @@ func BenchmarkDMOps(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkDMBatch is a receiver's batch of 32 DMs stored together and the
+// sender's 32 acks marked together (per op: one batch each).
+func BenchmarkDMBatch(b *testing.B) {
+	const n = 32
+	b.Run("AddReceivedDMs", func(b *testing.B) {
+		benchStores(b, func(b *testing.B, s *store.Store) {
+			batch := make([]store.DM, n)
+			for i := 0; b.Loop(); i++ {
+				for j := range batch {
+					batch[j] = store.DM{ID: fmt.Sprintf("%032d", i*n+j), Peer: "bob", Nick: "alice", Text: "hello there", SentAt: int64(i)}
+				}
+				if _, err := s.AddReceivedDMs(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("MarkDMsDelivered", func(b *testing.B) {
+		benchStores(b, func(b *testing.B, s *store.Store) {
+			ids := make([]string, n)
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				for j := range ids {
+					ids[j] = fmt.Sprintf("%032d", i*n+j)
+					s.QueueDM(store.DM{ID: ids[j], Peer: "bob", Nick: "alice", Text: "hello there", SentAt: int64(i)})
+				}
+				b.StartTimer()
+				if err := s.MarkDMsDelivered(ids); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}

@@ -4,3 +4,12 @@ import "database/sql"
 
 // DB exposes the database to the tests.
 func (s *Store) DB() *sql.DB { return s.db }
+
+// WALBackstopPages is the writers' own autocheckpoint.
+const WALBackstopPages = walBackstopPages
+
+// Checkpoint runs one background-connection checkpoint now.
+func (s *Store) Checkpoint() (frames, copied int64, err error) {
+	w, err := s.ckpt.checkpoint()
+	return w.frames, w.copied, err
+}

@@ -9,7 +9,9 @@
 // or a power cut, which are not yet synced to the disk: a DM acknowledged
 // in the last moment before the machine itself dies can be lost. FULL
 // cost an fsync per write (~0.2–0.3 ms here, far more on a laptop's disk)
-// on the path of every acknowledgement and every room message.
+// on the path of every acknowledgement and every room message. The
+// checkpoints that copy the log into the database file (and do sync) run
+// on a connection of their own, off the writers' path (checkpoint.go).
 //
 // The schema is versioned: sql/NNN_*.sql files are applied in order, each
 // in a transaction, and PRAGMA user_version records the last one. A file
@@ -21,6 +23,7 @@ package store
 import (
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"github.com/parley-chat/parley/chat/storage"
 	"io/fs"
@@ -48,10 +51,12 @@ var migrations embed.FS
 type Store struct {
 	db   *sql.DB
 	path string
+	ckpt *checkpointer // nil for memory
 
 	// Statements of the hot paths, compiled once (compiling them on every
 	// call was a quarter of the CPU of a DM round trip).
 	insertRoom, insertInbox, insertOutbox, pendingFor, delivered *sql.Stmt
+	deliveredMany                                                *sql.Stmt // dmcommit.go
 }
 
 func (s *Store) prepare() error {
@@ -70,6 +75,7 @@ func (s *Store) prepare() error {
 			WHERE delivered_at_ms IS NULL AND failed IS NULL AND (? = '' OR recipient = ?)
 			ORDER BY sent_at_ms, rowid`}, // rowid: queue order within a millisecond
 		{&s.delivered, `UPDATE dm_outbox SET delivered_at_ms = ? WHERE id = ?`},
+		{&s.deliveredMany, markDMsSQL},
 	} {
 		stmt, err := s.db.Prepare(st.sql)
 		if err != nil {
@@ -88,7 +94,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	s, err := open("file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)")
+	s, err := open("file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)" + walPragmas)
 	if err != nil {
 		hint := "if it is damaged, move it away to start with an empty history"
 		if strings.Contains(err.Error(), "disk is full") {
@@ -97,6 +103,10 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w (%s)", path, err, hint)
 	}
 	s.path = path
+	if s.ckpt, err = startCheckpointer(path); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	return s, nil
 }
 
@@ -216,10 +226,14 @@ func (s *Store) migrate() error {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	for _, st := range []*sql.Stmt{s.insertRoom, s.insertInbox, s.insertOutbox, s.pendingFor, s.delivered} {
+	var err error
+	if s.ckpt != nil {
+		err = s.ckpt.close() // first: the last connection to close checkpoints
+	}
+	for _, st := range []*sql.Stmt{s.insertRoom, s.insertInbox, s.insertOutbox, s.pendingFor, s.delivered, s.deliveredMany} {
 		st.Close()
 	}
-	return s.db.Close()
+	return errors.Join(err, s.db.Close())
 }
 
 // Snapshot writes a consistent copy of the whole database to path (which

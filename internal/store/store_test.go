@@ -225,3 +225,48 @@ func TestInboxBytesAndPendingCount(t *testing.T) {
 		t.Errorf("CountPendingDMs(bob) = %d, %v; want 2 (one delivered)", n, err)
 	}
 }
+
+// The writers' connection leaves checkpoints to the background one (up to
+// a backstop), and what that one copies is all there after a reopen.
+func TestCheckpointsRunBesideTheWriters(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var auto int
+	if err := s.DB().QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&auto); err != nil {
+		t.Fatal(err)
+	}
+	if auto != store.WALBackstopPages {
+		t.Fatalf("writers' autocheckpoint %d pages, want the backstop %d", auto, store.WALBackstopPages)
+	}
+	const n = 300 // ~1,200 WAL frames: past SQLite's default of 1,000
+	for i := range n {
+		if err := s.QueueDM(store.DM{ID: fmt.Sprintf("%032d", i), Peer: "bob", Nick: "alice", Text: "hi", SentAt: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frames, copied, err := s.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if frames == 0 || copied != frames {
+		t.Fatalf("checkpoint copied %d of %d WAL frames, want all of them", copied, frames)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.PendingDMs("bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("%d DMs after reopening, want %d", len(got), n)
+	}
+}

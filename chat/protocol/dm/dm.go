@@ -144,8 +144,9 @@ func (h Handler) serve(st network.Stream) error {
 	r := newReader(st)
 	var batch []*pb.DirectMessage
 	var acks []byte
+	var idle, wd deadline
 	for {
-		st.SetReadDeadline(time.Now().Add(h.Idle))
+		idle.extend(st.SetReadDeadline, h.Idle)
 		// The first message of a batch is waited for; the others are the
 		// whole frames already read with it.
 		batch = batch[:0]
@@ -186,7 +187,7 @@ func (h Handler) serve(st network.Stream) error {
 		}
 		var ackErr error
 		if len(acks) > 0 {
-			st.SetWriteDeadline(time.Now().Add(writeTimeout))
+			wd.extend(st.SetWriteDeadline, writeTimeout)
 			_, ackErr = st.Write(acks)
 		}
 		for i, m := range batch[:len(added)] {
@@ -204,6 +205,22 @@ func (h Handler) serve(st network.Stream) error {
 			return fmt.Errorf("write ack: %w", ackErr)
 		}
 	}
+}
+
+// deadline moves a stream's read or write deadline forward lazily: each
+// move stops one timer and starts another (yamux), five times per DM
+// between the two ends when done on every read and write. It moves only
+// once less than 7/8 of d is left, so what runs out is still between 7/8
+// of d and d after the last activity.
+type deadline struct{ at time.Time }
+
+func (dl *deadline) extend(set func(time.Time) error, d time.Duration) {
+	now := time.Now()
+	if dl.at.Sub(now) >= d-d/8 {
+		return
+	}
+	dl.at = now.Add(d)
+	set(dl.at)
 }
 
 // appendFrame appends f with its length prefix.
@@ -264,6 +281,7 @@ type Stream struct {
 	st   network.Stream
 	r    *reader
 	wbuf []byte
+	wd   deadline
 }
 
 // Open opens a DM stream to p, over a relayed (limited) connection too:
@@ -287,7 +305,7 @@ func (s *Stream) Send(ms ...*pb.DirectMessage) error {
 	for _, m := range ms {
 		s.wbuf = appendFrame(s.wbuf, &pb.DMFrame{Body: &pb.DMFrame_Message{Message: m}})
 	}
-	s.st.SetWriteDeadline(time.Now().Add(writeTimeout))
+	s.wd.extend(s.st.SetWriteDeadline, writeTimeout)
 	if _, err := s.st.Write(s.wbuf); err != nil {
 		s.st.Reset()
 		return fmt.Errorf("write: %w", err)

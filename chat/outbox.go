@@ -213,11 +213,18 @@ func (o *outbox) queued(p peer.ID) {
 }
 
 // settled notes that n of p's DMs left the outbox (delivered or given up).
+// A peer that left while its last DMs were being marked is forgotten now
+// (its disconnect found them pending).
 func (o *outbox) settled(p peer.ID, n int) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.pending[p] -= n; o.pending[p] <= 0 {
+	o.pending[p] -= n
+	done := o.pending[p] <= 0
+	if done {
 		delete(o.pending, p)
+	}
+	o.mu.Unlock()
+	if done {
+		o.forgetIfGone(p)
 	}
 }
 

@@ -491,6 +491,7 @@ func (r *room) receive(msgs []*pubsub.Message) {
 		prev   uint64
 	}
 	froms := make([]from, 0, len(msgs))
+	var seen []sighting
 	for _, msg := range msgs {
 		opened, ok := msg.ValidatorData.(*roomproto.Opened)
 		if !ok {
@@ -502,7 +503,7 @@ func (r *room) receive(msgs []*pubsub.Message) {
 		}
 		if from := msg.GetFrom(); from != r.s.h.ID() { // own nick: SetNick's, not an echo's
 			old := r.noteNick(from, body.GetNick())
-			r.s.nicks.seen(from, body.GetNick(), time.Now())
+			seen = append(seen, sighting{from, body.GetNick(), time.Now()})
 			r.hear(from)
 			if old != "" && old != body.GetNick() {
 				r.s.emit(NickChanged{Room: r.name, Peer: from, Old: old, New: body.GetNick()})
@@ -519,6 +520,7 @@ func (r *room) receive(msgs []*pubsub.Message) {
 		recs = append(recs, m)
 		froms = append(froms, from{msg.GetFrom(), env.GetPrevLamport()})
 	}
+	r.s.nicks.seenAll(seen) // in one transaction: while a room forms, a batch names many members
 	if len(recs) == 0 {
 		return
 	}

@@ -168,6 +168,8 @@ func (r *room) fetchRoster(p peer.ID) int {
 func (r *room) takeRoster(presences [][]byte) (int, error) {
 	fresh := 0
 	now := time.Now()
+	var seen []sighting
+	defer func() { r.s.nicks.seenAll(seen) }()
 	for _, raw := range presences {
 		m, err := roster.Decode(raw)
 		if err != nil {
@@ -185,7 +187,7 @@ func (r *room) takeRoster(presences [][]byte) (int, error) {
 		}
 		fresh++
 		nick := content.PeerNick(pr.Nick)
-		r.s.nicks.seen(pr.Author, nick, time.UnixMilli(min(pr.SentAt, now.UnixMilli())))
+		seen = append(seen, sighting{pr.Author, nick, time.UnixMilli(min(pr.SentAt, now.UnixMilli()))})
 		r.mu.Lock()
 		if _, ok := r.nickIn[pr.Author]; !ok && len(r.nickIn) < maxRemembered {
 			r.nickIn[pr.Author] = nick

@@ -156,23 +156,36 @@ func (b *nickBook) lastSeen(p peer.ID) time.Time {
 // send time for history). An older sighting than the last one is ignored,
 // so a caught-up message never brings back an old nick.
 func (b *nickBook) seen(p peer.ID, nick string, at time.Time) {
+	b.seenAll([]sighting{{p, nick, at}})
+}
+
+// sighting is a peer seen under a nick at a time.
+type sighting struct {
+	p    peer.ID
+	nick string
+	at   time.Time
+}
+
+// seenAll is seen for many peers at once: what it has to keep is written
+// in one transaction (a roster page names hundreds of members).
+func (b *nickBook) seenAll(all []sighting) {
+	var save []storage.KnownPeer
 	b.mu.Lock()
-	e, ok := b.m[p]
-	if ok && at.Before(e.seen) {
-		b.mu.Unlock()
-		return
-	}
-	save := !ok || e.nick != nick || at.Sub(e.saved) >= saveSeenEvery
-	e.nick, e.seen = nick, at
-	if save {
-		e.saved = at
-	}
-	b.m[p] = e
-	b.mu.Unlock()
-	if save {
-		if err := b.st.SavePeer(storage.KnownPeer{ID: p.String(), Nick: nick, LastSeen: at}); err != nil {
-			b.log.Warn("remember nick", "peer", p, "err", err)
+	for _, s := range all {
+		e, ok := b.m[s.p]
+		if ok && s.at.Before(e.seen) {
+			continue
 		}
+		if !ok || e.nick != s.nick || s.at.Sub(e.saved) >= saveSeenEvery {
+			e.saved = s.at
+			save = append(save, storage.KnownPeer{ID: s.p.String(), Nick: s.nick, LastSeen: s.at})
+		}
+		e.nick, e.seen = s.nick, s.at
+		b.m[s.p] = e
+	}
+	b.mu.Unlock()
+	if err := b.st.SavePeers(save...); err != nil {
+		b.log.Warn("remember nicks", "peers", len(save), "err", err)
 	}
 }
 

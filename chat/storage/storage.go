@@ -146,9 +146,9 @@ type Store interface {
 	// room that is below below, and false when there is none.
 	AuthorLamport(room, author string, below uint64) (uint64, bool, error)
 
-	// SavePeer records a peer's nick and when it was seen; an older
-	// sighting than the stored one changes nothing.
-	SavePeer(p KnownPeer) error
+	// SavePeers records peers' nicks and when they were seen, in one
+	// transaction; an older sighting than the stored one changes nothing.
+	SavePeers(ps ...KnownPeer) error
 	// KnownPeers lists the peers seen at or after since, newest first.
 	KnownPeers(since time.Time) ([]KnownPeer, error)
 

@@ -315,9 +315,9 @@ func (s *timedStore) GiveUp(id, reason string) error {
 	return err
 }
 
-func (s *timedStore) SavePeer(p storage.KnownPeer) error {
+func (s *timedStore) SavePeers(ps ...storage.KnownPeer) error {
 	defer s.time("save_peer", time.Now())
-	return s.Store.SavePeer(p)
+	return s.Store.SavePeers(ps...)
 }
 
 func (s *timedStore) MarkRead(conversation string, at time.Time) error {

@@ -10,15 +10,36 @@ import (
 // KnownPeer is chat/storage's record of a peer known by nick.
 type KnownPeer = storage.KnownPeer
 
-// SavePeer records p's nick and when it was seen. A record seen earlier
+// SavePeers records the nicks of ps and when they were seen, in one
+// transaction (a roster page names hundreds). A record seen earlier
 // than the stored one changes nothing: the newest sighting wins.
-func (s *Store) SavePeer(p KnownPeer) error {
-	_, err := s.db.Exec(`INSERT INTO known_peers (peer, nick, last_seen_ms) VALUES (?, ?, ?)
-		ON CONFLICT (peer) DO UPDATE SET nick = excluded.nick, last_seen_ms = excluded.last_seen_ms
-		WHERE excluded.last_seen_ms >= known_peers.last_seen_ms`,
-		p.ID, p.Nick, ms(p.LastSeen))
+func (s *Store) SavePeers(ps ...KnownPeer) (err error) {
+	if len(ps) == 0 {
+		return nil
+	}
+	tx, err := s.db.Begin()
 	if err != nil {
-		return fmt.Errorf("store known peer: %w", err)
+		return fmt.Errorf("store known peers: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	stmt, err := tx.Prepare(`INSERT INTO known_peers (peer, nick, last_seen_ms) VALUES (?, ?, ?)
+		ON CONFLICT (peer) DO UPDATE SET nick = excluded.nick, last_seen_ms = excluded.last_seen_ms
+		WHERE excluded.last_seen_ms >= known_peers.last_seen_ms`)
+	if err != nil {
+		return fmt.Errorf("store known peers: %w", err)
+	}
+	defer stmt.Close()
+	for _, p := range ps {
+		if _, err := stmt.Exec(p.ID, p.Nick, ms(p.LastSeen)); err != nil {
+			return fmt.Errorf("store known peer: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store known peers: %w", err)
 	}
 	return nil
 }

@@ -145,7 +145,7 @@ func TestKnownPeersSurviveRestart(t *testing.T) {
 		{ID: "bob", Nick: "stale", LastSeen: now.Add(-2 * time.Hour)}, // an old backfilled message
 		{ID: "carol", Nick: "carol", LastSeen: now.Add(-48 * time.Hour)},
 	} {
-		if err := s.SavePeer(p); err != nil {
+		if err := s.SavePeers(p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -173,7 +173,7 @@ func TestLateLowerMigrationRuns(t *testing.T) {
 	}
 	s.Close()
 	s = open(t, dir)
-	if err := s.SavePeer(store.KnownPeer{ID: "bob", Nick: "bob", LastSeen: time.Now()}); err != nil {
+	if err := s.SavePeers(store.KnownPeer{ID: "bob", Nick: "bob", LastSeen: time.Now()}); err != nil {
 		t.Fatalf("known_peers missing after reopening a version-3 database: %v", err)
 	}
 }

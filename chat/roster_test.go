@@ -38,9 +38,10 @@ func TestNewcomerLearnsWhoIsHereFromItsNeighbour(t *testing.T) {
 		members = append(members, m)
 	}
 	alice, carol := members[0], members[2]
-	testutil.Eventually(t, "carol knows alice (two hops away) by nick", func() bool {
+	testutil.Eventually(t, "alice and carol (two hops apart) know each other by nick, every join announced", func() bool {
 		_, err := carol.ResolvePeer("alice")
-		return err == nil
+		_, err2 := alice.ResolvePeer("carol")
+		return err == nil && err2 == nil && len(presences.authors()) == 3
 	})
 	before := presences.authors()
 

@@ -52,6 +52,7 @@ func run() error {
 	fs.IntVar(&cfg.Sim.N, "sim-members", cfg.Sim.N, "members of the simulated room (section sim)")
 	fs.IntVar(&cfg.Sim.Messages, "sim-messages", cfg.Sim.Messages, "measured messages in the simulated room")
 	fs.DurationVar(&cfg.Sim.Interval, "sim-interval", cfg.Sim.Interval, "time between two publishes in the simulated room")
+	fs.Float64Var(&cfg.Sim.ReadyShare, "sim-ready", 1, "share of the simulated room's members that must see all their neighbours before measuring (the rest count in delivery)")
 	fs.BoolVar(&cfg.SimBaseline, "sim-baseline", cfg.SimBaseline, "also run GossipSub with chat's options on the simulated network")
 	fs.IntVar(&cfg.BurstMessages, "burst", cfg.BurstMessages, "messages in the burst")
 	fs.IntVar(&cfg.BurstN, "burst-members", cfg.BurstN, "members of the burst room")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -296,13 +297,20 @@ func (r *room) post(ctx context.Context, node, seq int) error {
 // in the room (subscriptions exchanged) and, for GossipSub, has at least
 // one mesh peer; then one more heartbeat (1 s) lets the meshes settle.
 func (r *room) waitReady(ctx context.Context, timeout time.Duration) error {
+	return r.waitReadyShare(ctx, timeout, 1)
+}
+
+// waitReadyShare is waitReady for a share of the members.
+func (r *room) waitReadyShare(ctx context.Context, timeout time.Duration, share float64) error {
+	want := int(math.Ceil(share * float64(r.cfg.N)))
 	ok := waitUntil(ctx, timeout, func() bool {
+		n := 0
 		for i := range r.cfg.N {
-			if !r.ready(i) {
-				return false
+			if r.ready(i) {
+				n++
 			}
 		}
-		return true
+		return n >= want
 	})
 	if !ok {
 		return fmt.Errorf("%s room of %d: members did not see each other within %v", r.cfg.Router, r.cfg.N, timeout)

@@ -32,6 +32,15 @@ func (s *Store) AddRoomMessage(m RoomMessage) (bool, error) {
 // AddRoomMessages stores msgs in one transaction (one disk sync), skipping
 // those whose ID is stored already; added[i] tells whether msgs[i] was new.
 func (s *Store) AddRoomMessages(msgs []RoomMessage) (added []bool, err error) {
+	if len(msgs) == 1 {
+		// One statement is its own transaction: an explicit BEGIN and
+		// COMMIT are two more statements to parse and run.
+		n, err := s.addRoomMessage(s.insertRoom, msgs[0], ms(time.Now()))
+		if err != nil {
+			return nil, err
+		}
+		return []bool{n}, nil
+	}
 	tx, err := s.db.Begin()
 	if err != nil {
 		return nil, fmt.Errorf("store room messages: %w", err)
@@ -46,19 +55,9 @@ func (s *Store) AddRoomMessages(msgs []RoomMessage) (added []bool, err error) {
 	now := ms(time.Now())
 	added = make([]bool, len(msgs))
 	for i, m := range msgs {
-		body := m.Text
-		if t, ok := rawText(m.Raw); ok && string(t) == m.Text {
-			body = "" // read from raw (see rawText)
-		}
-		res, err := stmt.Exec(m.ID, m.Room, m.Author, m.Nick, body, m.SentAt, int64(m.Lamport), now, m.Raw)
-		if err != nil {
-			return nil, fmt.Errorf("store room message: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
+		if added[i], err = s.addRoomMessage(stmt, m, now); err != nil {
 			return nil, err
 		}
-		added[i] = n == 1
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store room messages: %w", err)
@@ -113,6 +112,24 @@ func lastBytes(b []byte, num protowire.Number) ([]byte, bool) {
 		b = b[l:]
 	}
 	return v, found
+}
+
+// addRoomMessage inserts m with stmt (insertRoom) unless its ID is
+// stored, and reports whether it was new.
+func (s *Store) addRoomMessage(stmt *sql.Stmt, m RoomMessage, now int64) (bool, error) {
+	body := m.Text
+	if t, ok := rawText(m.Raw); ok && string(t) == m.Text {
+		body = "" // read from raw (see rawText)
+	}
+	res, err := stmt.Exec(m.ID, m.Room, m.Author, m.Nick, body, m.SentAt, int64(m.Lamport), now, m.Raw)
+	if err != nil {
+		return false, fmt.Errorf("store room message: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store room message: %w", err)
+	}
+	return n == 1, nil
 }
 
 const roomColumns = `id, room, author, nick, body, sent_at_ms, lamport, raw`

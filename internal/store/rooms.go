@@ -150,11 +150,11 @@ func scanRoomMessages(rows interface {
 		}
 		m.Lamport = uint64(lamport)
 		if m.Text == "" {
-			t, ok := rawText(m.Raw)
-			if !ok {
-				return nil, fmt.Errorf("room message %q: no text stored and none in its signed message", m.ID)
+			// Stored once, in raw; or not known at all (a relay stores a
+			// private room's sealed messages without their text).
+			if t, ok := rawText(m.Raw); ok {
+				m.Text = string(t)
 			}
-			m.Text = string(t)
 		}
 		out = append(out, m)
 	}

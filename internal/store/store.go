@@ -11,15 +11,6 @@
 // cost an fsync per write (~0.2–0.3 ms here, far more on a laptop's disk)
 // on the path of every acknowledgement and every room message.
 //
-// The database is opened with locking_mode=EXCLUSIVE, before WAL mode is
-// entered: one process uses it (the data directory's lock says so, and the
-// store has one connection), so SQLite keeps the WAL index in the heap
-// instead of a shared-memory file and takes no file locks per
-// transaction. Those locks (fcntl on the -shm file, several per
-// transaction) were a quarter of the CPU of storing one room message. A
-// process killed with -9 leaves no lock behind; the next open recovers
-// the WAL as before.
-//
 // The schema is versioned: sql/NNN_*.sql files are applied in order, each
 // in a transaction, and PRAGMA user_version records the last one. A file
 // that starts with rerunMarker is idempotent and also runs on a database
@@ -97,7 +88,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	s, err := open("file:" + path + "?_pragma=locking_mode(EXCLUSIVE)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)")
+	s, err := open("file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)")
 	if err != nil {
 		hint := "if it is damaged, move it away to start with an empty history"
 		if strings.Contains(err.Error(), "disk is full") {

@@ -607,28 +607,37 @@ func (r *room) keep(msgs []storage.RoomMessage, backfill bool) []bool {
 		r.s.emit(Error{Err: r.s.tell(fmt.Sprintf("%d messages of #%s could not be stored; see the log", len(msgs), r.name), nil, err, "room", r.name)})
 		return nil
 	}
-	for _, m := range msgs {
-		author, _ := peer.Decode(m.Author)
-		if backfill && author != r.s.h.ID() {
+	// Once per batch, not per message: the author is compared as the
+	// string it is stored as (decoding a peer ID is a base58 decode).
+	self := r.s.h.ID().String()
+	if backfill {
+		for _, m := range msgs {
+			if m.Author == self {
+				continue
+			}
 			// Who wrote history is known by nick too (e.g. for /dm), as
 			// of when it was sent: newer sightings win.
-			r.s.nicks.seen(author, content.PeerNick(m.Nick), time.UnixMilli(min(m.SentAt, time.Now().UnixMilli())))
+			if author, err := peer.Decode(m.Author); err == nil {
+				r.s.nicks.seen(author, content.PeerNick(m.Nick), time.UnixMilli(min(m.SentAt, time.Now().UnixMilli())))
+			}
 		}
-		r.mu.Lock()
+	}
+	r.mu.Lock()
+	for _, m := range msgs {
 		r.lamport = max(r.lamport, m.Lamport)
-		prune := time.Since(r.pruned) >= pruneEvery
-		if prune {
-			r.pruned = time.Now()
-		}
-		if done, ok := r.ownSent[m.ID]; ok && author == r.s.h.ID() {
+		if done, ok := r.ownSent[m.ID]; ok && m.Author == self {
 			close(done)
 			delete(r.ownSent, m.ID)
 		}
-		r.mu.Unlock()
-		if prune {
-			if _, err := r.s.store.Prune(r.wire, r.s.cfg.retention); err != nil {
-				r.s.log.Warn("prune room history", "room", r.name, "err", err)
-			}
+	}
+	prune := time.Since(r.pruned) >= pruneEvery
+	if prune {
+		r.pruned = time.Now()
+	}
+	r.mu.Unlock()
+	if prune {
+		if _, err := r.s.store.Prune(r.wire, r.s.cfg.retention); err != nil {
+			r.s.log.Warn("prune room history", "room", r.name, "err", err)
 		}
 	}
 	return added

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -51,8 +52,12 @@ type room struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	order *sequencer    // each sender's live lines in the order they were sent
-	pace  *rate.Limiter // own messages, a little under what members accept
+	order *sequencer // each sender's live lines in the order they were sent
+	// members counts the topic's peers as peerLoop has seen them join and
+	// leave: publish reads it for every message, where ListPeers is a
+	// round trip through pubsub's event loop.
+	members atomic.Int32
+	pace    *rate.Limiter // own messages, a little under what members accept
 
 	mu           sync.Mutex
 	lamport      uint64
@@ -399,7 +404,7 @@ func (r *room) publish(ctx context.Context, env *pb.Envelope) error {
 	r.mu.Unlock()
 	data, err := proto.Marshal(env)
 	if err == nil {
-		if message && len(r.topic.ListPeers()) == 0 {
+		if message && r.members.Load() == 0 {
 			r.noteUnreceived(env.GetId(), data) // before our own copy comes back
 		}
 		err = r.topic.Publish(ctx, data)
@@ -675,6 +680,7 @@ func (r *room) peerLoop() {
 		}
 		switch ev.Type {
 		case pubsub.PeerJoin:
+			r.members.Add(1)
 			// A relay joins every room it carries: name it as the relay,
 			// not as a member (its identify may still be under way).
 			role := r.s.roles.get(r.ctx, ev.Peer)
@@ -695,6 +701,7 @@ func (r *room) peerLoop() {
 			r.announceSoon(presenceDelay)
 			r.catchUpSoon(ev.Peer, role) // a relay keeps the room's history too
 		case pubsub.PeerLeave:
+			r.members.Add(-1)
 			r.s.tracer.Prune(ev.Peer, roomproto.Topic(r.wire))
 			r.mu.Lock()
 			delete(r.heard, ev.Peer)

@@ -330,10 +330,11 @@ type SimConfig struct {
 
 // DefaultSimConfig is the section's default: 100 members each dialling
 // 4, 25 ms one way (50 ms round trip), 20 Mbit/s, 40 messages of 300
-// bytes 250 ms apart. 100, not 1,000: on 2 cores the members' set-up
-// (each announces itself to the whole room whenever neighbours join)
-// grows with the square of the room, and a room of 300 already takes
-// minutes (docs/benchmarks.md, "1,000 members, simulated").
+// bytes 250 ms apart. 100, not 1,000: every member simulated shares the
+// machine's cores, and the set-up (each member's announcement reaches the
+// whole room: members² deliveries) takes 2.5 minutes at 1,000 and the
+// measured phase outruns the CPU (docs/benchmarks.md, "1,000 members,
+// simulated").
 func DefaultSimConfig() SimConfig {
 	return SimConfig{Router: Parley, N: 100, Degree: 4, Messages: 40, Interval: 250 * time.Millisecond, Size: 300,
 		OneWay: 25 * time.Millisecond, Bandwidth: 20e6 / 8, Warmup: 3, Seed: 1}

@@ -201,7 +201,11 @@ func (e *Engine) Create(ctx context.Context, id, token string, claimed bool) (di
 		"Env":    []string{"PARLEY_WEB_TOKEN=" + token},
 		"Labels": labels,
 		"HostConfig": map[string]any{
-			"Mounts":      []map[string]any{{"Type": "volume", "Source": e.volumeName(id), "Target": "/data"}},
+			// The volume's labels again: if the engine has to make the
+			// volume itself (ours was removed while a cancelled create
+			// still ran), it carries them, and clean-up by label finds it.
+			"Mounts": []map[string]any{{"Type": "volume", "Source": e.volumeName(id), "Target": "/data",
+				"VolumeOptions": map[string]any{"Labels": labels}}},
 			"NetworkMode": e.cfg.Network,
 			"Memory":      e.cfg.Memory,
 			"NanoCpus":    e.cfg.NanoCPUs,

@@ -28,10 +28,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-msgio/pbio"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/chat/protocol/internal/exchange"
 	"github.com/parley-chat/parley/chat/protocol/room"
 	"github.com/parley-chat/parley/chat/storage"
 )
@@ -41,6 +41,10 @@ const ID protocol.ID = "/parley/history/1.0.0"
 
 // ServiceName names the protocol's resource-manager scope.
 const ServiceName = "parley.history"
+
+// spec is the protocol as one request/response exchange.
+var spec = exchange.Protocol{ID: ID, Service: ServiceName, Timeout: Timeout,
+	MaxRequest: maxRequestBytes, MaxResponse: MaxResponseBytes, ResponseName: "history reply"}
 
 // Bounds of the protocol.
 const (
@@ -132,26 +136,13 @@ type Server struct {
 // Handle serves one history stream: a thin handler that resets the stream
 // on any error and closes it on success.
 func (srv Server) Handle(st network.Stream) {
-	if srv.Admit != nil && !srv.Admit(st.Conn().RemotePeer()) {
-		st.Reset()
-		return
-	}
-	if err := st.Scope().SetService(ServiceName); err != nil {
-		st.Reset()
-		return
-	}
-	if err := srv.serve(st); err != nil {
-		st.Reset()
-		return
-	}
-	st.Close()
+	spec.Handle(st, srv.Admit, srv.serve)
 }
 
 func (srv Server) serve(st network.Stream) error {
-	st.SetDeadline(time.Now().Add(Timeout))
 	var req pb.HistoryRequest
-	if err := pbio.NewDelimitedReader(st, maxRequestBytes).ReadMsg(&req); err != nil {
-		return fmt.Errorf("read history request: %w", err)
+	if err := spec.ReadRequest(st, &req); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
@@ -176,12 +167,7 @@ func (srv Server) serve(st network.Stream) error {
 		ids = append(ids, m.ID)
 		size += len(m.Raw) + 16
 	}
-	// The reply is held in memory while it is written: account for it.
-	if err := st.Scope().ReserveMemory(size+16, network.ReservationPriorityMedium); err != nil {
-		return fmt.Errorf("reserve memory for a history reply: %w", err)
-	}
-	defer st.Scope().ReleaseMemory(size + 16)
-	if err := pbio.NewDelimitedWriter(st).WriteMsg(resp); err != nil {
+	if err := spec.Reply(st, resp, size+16); err != nil {
 		return err
 	}
 	if srv.Served != nil && len(ids) > 0 {
@@ -192,37 +178,9 @@ func (srv Server) serve(st network.Stream) error {
 
 // Fetch asks p for one page of room's history after cur.
 func Fetch(ctx context.Context, h host.Host, p peer.ID, rm string, cur storage.Cursor) (*pb.HistoryResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
-	defer cancel()
-	st, err := h.NewStream(ctx, p, ID)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	// Reading is bounded by deadlines; ending ctx (the room left, the node
-	// closing) ends it at once too.
-	defer context.AfterFunc(ctx, func() { st.Reset() })()
-	if err := st.Scope().SetService(ServiceName); err != nil {
-		st.Reset()
-		return nil, err
-	}
-	// A reply may be up to MaxResponseBytes: reserve that before reading
-	// it, as go-libp2p's own protocols do.
-	if err := st.Scope().ReserveMemory(MaxResponseBytes, network.ReservationPriorityAlways); err != nil {
-		st.Reset()
-		return nil, fmt.Errorf("reserve memory for a history reply: %w", err)
-	}
-	defer st.Scope().ReleaseMemory(MaxResponseBytes)
-	st.SetDeadline(time.Now().Add(Timeout))
 	req := &pb.HistoryRequest{Room: rm, AfterSentAtMs: cur.SentAt, AfterLamport: cur.Lamport, AfterId: cur.ID, Limit: PageSize}
-	if err := pbio.NewDelimitedWriter(st).WriteMsg(req); err != nil {
-		st.Reset()
-		return nil, err
-	}
-	st.CloseWrite()
 	var resp pb.HistoryResponse
-	if err := pbio.NewDelimitedReader(st, MaxResponseBytes).ReadMsg(&resp); err != nil {
-		st.Reset()
+	if err := spec.Call(ctx, h, p, req, &resp); err != nil {
 		return nil, err
 	}
 	if len(resp.GetMessages()) > PageSize {

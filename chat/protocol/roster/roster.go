@@ -50,10 +50,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-msgio/pbio"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/chat/protocol/internal/exchange"
 	"github.com/parley-chat/parley/chat/protocol/room"
 )
 
@@ -62,6 +62,10 @@ const ID protocol.ID = "/parley/roster/1.0.0"
 
 // ServiceName names the protocol's resource-manager scope.
 const ServiceName = "parley.roster"
+
+// spec is the protocol as one request/response exchange.
+var spec = exchange.Protocol{ID: ID, Service: ServiceName, Timeout: Timeout,
+	MaxRequest: maxRequestBytes, MaxResponse: MaxResponseBytes, ResponseName: "roster reply"}
 
 // Bounds of the protocol.
 const (
@@ -254,26 +258,13 @@ type Server struct {
 // Handle serves one roster stream: a thin handler that resets the stream
 // on any error and closes it on success.
 func (srv Server) Handle(st network.Stream) {
-	if srv.Admit != nil && !srv.Admit(st.Conn().RemotePeer()) {
-		st.Reset()
-		return
-	}
-	if err := st.Scope().SetService(ServiceName); err != nil {
-		st.Reset()
-		return
-	}
-	if err := srv.serve(st); err != nil {
-		st.Reset()
-		return
-	}
-	st.Close()
+	spec.Handle(st, srv.Admit, srv.serve)
 }
 
 func (srv Server) serve(st network.Stream) error {
-	st.SetDeadline(time.Now().Add(Timeout))
 	var req pb.RosterRequest
-	if err := pbio.NewDelimitedReader(st, maxRequestBytes).ReadMsg(&req); err != nil {
-		return fmt.Errorf("read roster request: %w", err)
+	if err := spec.ReadRequest(st, &req); err != nil {
+		return err
 	}
 	if room.ValidateName(req.GetRoom()) != nil {
 		return errors.New("roster request for an invalid room name")
@@ -285,13 +276,7 @@ func (srv Server) serve(st network.Stream) error {
 		return errors.New("roster request for a room the requester or this node is not in")
 	}
 	resp := book.Page(req.GetBook(), req.GetAfter())
-	size := proto.Size(resp)
-	// The reply is held in memory while it is written: account for it.
-	if err := st.Scope().ReserveMemory(size, network.ReservationPriorityMedium); err != nil {
-		return fmt.Errorf("reserve memory for a roster reply: %w", err)
-	}
-	defer st.Scope().ReleaseMemory(size)
-	if err := pbio.NewDelimitedWriter(st).WriteMsg(resp); err != nil {
+	if err := spec.Reply(st, resp, proto.Size(resp)); err != nil {
 		return err
 	}
 	if srv.Ahead != nil {
@@ -304,36 +289,12 @@ func (srv Server) serve(st network.Stream) error {
 // position after; own is the requester's own book, whose position p is
 // told.
 func Fetch(ctx context.Context, h host.Host, p peer.ID, rm string, book, after uint64, own *Book) (*pb.RosterResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
-	defer cancel()
-	st, err := h.NewStream(ctx, p, ID)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	defer context.AfterFunc(ctx, func() { st.Reset() })()
-	if err := st.Scope().SetService(ServiceName); err != nil {
-		st.Reset()
-		return nil, err
-	}
-	if err := st.Scope().ReserveMemory(MaxResponseBytes, network.ReservationPriorityAlways); err != nil {
-		st.Reset()
-		return nil, fmt.Errorf("reserve memory for a roster reply: %w", err)
-	}
-	defer st.Scope().ReleaseMemory(MaxResponseBytes)
-	st.SetDeadline(time.Now().Add(Timeout))
 	req := &pb.RosterRequest{Room: rm, Book: book, After: after}
 	if own != nil {
 		req.OwnBook, req.OwnSeq = own.Position()
 	}
-	if err := pbio.NewDelimitedWriter(st).WriteMsg(req); err != nil {
-		st.Reset()
-		return nil, err
-	}
-	st.CloseWrite()
 	var resp pb.RosterResponse
-	if err := pbio.NewDelimitedReader(st, MaxResponseBytes).ReadMsg(&resp); err != nil {
-		st.Reset()
+	if err := spec.Call(ctx, h, p, req, &resp); err != nil {
 		return nil, err
 	}
 	if len(resp.GetPresences()) > PageSize {

@@ -107,7 +107,7 @@ func (s *Suite) Rows() []Row {
 		fig := fmt.Sprintf("Room, %d members, simulated network (%v RTT, %.0f Mbit/s links), %s", r.N, 2*r.OneWay, r.Bandwidth*8/1e6, routerName(r.Router))
 		add(fig+": delivery · p50 / p99 · amplification (with Noise and yamux framing)",
 			fmt.Sprintf("%s · %s · %.2f× (%.2f×)", FmtPct(r.Ratio()), p5099(r.Latency), r.Amplification, r.Framed), "", "")
-		add(fig+": set-up · whole run · peak RSS", fmt.Sprintf("%s · %s · %s", FmtDur(r.Setup), FmtDur(r.Wall), FmtMB(r.PeakRSS)), "", "")
+		add(fig+": set-up · quiet after · whole run · peak RSS", fmt.Sprintf("%s · %s · %s · %s", FmtDur(r.Setup), FmtDur(r.Settle), FmtDur(r.Wall), FmtMB(r.PeakRSS)), "", "")
 	}
 	if len(s.Sim) == 0 && s.Cfg.Sections["sim"] {
 		add(fmt.Sprintf("Room, %d members, simulated network", s.Cfg.Sim.N), "not measured (see errors)", "", "NO")

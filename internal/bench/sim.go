@@ -352,6 +352,10 @@ type SimResult struct {
 	MeanDegree           float64
 	MinDegree, MaxDegree int
 	Setup                time.Duration // start the members, link and connect, members see each other
+	// Settle is the wait after Setup until the room was quiet: nothing
+	// delivered and no roster news for simQuiet (join announcements and
+	// rosters still on their way are the room forming, not its messages).
+	Settle time.Duration
 	// GossipSub messages delivered to Parley members (all kinds: texts,
 	// presence) during the set-up, and while measuring.
 	SetupDeliveries, Deliveries int64
@@ -397,7 +401,7 @@ func RunSim(ctx context.Context, cfg SimConfig) (res SimResult, err error) {
 	tr := new(deliveryTracer)
 	r, err := newRoom(ctx, roomConfig{Router: cfg.Router, N: cfg.N, Degree: cfg.Degree, Size: cfg.Size, Seed: cfg.Seed,
 		Measured: cfg.Messages, Warmup: cfg.Warmup, Unlimited: true, Hosts: SimHosts(cfg.OneWay, cfg.Bandwidth),
-		EventBuffer: 1024, ChatOptions: []chat.Option{chat.WithHooks(chat.Hooks{PubSubTracer: tr})}})
+		EventBuffer: 1024, ChatOptions: []chat.Option{chat.WithHooks(chat.Hooks{PubSubTracer: tr, RosterFetched: tr.rosterFetched})}})
 	if err != nil {
 		return res, err
 	}
@@ -448,6 +452,7 @@ func RunSim(ctx context.Context, cfg SimConfig) (res SimResult, err error) {
 		return res, err
 	}
 	res.Setup = time.Since(start)
+	res.Settle = settle(ctx, func() int64 { return tr.delivered.Load() + tr.rosterNews.Load() })
 	res.SetupDeliveries = tr.delivered.Load()
 	r.warmup(ctx)
 
@@ -506,10 +511,37 @@ func RunSim(ctx context.Context, cfg SimConfig) (res SimResult, err error) {
 // it is installed in (chat.Hooks).
 type deliveryTracer struct {
 	psTracer
-	delivered atomic.Int64
+	delivered  atomic.Int64
+	rosterNews atomic.Int64
 }
 
 func (t *deliveryTracer) DeliverMessage(*pubsub.Message) { t.delivered.Add(1) }
+
+// rosterFetched counts the presences a roster page brought that were new.
+func (t *deliveryTracer) rosterFetched(_ string, _, fresh int) { t.rosterNews.Add(int64(fresh)) }
+
+// simQuiet is how long a formed room must stay quiet before it is
+// measured, and simQuietMax bounds the wait.
+const (
+	simQuiet    = 2 * time.Second
+	simQuietMax = time.Minute
+)
+
+// settle waits until count has not changed for simQuiet (at most
+// simQuietMax) and returns how long it waited.
+func settle(ctx context.Context, count func() int64) time.Duration {
+	start := time.Now()
+	last, changed := count(), time.Now()
+	for time.Since(changed) < simQuiet && time.Since(start) < simQuietMax {
+		if sleepCtx(ctx, 100*time.Millisecond) != nil {
+			break
+		}
+		if n := count(); n != last {
+			last, changed = n, time.Now()
+		}
+	}
+	return time.Since(start)
+}
 
 // watchPeak samples this process's RSS and goroutines every 200 ms until
 // ctx ends or the returned function is called, which reports the peaks.

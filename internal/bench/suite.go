@@ -324,9 +324,9 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 			if err != nil {
 				fail(fmt.Sprintf("sim %s", r), err)
 			} else {
-				logf("  p50 %s, p99 %s, %s delivered, amplification %.2f×, set-up %s (%d messages delivered in it), run %s, peak RSS %s",
+				logf("  p50 %s, p99 %s, %s delivered, amplification %.2f×, set-up %s (%d messages delivered in it), quiet after %s more, run %s, peak RSS %s",
 					FmtDur(res.Latency.P50), FmtDur(res.Latency.P99), FmtPct(res.Ratio()), res.Amplification,
-					FmtDur(res.Setup), res.SetupDeliveries, FmtDur(res.Wall), FmtMB(res.PeakRSS))
+					FmtDur(res.Setup), res.SetupDeliveries, FmtDur(res.Settle), FmtDur(res.Wall), FmtMB(res.PeakRSS))
 				s.Sim = append(s.Sim, res)
 			}
 			settle()

@@ -16,7 +16,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/time/rate"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/chat/pb"
@@ -443,9 +442,7 @@ func (b *Bridge) keepHistory(ctx context.Context, room string, c *carried, sub *
 			continue
 		}
 		if opened.Envelope.GetKind() == pb.Envelope_PRESENCE {
-			if raw, err := proto.Marshal(msg.Message); err == nil {
-				c.roster.Add(msg.GetFrom(), opened.Envelope.GetSentAtMs(), roster.Key(msg.Message), raw)
-			}
+			c.roster.AddSigned(msg.Message, opened.Envelope.GetSentAtMs())
 			continue
 		}
 		if opened.Envelope.GetKind() != pb.Envelope_MESSAGE {

@@ -5,9 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/parley-chat/parley/chat/content"
 	"github.com/parley-chat/parley/chat/protocol/roster"
@@ -35,15 +33,6 @@ const (
 
 // rosterCursor is where this node got to in a neighbour's roster book.
 type rosterCursor struct{ book, next uint64 }
-
-// keepPresence adds a live presence to the room's roster book, as signed.
-func (r *room) keepPresence(msg *pubsub.Message, sentAt int64) {
-	raw, err := proto.Marshal(msg.Message)
-	if err != nil {
-		return
-	}
-	r.roster.Add(msg.GetFrom(), sentAt, roster.Key(msg.Message), raw)
-}
 
 // askRoster has p asked for its roster soon: a neighbour just met, or one
 // whose book reached further than this node has fetched.
@@ -124,9 +113,6 @@ func (r *room) rosterLoop() {
 // node last asked, verifies the ones this node lacks, learns their nicks
 // and keeps them (to serve on). It returns how many were new.
 func (r *room) fetchRoster(p peer.ID) int {
-	if p == r.s.h.ID() {
-		return 0
-	}
 	fresh := 0
 	for range 8 { // pages: 4,096 presences at most
 		r.mu.Lock()
@@ -178,7 +164,7 @@ func (r *room) takeRoster(presences [][]byte) (int, error) {
 		if r.roster.Has(roster.Key(m)) {
 			continue // held already: no signature to check
 		}
-		pr, err := roster.Verify(m, raw, r.wire, now, r.open)
+		pr, err := roster.Verify(m, r.wire, now, r.open)
 		if err != nil {
 			return fresh, err
 		}

@@ -184,6 +184,9 @@ func (b *nickBook) seenAll(all []sighting) {
 		b.m[s.p] = e
 	}
 	b.mu.Unlock()
+	if len(save) == 0 {
+		return // most batches: nobody new, no nick changed
+	}
 	if err := b.st.SavePeers(save...); err != nil {
 		b.log.Warn("remember nicks", "peers", len(save), "err", err)
 	}

@@ -452,7 +452,7 @@ func RunSim(ctx context.Context, cfg SimConfig) (res SimResult, err error) {
 		return res, err
 	}
 	res.Setup = time.Since(start)
-	res.Settle = settle(ctx, func() int64 { return tr.delivered.Load() + tr.rosterNews.Load() })
+	res.Settle = waitQuiet(ctx, func() int64 { return tr.delivered.Load() + tr.rosterNews.Load() })
 	res.SetupDeliveries = tr.delivered.Load()
 	r.warmup(ctx)
 
@@ -527,9 +527,9 @@ const (
 	simQuietMax = time.Minute
 )
 
-// settle waits until count has not changed for simQuiet (at most
+// waitQuiet waits until count has not changed for simQuiet (at most
 // simQuietMax) and returns how long it waited.
-func settle(ctx context.Context, count func() int64) time.Duration {
+func waitQuiet(ctx context.Context, count func() int64) time.Duration {
 	start := time.Now()
 	last, changed := count(), time.Now()
 	for time.Since(changed) < simQuiet && time.Since(start) < simQuietMax {

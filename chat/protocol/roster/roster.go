@@ -153,6 +153,20 @@ func (b *Book) Add(author peer.ID, sentAt int64, key uint64, raw []byte) bool {
 	return true
 }
 
+// AddSigned is Add for a presence as GossipSub delivered it (validated),
+// kept as its author signed it.
+func (b *Book) AddSigned(m *pubsubpb.Message, sentAt int64) bool {
+	author, err := peer.IDFromBytes(m.GetFrom())
+	if err != nil {
+		return false
+	}
+	raw, err := proto.Marshal(m)
+	if err != nil {
+		return false
+	}
+	return b.Add(author, sentAt, Key(m), raw)
+}
+
 // Position names the book and how far it has got.
 func (b *Book) Position() (book, seq uint64) {
 	b.mu.Lock()
@@ -203,7 +217,6 @@ type Presence struct {
 	Nick   string
 	SentAt int64 // Unix ms
 	Key    uint64
-	Raw    []byte
 }
 
 // Decode reads a presence as served, without checking it: enough to look
@@ -220,7 +233,7 @@ func Decode(raw []byte) (*pubsubpb.Message, error) {
 // signed by its author (checked as libp2p-pubsub checks it), a PRESENCE
 // whose body opens with open. A presence may be older than
 // room.MaxMessageAge (a member silent for long), not from the future.
-func Verify(m *pubsubpb.Message, raw []byte, rm string, now time.Time, open room.Opener) (Presence, error) {
+func Verify(m *pubsubpb.Message, rm string, now time.Time, open room.Opener) (Presence, error) {
 	if m.GetTopic() != room.Topic(rm) {
 		return Presence{}, fmt.Errorf("presence of topic %q in the roster of room %q", m.GetTopic(), rm)
 	}
@@ -239,7 +252,7 @@ func Verify(m *pubsubpb.Message, raw []byte, rm string, now time.Time, open room
 	if err != nil {
 		return Presence{}, err
 	}
-	return Presence{Author: author, Nick: body.GetNick(), SentAt: env.GetSentAtMs(), Key: Key(m), Raw: raw}, nil
+	return Presence{Author: author, Nick: body.GetNick(), SentAt: env.GetSentAtMs(), Key: Key(m)}, nil
 }
 
 // Server answers roster requests from the books of the rooms this node is

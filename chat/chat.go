@@ -347,6 +347,28 @@ func (s *Service) SetNick(nick string) error {
 	return nil
 }
 
+// sawNicks notes sightings in the nick book and announces each nick it
+// changed in every joined room that has seen the peer, whichever room (or
+// DM) brought the news: alice's new nick shows once in each room she
+// shares with this node, however her presences arrive.
+func (s *Service) sawNicks(all []sighting) {
+	for _, c := range s.nicks.seenAll(all) {
+		for _, r := range s.rooms.list() {
+			if r.knows(c.p) {
+				s.emit(NickChanged{Room: r.name, Peer: c.p, Old: c.old, New: c.new})
+			}
+		}
+	}
+}
+
+// sentTime is a send time in Unix milliseconds as a time, zero if unset.
+func sentTime(ms int64) time.Time {
+	if ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
 // PeerInfo describes a known peer for a /peers listing.
 type PeerInfo struct {
 	ID   peer.ID

@@ -103,7 +103,7 @@ func (s *Service) dmHandler() dm.Handler {
 					if i > 0 {
 						// The notice names the sender as the DMs taken
 						// before this one in the batch (shown after it).
-						s.nicks.seen(from, ms[i-1].GetNick(), time.Now())
+						s.sawNicks([]sighting{{from, ms[i-1].GetNick(), time.Now(), sentTime(ms[i-1].GetSentAtMs())}})
 					}
 					s.refuseDM(from, err)
 					refused, ms = err, ms[:i]
@@ -140,7 +140,7 @@ func (s *Service) dmHandler() dm.Handler {
 			return added, refused
 		},
 		Show: func(from peer.ID, m *pb.DirectMessage) {
-			s.nicks.seen(from, m.GetNick(), time.Now())
+			s.sawNicks([]sighting{{from, m.GetNick(), time.Now(), sentTime(m.GetSentAtMs())}})
 			if s.takeRekey(from, m.GetText()) {
 				return
 			}
@@ -149,7 +149,7 @@ func (s *Service) dmHandler() dm.Handler {
 				From:   from,
 				Nick:   m.GetNick(),
 				Text:   m.GetText(),
-				SentAt: time.UnixMilli(m.GetSentAtMs()).UTC(),
+				SentAt: sentTime(m.GetSentAtMs()).UTC(),
 			})
 		},
 	}

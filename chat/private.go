@@ -156,7 +156,7 @@ func (s *Service) Kick(ctx context.Context, name string, p peer.ID) (int, error)
 	// in the outbox).
 	seen := append(r.topic.ListPeers(), r.heardWithin(memberTimeout)...)
 	r.mu.Lock()
-	for m := range r.nickIn {
+	for m := range r.met {
 		seen = append(seen, m)
 	}
 	r.mu.Unlock()

@@ -66,7 +66,7 @@ type room struct {
 	announce     *time.Timer
 	announced    time.Time             // when the last presence reached someone (zero: not yet)
 	heard        map[peer.ID]time.Time // authors seen in the room, also through a bridge
-	nickIn       map[peer.ID]string    // each member's nick as last seen in this room
+	met          map[peer.ID]struct{}  // members this room has seen: joined, spoke or in its roster
 	joinedAt     time.Time
 	pruned       time.Time                // last retention run
 	joinCatchUps int                      // members caught up from in the catch-up window
@@ -182,7 +182,7 @@ func (s *Service) join(name string, sealer *roomproto.Sealer) error {
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &room{s: s, name: name, wire: wire, sealer: sealer, open: open, joined: j, topic: j.Topic, ctx: ctx, cancel: cancel,
 		lamport: max(lastOwn, latest.Lamport), lastOwn: lastOwn,
-		heard: make(map[peer.ID]time.Time), nickIn: make(map[peer.ID]string), left: make(map[peer.ID]time.Time),
+		heard: make(map[peer.ID]time.Time), met: make(map[peer.ID]struct{}), left: make(map[peer.ID]time.Time),
 		ownSent: make(map[string]chan struct{}), joinedAt: time.Now(), pruned: time.Now(),
 		roster: roster.NewBook(maxRemembered), rosterAt: make(map[peer.ID]rosterCursor),
 		rosterDue: make(map[peer.ID]struct{}), rosterWake: make(chan struct{}, 1)}
@@ -507,12 +507,9 @@ func (r *room) receive(msgs []*pubsub.Message) {
 			r.roster.AddSigned(msg.Message, env.GetSentAtMs()) // own too: neighbours learn it from us
 		}
 		if from := msg.GetFrom(); from != r.s.h.ID() { // own nick: SetNick's, not an echo's
-			old := r.noteNick(from, body.GetNick())
-			seen = append(seen, sighting{from, body.GetNick(), time.Now()})
+			r.meet(from)
+			seen = append(seen, sighting{from, body.GetNick(), time.Now(), sentTime(env.GetSentAtMs())})
 			r.hear(from)
-			if old != "" && old != body.GetNick() {
-				r.s.emit(NickChanged{Room: r.name, Peer: from, Old: old, New: body.GetNick()})
-			}
 		}
 		if env.GetKind() != pb.Envelope_MESSAGE {
 			continue
@@ -525,7 +522,7 @@ func (r *room) receive(msgs []*pubsub.Message) {
 		recs = append(recs, m)
 		froms = append(froms, from{msg.GetFrom(), env.GetPrevLamport()})
 	}
-	r.s.nicks.seenAll(seen) // in one transaction: while a room forms, a batch names many members
+	r.s.sawNicks(seen) // in one transaction: while a room forms, a batch names many members
 	if len(recs) == 0 {
 		return
 	}
@@ -623,7 +620,7 @@ func (r *room) keep(msgs []storage.RoomMessage, backfill bool) []bool {
 			// Who wrote history is known by nick too (e.g. for /dm), as
 			// of when it was sent: newer sightings win.
 			if author, err := peer.Decode(m.Author); err == nil {
-				r.s.nicks.seen(author, content.PeerNick(m.Nick), time.UnixMilli(min(m.SentAt, time.Now().UnixMilli())))
+				r.s.sawNicks([]sighting{{author, content.PeerNick(m.Nick), time.UnixMilli(min(m.SentAt, time.Now().UnixMilli())), sentTime(m.SentAt)}})
 			}
 		}
 	}
@@ -685,13 +682,7 @@ func (r *room) peerLoop() {
 			// not as a member (its identify may still be under way).
 			role := r.s.roles.get(r.ctx, ev.Peer)
 			nick := r.s.nicks.get(ev.Peer)
-			if nick != "" {
-				r.mu.Lock()
-				if _, ok := r.nickIn[ev.Peer]; !ok {
-					r.nickIn[ev.Peer] = nick // what this room saw it join as
-				}
-				r.mu.Unlock()
-			}
+			r.meet(ev.Peer)
 			r.s.emit(PeerJoined{Room: r.name, Peer: ev.Peer, Nick: nick, Role: role})
 			r.memberJoined(ev.Peer, role)
 			// Who is here: the newcomer's roster has it (and the newcomer
@@ -803,21 +794,26 @@ func (r *room) hear(p peer.ID) {
 	r.heard[p] = time.Now()
 }
 
-// noteNick records nick as p's in the room and returns the one it had
-// before: in this room, else (first sighting here) the one the nick book
-// knew, so a change made while this node was away is announced too.
-func (r *room) noteNick(p peer.ID, nick string) string {
+// meet notes p as a member this room has seen: a nick p changes is
+// announced here too.
+func (r *room) meet(p peer.ID) {
 	r.mu.Lock()
-	old, ok := r.nickIn[p]
-	if len(r.nickIn) >= maxRemembered {
-		clear(r.nickIn)
+	defer r.mu.Unlock()
+	if _, ok := r.met[p]; ok {
+		return
 	}
-	r.nickIn[p] = nick
-	r.mu.Unlock()
-	if !ok {
-		old = r.s.nicks.get(p)
+	if len(r.met) >= maxRemembered {
+		clear(r.met) // forgetting only leaves a nick change unannounced here
 	}
-	return old
+	r.met[p] = struct{}{}
+}
+
+// knows says whether this room has seen p.
+func (r *room) knows(p peer.ID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.met[p]
+	return ok
 }
 
 // gone forgets p as a member heard in the room: it left the topic or

@@ -155,7 +155,7 @@ func (r *room) takeRoster(presences [][]byte) (int, error) {
 	fresh := 0
 	now := time.Now()
 	var seen []sighting
-	defer func() { r.s.nicks.seenAll(seen) }()
+	defer func() { r.s.sawNicks(seen) }()
 	for _, raw := range presences {
 		m, err := roster.Decode(raw)
 		if err != nil {
@@ -173,12 +173,8 @@ func (r *room) takeRoster(presences [][]byte) (int, error) {
 		}
 		fresh++
 		nick := content.PeerNick(pr.Nick)
-		seen = append(seen, sighting{pr.Author, nick, time.UnixMilli(min(pr.SentAt, now.UnixMilli()))})
-		r.mu.Lock()
-		if _, ok := r.nickIn[pr.Author]; !ok && len(r.nickIn) < maxRemembered {
-			r.nickIn[pr.Author] = nick
-		}
-		r.mu.Unlock()
+		seen = append(seen, sighting{pr.Author, nick, time.UnixMilli(min(pr.SentAt, now.UnixMilli())), sentTime(pr.SentAt)})
+		r.meet(pr.Author)
 	}
 	return fresh, nil
 }

@@ -99,6 +99,7 @@ type nickBook struct {
 
 type nickEntry struct {
 	nick  string
+	said  time.Time // the author's send time of what set nick (zero: loaded, or own)
 	seen  time.Time // last sighting (a message, a presence, a DM)
 	saved time.Time // last sighting written to the store
 }
@@ -137,7 +138,7 @@ func newNickBook(self peer.ID, nick string, st storage.Store, log *slog.Logger) 
 func (b *nickBook) own() string { return b.get(b.self) }
 
 // setOwn changes this node's nick and keeps it for the next start.
-func (b *nickBook) setOwn(nick string) { b.seen(b.self, nick, time.Now()) }
+func (b *nickBook) setOwn(nick string) { b.seen(b.self, nick, time.Now(), time.Time{}) }
 
 func (b *nickBook) get(p peer.ID) string {
 	b.mu.Lock()
@@ -153,43 +154,76 @@ func (b *nickBook) lastSeen(p peer.ID) time.Time {
 }
 
 // seen notes that p used nick at time at (now for what arrives live, the
-// send time for history). An older sighting than the last one is ignored,
-// so a caught-up message never brings back an old nick.
-func (b *nickBook) seen(p peer.ID, nick string, at time.Time) {
-	b.seenAll([]sighting{{p, nick, at}})
+// send time for history) in something p sent at said.
+func (b *nickBook) seen(p peer.ID, nick string, at, said time.Time) []nickChange {
+	return b.seenAll([]sighting{{p, nick, at, said}})
 }
 
-// sighting is a peer seen under a nick at a time.
+// sighting is a peer seen under a nick at a time, in something it sent at
+// said (its own clock; zero if unknown).
 type sighting struct {
 	p    peer.ID
 	nick string
 	at   time.Time
+	said time.Time
+}
+
+// nickChange is a peer seen under a new nick.
+type nickChange struct {
+	p        peer.ID
+	old, new string
 }
 
 // seenAll is seen for many peers at once: what it has to keep is written
-// in one transaction (a roster page names hundreds of members).
-func (b *nickBook) seenAll(all []sighting) {
+// in one transaction (a roster page names hundreds of members). It
+// returns the nicks that changed.
+//
+// A nick is versioned by its author's send time, never by arrival: what p
+// sent before its newest known nick (a presence overtaken by a later one
+// on another path, a DM from its outbox, a caught-up message) never
+// brings an old nick back. Only p's own times are compared with each
+// other, so clocks need not agree.
+func (b *nickBook) seenAll(all []sighting) []nickChange {
 	var save []storage.KnownPeer
+	var changes []nickChange
 	b.mu.Lock()
 	for _, s := range all {
 		e, ok := b.m[s.p]
-		if ok && s.at.Before(e.seen) {
+		// Sent before the nick we know: not news. With no send time on
+		// either side (loaded from the store, own), arrival decides.
+		stale := ok && s.at.Before(e.seen)
+		if ok && !s.said.IsZero() && !e.said.IsZero() {
+			stale = s.said.Before(e.said)
+		}
+		renamed := !stale && (!ok || e.nick != s.nick)
+		if !renamed && ok && !s.at.After(e.seen) {
 			continue
 		}
-		if !ok || e.nick != s.nick || s.at.Sub(e.saved) >= saveSeenEvery {
-			e.saved = s.at
-			save = append(save, storage.KnownPeer{ID: s.p.String(), Nick: s.nick, LastSeen: s.at})
+		if renamed {
+			if ok && e.nick != "" && s.p != b.self {
+				changes = append(changes, nickChange{s.p, e.nick, s.nick})
+			}
+			e.nick, e.said = s.nick, s.said
+		} else if s.said.After(e.said) {
+			e.said = s.said
 		}
-		e.nick, e.seen = s.nick, s.at
+		if renamed || s.at.Sub(e.saved) >= saveSeenEvery {
+			e.saved = s.at
+			save = append(save, storage.KnownPeer{ID: s.p.String(), Nick: e.nick, LastSeen: s.at})
+		}
+		if s.at.After(e.seen) {
+			e.seen = s.at
+		}
 		b.m[s.p] = e
 	}
 	b.mu.Unlock()
 	if len(save) == 0 {
-		return // most batches: nobody new, no nick changed
+		return changes // most batches: nobody new, no nick changed
 	}
 	if err := b.st.SavePeers(save...); err != nil {
 		b.log.Warn("remember nicks", "peers", len(save), "err", err)
 	}
+	return changes
 }
 
 // known lists the other peers seen since, with their nicks.

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -114,16 +115,16 @@ func (res *AbuseResult) flood(ctx context.Context) error {
 			return err
 		}
 	}
-	topic, leave, err := rawMember(fctx, hs.H[2], pubsub.WithFloodPublish(true), pubsub.WithPeerOutboundQueueSize(1<<14))
-	if err != nil {
-		return err
-	}
-	defer leave()
 	for _, h := range hs.H[1:] {
 		if err := h.Connect(ctx, peer.AddrInfo{ID: hs.H[0].ID(), Addrs: hs.H[0].Addrs()}); err != nil {
 			return err
 		}
 	}
+	flood, err := dialFlood(fctx, hs.H[2], hs.H[0].ID())
+	if err != nil {
+		return err
+	}
+	defer flood.Close()
 	events, err := victim.Subscribe(chat.WithBuffer(1 << 16))
 	if err != nil {
 		return err
@@ -147,7 +148,7 @@ func (res *AbuseResult) flood(ctx context.Context) error {
 		}
 	}()
 	deadline := time.Now().Add(res.Timeout)
-	for len(topic.ListPeers()) == 0 || len(victim.MeshPeers(roomName)) == 0 {
+	for len(victim.MeshPeers(roomName)) == 0 {
 		if time.Now().After(deadline) {
 			return errors.New("the room did not form")
 		}
@@ -182,25 +183,39 @@ func (res *AbuseResult) flood(ctx context.Context) error {
 		return err
 	}
 	quiet := len(lines)
+	// The flood is signed before it starts: a flooder runs on a machine of
+	// its own, and signing 5,000 messages a second here would take the
+	// victim's CPU, not the flood's effect on it.
+	total := res.FloodRate * int(res.FloodFor/time.Second)
+	key := hs.H[2].Peerstore().PrivKey(flooder)
+	topic := roomproto.Topic(roomName)
+	msgs := make([]*pubsubpb.Message, total)
+	for n := range msgs {
+		env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: fmt.Sprintf("%032x", n+1), Room: roomName, SentAtMs: time.Now().UnixMilli(), Lamport: uint64(n + 1)}
+		roomproto.SealBody(env, &pb.Body{Nick: "flooder", Text: fmt.Sprintf("flood %d", n)})
+		data, _ := proto.Marshal(env)
+		if msgs[n], err = signedMessage(key, topic, data, uint64(n+1)); err != nil {
+			return err
+		}
+	}
 	floodStart := time.Now()
 	floodDone := make(chan error, 1)
 	go func() {
-		per := res.FloodRate / 100 // in batches every 10 ms
+		per := res.FloodRate / 100 // in batches every 10 ms, one RPC each
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
-		for n := 0; time.Since(floodStart) < res.FloodFor; {
-			for range per {
-				env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: fmt.Sprintf("%032x", n+1), Room: roomName, SentAtMs: time.Now().UnixMilli(), Lamport: uint64(n + 1)}
-				roomproto.SealBody(env, &pb.Body{Nick: "flooder", Text: fmt.Sprintf("flood %d", n)})
-				data, _ := proto.Marshal(env)
-				if err := topic.Publish(fctx, data); err != nil {
-					floodDone <- err
-					return
-				}
-				n++
-				res.FloodSent = n
+		for n := 0; n < total && time.Since(floodStart) < res.FloodFor; n += per {
+			if err := flood.WriteMsg(&pubsubpb.RPC{Publish: msgs[n:min(n+per, total)]}); err != nil {
+				floodDone <- fmt.Errorf("flood: %w", err)
+				return
 			}
-			<-tick.C
+			res.FloodSent = min(n+per, total)
+			select {
+			case <-tick.C:
+			case <-fctx.Done():
+				floodDone <- fctx.Err()
+				return
+			}
 		}
 		floodDone <- nil
 	}()
@@ -545,13 +560,24 @@ func dirSize(dir string) int64 {
 	return n
 }
 
-// signPubsub signs data for topic as libp2p-pubsub does (StrictSign).
+// signPubsub signs data for topic as libp2p-pubsub does (StrictSign) and
+// marshals the message.
 func signPubsub(key crypto.PrivKey, topic string, data []byte) ([]byte, error) {
+	m, err := signedMessage(key, topic, data, 0x0102030405060708)
+	if err != nil {
+		return nil, err
+	}
+	return proto.Marshal(m)
+}
+
+// signedMessage is data for topic signed as libp2p-pubsub signs it, with
+// sequence number seqno (pubsub's default message ID is author+seqno).
+func signedMessage(key crypto.PrivKey, topic string, data []byte, seqno uint64) (*pubsubpb.Message, error) {
 	id, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, err
 	}
-	m := &pubsubpb.Message{From: []byte(id), Data: data, Seqno: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Topic: &topic}
+	m := &pubsubpb.Message{From: []byte(id), Data: data, Seqno: binary.BigEndian.AppendUint64(nil, seqno), Topic: &topic}
 	b, err := proto.Marshal(m)
 	if err != nil {
 		return nil, err
@@ -559,7 +585,36 @@ func signPubsub(key crypto.PrivKey, topic string, data []byte) ([]byte, error) {
 	if m.Signature, err = key.Sign(append([]byte("libp2p-pubsub:"), b...)); err != nil {
 		return nil, err
 	}
-	return proto.Marshal(m)
+	return m, nil
+}
+
+// floodStream is a hostile member's GossipSub stream to its victim.
+type floodStream struct {
+	st network.Stream
+	w  pbio.WriteCloser
+}
+
+func (f *floodStream) WriteMsg(rpc *pubsubpb.RPC) error { return f.w.WriteMsg(rpc) }
+func (f *floodStream) Close() error                     { return f.st.Reset() }
+
+// dialFlood makes h a member of the room at victim with nothing but the
+// GossipSub wire protocol, as a flooder that sends pre-signed messages
+// runs it: it subscribes and takes (and drops) whatever the victim sends.
+func dialFlood(ctx context.Context, h host.Host, victim peer.ID) (*floodStream, error) {
+	drain := func(st network.Stream) { io.Copy(io.Discard, st); st.Close() }
+	h.SetStreamHandler(pubsub.GossipSubID_v12, drain)
+	h.SetStreamHandler(pubsub.GossipSubID_v11, drain)
+	st, err := h.NewStream(ctx, victim, pubsub.GossipSubID_v12, pubsub.GossipSubID_v11)
+	if err != nil {
+		return nil, fmt.Errorf("flooder's stream: %w", err)
+	}
+	f := &floodStream{st: st, w: pbio.NewDelimitedWriter(st)}
+	topic, yes := roomproto.Topic(roomName), true
+	if err := f.WriteMsg(&pubsubpb.RPC{Subscriptions: []*pubsubpb.RPC_SubOpts{{Subscribe: &yes, Topicid: &topic}}}); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("flooder's subscription: %w", err)
+	}
+	return f, nil
 }
 
 // rawMember makes h a member of the room with nothing but GossipSub (what

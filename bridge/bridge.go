@@ -442,7 +442,7 @@ func (b *Bridge) keepHistory(ctx context.Context, room string, c *carried, sub *
 			continue
 		}
 		if opened.Envelope.GetKind() == pb.Envelope_PRESENCE {
-			c.roster.AddSigned(msg.Message, opened.Envelope.GetSentAtMs())
+			c.roster.AddSigned(msg.Message, opened.Envelope.GetSentAtMs(), msg.ReceivedFrom)
 			continue
 		}
 		if opened.Envelope.GetKind() != pb.Envelope_MESSAGE {

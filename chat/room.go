@@ -504,7 +504,7 @@ func (r *room) receive(msgs []*pubsub.Message) {
 		}
 		env, body := opened.Envelope, opened.Body
 		if env.GetKind() == pb.Envelope_PRESENCE {
-			r.roster.AddSigned(msg.Message, env.GetSentAtMs()) // own too: neighbours learn it from us
+			r.roster.AddSigned(msg.Message, env.GetSentAtMs(), msg.ReceivedFrom) // own too: neighbours learn it from us
 		}
 		if from := msg.GetFrom(); from != r.s.h.ID() { // own nick: SetNick's, not an echo's
 			r.meet(from)

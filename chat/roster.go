@@ -125,7 +125,7 @@ func (r *room) fetchRoster(p peer.ID) int {
 			r.s.log.Debug("roster request failed", "room", r.name, "peer", p, "err", err)
 			break
 		}
-		n, err := r.takeRoster(resp.GetPresences())
+		n, err := r.takeRoster(p, resp.GetPresences())
 		r.s.cfg.hooks.rosterFetched(r.name, len(resp.GetPresences()), n)
 		fresh += n
 		if err != nil {
@@ -148,10 +148,10 @@ func (r *room) fetchRoster(p peer.ID) int {
 	return fresh
 }
 
-// takeRoster verifies the presences of one roster page that this node
-// lacks, learns their nicks and keeps them; it stops at the first one
+// takeRoster verifies the presences of one roster page from p that this
+// node lacks, learns their nicks and keeps them; it stops at the first one
 // that is not valid. It returns how many were new.
-func (r *room) takeRoster(presences [][]byte) (int, error) {
+func (r *room) takeRoster(p peer.ID, presences [][]byte) (int, error) {
 	fresh := 0
 	now := time.Now()
 	var seen []sighting
@@ -168,7 +168,7 @@ func (r *room) takeRoster(presences [][]byte) (int, error) {
 		if err != nil {
 			return fresh, err
 		}
-		if pr.Author == r.s.h.ID() || !r.roster.Add(pr.Author, pr.SentAt, pr.Key, raw) {
+		if pr.Author == r.s.h.ID() || !r.roster.Add(pr.Author, pr.SentAt, pr.Key, raw, p) {
 			continue
 		}
 		fresh++

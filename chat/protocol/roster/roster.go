@@ -104,6 +104,7 @@ type entry struct {
 	sentAt int64
 	key    uint64
 	raw    []byte
+	from   peer.ID // the neighbour it came from (or this node, or its author)
 }
 
 // NewBook returns an empty book of at most max members.
@@ -123,9 +124,10 @@ func (b *Book) Has(key uint64) bool {
 }
 
 // Add keeps raw, author's presence sent at sentAt (Unix ms) and named
-// key, unless the book holds a newer one of author's; it reports whether
-// it did. A full book forgets its oldest presence for a new author.
-func (b *Book) Add(author peer.ID, sentAt int64, key uint64, raw []byte) bool {
+// key, that came from neighbour from, unless the book holds a newer one of
+// author's; it reports whether it did. A full book forgets its oldest
+// presence for a new author.
+func (b *Book) Add(author peer.ID, sentAt int64, key uint64, raw []byte, from peer.ID) bool {
 	if len(raw) > MaxPresenceBytes {
 		return false
 	}
@@ -148,14 +150,14 @@ func (b *Book) Add(author peer.ID, sentAt int64, key uint64, raw []byte) bool {
 		delete(b.byAuthor, oldest)
 	}
 	b.seq++
-	b.byAuthor[author] = &entry{seq: b.seq, sentAt: sentAt, key: key, raw: raw}
+	b.byAuthor[author] = &entry{seq: b.seq, sentAt: sentAt, key: key, raw: raw, from: from}
 	b.keys[key] = struct{}{}
 	return true
 }
 
-// AddSigned is Add for a presence as GossipSub delivered it (validated),
-// kept as its author signed it.
-func (b *Book) AddSigned(m *pubsubpb.Message, sentAt int64) bool {
+// AddSigned is Add for a presence as GossipSub delivered it (validated)
+// from neighbour from, kept as its author signed it.
+func (b *Book) AddSigned(m *pubsubpb.Message, sentAt int64, from peer.ID) bool {
 	author, err := peer.IDFromBytes(m.GetFrom())
 	if err != nil {
 		return false
@@ -164,7 +166,7 @@ func (b *Book) AddSigned(m *pubsubpb.Message, sentAt int64) bool {
 	if err != nil {
 		return false
 	}
-	return b.Add(author, sentAt, Key(m), raw)
+	return b.Add(author, sentAt, Key(m), raw, from)
 }
 
 // Position names the book and how far it has got.
@@ -181,18 +183,25 @@ func (b *Book) Len() int {
 	return len(b.byAuthor)
 }
 
-// Page answers a request: the presences that arrived after position
+// Page answers asker's request: the presences that arrived after position
 // after of book (all of them if book is another book), oldest arrival
-// first, at most PageSize and MaxResponseBytes.
-func (b *Book) Page(book, after uint64) *pb.RosterResponse {
+// first, at most PageSize and MaxResponseBytes. What the asker holds for
+// sure is left out (its own presence, and those it gave this book): while
+// a room forms, sending them back was most of the bytes.
+func (b *Book) Page(book, after uint64, asker peer.ID) *pb.RosterResponse {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if book != b.id {
 		after = 0
 	}
 	var fresh []*entry
-	for _, e := range b.byAuthor {
-		if e.seq > after {
+	skipped := after // the newest left out: the cursor passes it
+	for author, e := range b.byAuthor {
+		switch {
+		case e.seq <= after:
+		case author == asker || e.from == asker:
+			skipped = max(skipped, e.seq)
+		default:
 			fresh = append(fresh, e)
 		}
 	}
@@ -207,6 +216,9 @@ func (b *Book) Page(book, after uint64) *pb.RosterResponse {
 		resp.Presences = append(resp.Presences, e.raw)
 		resp.Next = e.seq
 		size += len(e.raw) + 16
+	}
+	if !resp.More {
+		resp.Next = max(resp.Next, skipped)
 	}
 	return resp
 }
@@ -288,7 +300,7 @@ func (srv Server) serve(st network.Stream) error {
 	if !ok || !srv.Allowed(ctx, req.GetRoom(), st.Conn().RemotePeer()) {
 		return errors.New("roster request for a room the requester or this node is not in")
 	}
-	resp := book.Page(req.GetBook(), req.GetAfter())
+	resp := book.Page(req.GetBook(), req.GetAfter(), st.Conn().RemotePeer())
 	if err := spec.Reply(st, resp, proto.Size(resp)); err != nil {
 		return err
 	}

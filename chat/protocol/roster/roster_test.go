@@ -123,26 +123,57 @@ func TestBookPagesWhatArrivedSince(t *testing.T) {
 		{peers[3], 400, 6, true}, // the book is full: peers[1]'s (oldest) goes
 	}
 	for i, s := range steps {
-		if got := b.Add(s.author, s.sentAt, s.key, raw(fmt.Sprint(s.key))); got != s.added {
+		if got := b.Add(s.author, s.sentAt, s.key, raw(fmt.Sprint(s.key)), s.author); got != s.added {
 			t.Fatalf("step %d: Add = %t, want %t", i, got, s.added)
 		}
 	}
 	if b.Len() != 3 || b.Has(1) || b.Has(2) || !b.Has(4) || !b.Has(6) {
 		t.Fatalf("book holds %d; has 1:%t 2:%t 4:%t 6:%t", b.Len(), b.Has(1), b.Has(2), b.Has(4), b.Has(6))
 	}
-	first := b.Page(0, 0)
+	asker := peer.ID("asker") // holds nothing of the book's
+	first := b.Page(0, 0, asker)
 	if got := strings.Join(texts(first), ","); got != "4,5,6" || first.GetMore() {
 		t.Fatalf("first page %s (more %t), want 4,5,6 in arrival order", got, first.GetMore())
 	}
-	if again := b.Page(first.GetBook(), first.GetNext()); len(again.GetPresences()) != 0 || again.GetNext() != first.GetNext() {
+	if again := b.Page(first.GetBook(), first.GetNext(), asker); len(again.GetPresences()) != 0 || again.GetNext() != first.GetNext() {
 		t.Fatalf("asked again: %v, next %d", texts(again), again.GetNext())
 	}
-	b.Add(peers[2], 500, 7, raw("7"))
-	if got := texts(b.Page(first.GetBook(), first.GetNext())); strings.Join(got, ",") != "7" {
+	b.Add(peers[2], 500, 7, raw("7"), peers[2])
+	if got := texts(b.Page(first.GetBook(), first.GetNext(), asker)); strings.Join(got, ",") != "7" {
 		t.Fatalf("after a new nick: %v, want only 7", got)
 	}
-	if got := texts(b.Page(first.GetBook()+1, first.GetNext())); len(got) != 3 {
+	if got := texts(b.Page(first.GetBook()+1, first.GetNext(), asker)); len(got) != 3 {
 		t.Fatalf("another book's position: %v, want all 3 from the start", got)
+	}
+}
+
+// A page leaves out what the asker holds for sure: its own presence and
+// those it gave the book. Its cursor passes them all the same, so they
+// are not asked for again.
+func TestPageLeavesOutWhatTheAskerGave(t *testing.T) {
+	b := roster.NewBook(10)
+	alice, bob, carol, dave := peer.ID("alice"), peer.ID("bob"), peer.ID("carol"), peer.ID("dave")
+	b.Add(alice, 100, 1, []byte("alice"), alice) // from alice herself
+	b.Add(bob, 100, 2, []byte("bob"), alice)     // alice passed bob's on
+	b.Add(carol, 100, 3, []byte("carol"), dave)  // dave passed carol's on
+	b.Add(dave, 100, 4, []byte("dave"), dave)
+	tests := []struct {
+		asker peer.ID
+		want  string
+	}{
+		{alice, "carol,dave"},
+		{dave, "alice,bob"},
+		{bob, "alice,carol,dave"},
+		{peer.ID("erin"), "alice,bob,carol,dave"},
+	}
+	for _, tt := range tests {
+		page := b.Page(0, 0, tt.asker)
+		if got := strings.Join(texts(page), ","); got != tt.want {
+			t.Errorf("%s asks: %s, want %s", tt.asker, got, tt.want)
+		}
+		if _, seq := b.Position(); page.GetNext() != seq || page.GetMore() {
+			t.Errorf("%s asks: next %d (more %t), want the end of the book, %d", tt.asker, page.GetNext(), page.GetMore(), seq)
+		}
 	}
 }
 

@@ -162,7 +162,11 @@ func (q *sequencer) arrive(msgs []storage.RoomMessage, from []origin) {
 // is shown or stored.
 func (q *sequencer) live(m storage.RoomMessage, o origin) {
 	if q.closed || o.author == q.r.s.h.ID() {
-		q.emit(m, false) // own lines come back in the order they were sent
+		// Own lines come back in the order they were sent, but a catch-up
+		// may have brought the ones before first (from a member that
+		// stored them before this node did).
+		q.showBacklog(o.author, m.Lamport)
+		q.emit(m, false)
 		return
 	}
 	a := q.author(o.author)

@@ -77,8 +77,9 @@ func WithStore(st storage.Store) Option {
 
 // WithHistory sets how many messages of a room's history are shown: the
 // newest n stored at join, and the newest n of what each catch-up brings
-// (missed while away). Everything caught up is stored all the same; a
-// HistoryShown event counts what was not shown.
+// (missed while away), besides any a live line follows, which are shown
+// before it. Everything caught up is stored all the same; a HistoryShown
+// event counts what was not shown.
 func WithHistory(n int) Option {
 	return func(c *config) error {
 		if n < 0 {

@@ -21,6 +21,8 @@ const (
 // stores it and shows the newest cfg.history of what was new as backfill,
 // then a HistoryShown saying how many more it stored. A peer that answers
 // with anything forged or malformed is not asked again by this catch-up.
+// What it stores waits in r.order until then; a live line that follows
+// one of those lines shows it first (order.go).
 func (r *room) catchUp(p peer.ID) {
 	s := r.s
 	latest, ok, err := s.store.LatestRoomMessage(r.wire)
@@ -45,7 +47,7 @@ func (r *room) catchUp(p peer.ID) {
 	got, fresh, pages := 0, 0, 0
 	// What is new is stored page by page; the newest cfg.history of it
 	// are shown once the catch-up is done (the rest only counted).
-	var show []storage.RoomMessage
+	b := r.order.startCatchUp(s.cfg.history)
 	start := time.Now()
 pages: // stops early on a failure; what was stored is shown all the same
 	for page := 0; page < maxCatchUpPages && r.ctx.Err() == nil; page++ {
@@ -81,29 +83,22 @@ pages: // stops early on a failure; what was stored is shown all the same
 		}
 		if len(page) > 0 {
 			got += len(page)
-			added := r.deliver(page)
+			added := r.order.caughtUp(b, page)
 			size := 0
 			for _, m := range added {
 				size += storedSize(m)
 			}
 			s.limits.catchUpBytes.Take(p, time.Now(), size)
 			fresh += len(added)
-			show = append(show, added...)
-			if keep := s.cfg.history; len(show) > keep {
-				show = append(show[:0], show[len(show)-keep:]...)
-			}
 		}
 		if !resp.GetMore() || len(resp.GetMessages()) == 0 {
 			break
 		}
 	}
-	for _, m := range show {
-		s.emit(r.event(m, true))
-	}
 	s.cfg.hooks.caughtUp(r.name, pages, got, fresh)
+	shown := r.order.endCatchUp(b) // and HistoryShown
 	if fresh > 0 {
-		s.emit(HistoryShown{Room: r.name, Shown: len(show), Hidden: fresh - len(show), CaughtUp: true})
-		s.log.Info("caught up", "room", r.name, "peer", p, "new", fresh, "received", got, "took", time.Since(start).Round(time.Millisecond))
+		s.log.Info("caught up", "room", r.name, "peer", p, "new", fresh, "shown", shown, "received", got, "took", time.Since(start).Round(time.Millisecond))
 	}
 }
 

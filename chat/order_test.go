@@ -6,16 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/chat/pb"
+	"github.com/parley-chat/parley/chat/protocol/history"
 	roomproto "github.com/parley-chat/parley/chat/protocol/room"
+	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/testutil"
 	"github.com/parley-chat/parley/node"
 )
@@ -30,7 +34,12 @@ type rawMember struct {
 
 func newRawMember(t *testing.T, c *testutil.Chat, room string) *rawMember {
 	t.Helper()
-	n := testutil.NewNode(t)
+	return joinRaw(t, c, room, testutil.NewNode(t))
+}
+
+// joinRaw makes n a raw member of room, connected to c.
+func joinRaw(t *testing.T, c *testutil.Chat, room string, n *node.Node) *rawMember {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	ps, err := pubsub.NewGossipSub(ctx, n.Host(), pubsub.WithFloodPublish(true))
@@ -57,15 +66,22 @@ func newRawMember(t *testing.T, c *testutil.Chat, room string) *rawMember {
 // say publishes a room message with the given Lamport and previous Lamport.
 func (m *rawMember) say(t *testing.T, room string, sentAt time.Time, lamport, prev uint64, text string) {
 	t.Helper()
+	if err := m.topic.Publish(context.Background(), rawLine(t, room, sentAt, lamport, prev, text)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rawLine is a room message's envelope with the given Lamport and
+// previous Lamport, sent at sentAt plus lamport milliseconds.
+func rawLine(t *testing.T, room string, sentAt time.Time, lamport, prev uint64, text string) []byte {
+	t.Helper()
 	env := &pb.Envelope{Kind: pb.Envelope_MESSAGE, Id: fmt.Sprintf("%032x", lamport), Room: room,
 		SentAtMs: sentAt.UnixMilli() + int64(lamport), Lamport: lamport, PrevLamport: prev}
 	if err := roomproto.SealBody(env, &pb.Body{Nick: "raw", Text: text}); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := proto.Marshal(env)
-	if err := m.topic.Publish(context.Background(), data); err != nil {
-		t.Fatal(err)
-	}
+	return data
 }
 
 func textsFrom(ms []chat.Message, from string) []string {
@@ -189,6 +205,102 @@ func TestSentLinesNameTheirPredecessor(t *testing.T) {
 		t.Fatal(err)
 	}
 	next("after a restart")
+}
+
+// A live line that follows a line a catch-up has stored but not shown yet
+// (the catch-up shows what it brought when it ends) is shown after it, not
+// before: a newcomer that joins during a burst gets the burst's first lines
+// as history and the next ones live, and must show them in the order sent.
+func TestLiveLineAfterCaughtUpLineWaitsForIt(t *testing.T) {
+	c := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("reader"))
+	if err := c.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	// The raw member's history: its lines 1 to 200, then someone else's
+	// line, so that the catch-up takes two pages (history.PageSize).
+	n := testutil.NewNode(t)
+	key := n.Host().Peerstore().PrivKey(n.ID())
+	otherKey, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := store.OpenMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	start := time.Now().Add(-10 * time.Second)
+	keep := func(key crypto.PrivKey, data []byte) {
+		t.Helper()
+		raw, _ := proto.Marshal(sign(t, key, roomproto.Topic("lobby"), data))
+		m, err := history.Verify(raw, "lobby", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.AddRoomMessages([]store.RoomMessage{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []string
+	for l := uint64(1); l <= history.PageSize; l++ {
+		text := fmt.Sprintf("line %03d", l)
+		keep(key, rawLine(t, "lobby", start, l, l-1, text))
+		want = append(want, text)
+	}
+	keep(otherKey, rawLine(t, "lobby", start, 500, 0, "someone else"))
+	// The first page is served at once; the second waits until the line
+	// after the first page was shown live.
+	var asked atomic.Int32
+	secondPage, served := make(chan struct{}), make(chan struct{})
+	n.Host().SetStreamHandler(history.ID, history.Server{Store: src, Allowed: func(ctx context.Context, _ string, _ peer.ID) bool {
+		if asked.Add(1) != 2 {
+			return true
+		}
+		close(secondPage)
+		select {
+		case <-served:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}}.Handle)
+	raw := joinRaw(t, c, "lobby", n)
+	select {
+	case <-secondPage: // the first page is stored
+	case <-time.After(testutil.Timeout):
+		t.Fatal("the reader did not catch up from the raw member")
+	}
+	raw.say(t, "lobby", start, history.PageSize+1, history.PageSize, "line 201")
+	want = append(want, "line 201")
+	c.WaitMessage(t, "lobby", "line 201")
+	close(served)
+	end := c.WaitFor(t, "catch-up done", func(ev chat.Event) bool {
+		h, ok := ev.(chat.HistoryShown)
+		return ok && h.CaughtUp
+	}).(chat.HistoryShown)
+
+	got := textsFrom(c.Messages("lobby"), raw.ID().String())
+	// The newest chat.DefaultHistory of the caught-up lines are shown,
+	// then the live line, each once.
+	if want := want[len(want)-chat.DefaultHistory-1:]; !slices.Equal(got, want) {
+		t.Errorf("shown %d lines %q … %q, want %d in order, %q … %q", len(got), got[:min(3, len(got))], got[max(0, len(got)-3):],
+			len(want), want[:3], want[len(want)-3:])
+	}
+	if others := textsFrom(c.Messages("lobby"), peerOf(t, otherKey)); len(others) != 1 {
+		t.Errorf("someone else's line shown %d times, want once", len(others))
+	}
+	if end.Shown+end.Hidden != history.PageSize+1 || end.Shown != chat.DefaultHistory+1 {
+		t.Errorf("catch-up: %+v, want %d shown of %d", end, chat.DefaultHistory+1, history.PageSize+1)
+	}
+}
+
+func peerOf(t *testing.T, key crypto.PrivKey) string {
+	t.Helper()
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.String()
 }
 
 // Post publishes a burst with several messages in flight (not one round

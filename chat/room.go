@@ -1,12 +1,10 @@
 package chat
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -488,14 +486,11 @@ func (r *room) readLoop() {
 }
 
 // receive notes who spoke in msgs, stores their room messages in one
-// transaction and then shows the new ones, in the order they arrived.
+// transaction and then shows the new ones, each sender's in the order
+// they were sent (order.go).
 func (r *room) receive(msgs []*pubsub.Message) {
 	recs := make([]storage.RoomMessage, 0, len(msgs))
-	type from struct {
-		author peer.ID
-		prev   uint64
-	}
-	froms := make([]from, 0, len(msgs))
+	froms := make([]origin, 0, len(msgs))
 	var seen []sighting
 	for _, msg := range msgs {
 		opened, ok := msg.ValidatorData.(*roomproto.Opened)
@@ -520,46 +515,13 @@ func (r *room) receive(msgs []*pubsub.Message) {
 			continue
 		}
 		recs = append(recs, m)
-		froms = append(froms, from{msg.GetFrom(), env.GetPrevLamport()})
+		froms = append(froms, origin{msg.GetFrom(), env.GetPrevLamport()})
 	}
 	r.s.sawNicks(seen) // in one transaction: while a room forms, a batch names many members
 	if len(recs) == 0 {
 		return
 	}
-	added := r.keep(recs, false)
-	var fresh []int // indexes of the new messages
-	for i := range recs {
-		if i < len(added) && added[i] {
-			fresh = append(fresh, i)
-		}
-	}
-	// The sequencer shows a line whose predecessor is stored: within a
-	// batch, stored no longer means shown, so each sender's new lines are
-	// put in their order (by Lamport) first, in the places they took.
-	bySender := make(map[peer.ID][]int)
-	for _, i := range fresh {
-		bySender[froms[i].author] = append(bySender[froms[i].author], i)
-	}
-	for _, idx := range bySender {
-		if len(idx) < 2 {
-			continue
-		}
-		type line struct {
-			m storage.RoomMessage
-			f from
-		}
-		lines := make([]line, len(idx))
-		for k, i := range idx {
-			lines[k] = line{recs[i], froms[i]}
-		}
-		slices.SortStableFunc(lines, func(a, b line) int { return cmp.Compare(a.m.Lamport, b.m.Lamport) })
-		for k, i := range idx {
-			recs[i], froms[i] = lines[k].m, lines[k].f
-		}
-	}
-	for _, i := range fresh {
-		r.order.live(recs[i], froms[i].author, froms[i].prev)
-	}
+	r.order.arrive(recs, froms)
 }
 
 // replay shows the newest stored messages of the room (at most
@@ -584,20 +546,6 @@ func (r *room) replay() {
 		}
 		r.s.emit(HistoryShown{Room: r.name, Shown: len(msgs), Hidden: hidden})
 	}
-}
-
-// deliver stores messages caught up as history and returns the new ones.
-func (r *room) deliver(msgs []storage.RoomMessage) []storage.RoomMessage {
-	added := r.keep(msgs, true)
-	var fresh []storage.RoomMessage
-	for i, m := range msgs {
-		author, _ := peer.Decode(m.Author)
-		r.order.history(author, m.Lamport)
-		if i < len(added) && added[i] {
-			fresh = append(fresh, m)
-		}
-	}
-	return fresh
 }
 
 // keep stores messages that arrived live or as backfill and reports which

@@ -30,8 +30,9 @@
 // works before a peer said anything. Members who join later learn who is
 // here from the members they meet (the roster protocol: each member keeps
 // every member's newest presence as signed and serves what reached it
-// since the asker last asked; rounds with random neighbours spread it
-// while there is news, then rest), never from room-wide replies. It
+// since the asker last asked, less what the asker gave it; after news,
+// rounds ask the neighbours that have not fetched it all, then slow down
+// and rest), never from room-wide replies. It
 // replays the
 // newest stored messages as backfill and catches up over the history
 // protocol: in the first 30 s from the first few members it meets and

@@ -14,13 +14,16 @@ import (
 // Who is in a room (their nicks, for /dm by nick before they speak) is
 // learned from the members this node meets, not from room-wide replies
 // (chat/protocol/roster). A neighbour met is asked at once for the
-// presences it holds. While that brings news, a random neighbour is
-// asked again rosterEvery later, the pause doubling after each round
-// that brings nothing; past maxRosterEvery the rounds rest until the
-// next neighbour is met or one says it holds presences this node has not
-// fetched. Each exchange carries only what reached the server since the
-// requester last asked it, so a room costs a few short exchanges per
-// link, not a presence per member per newcomer.
+// presences it holds. A round that brings news is followed, rosterEvery
+// later, by one that asks every neighbour that has not fetched this
+// node's book to its end (each request says how far the book got, so
+// the neighbour asks back); a round with nothing to tell asks one random
+// neighbour, the pause doubling after each round that brings nothing;
+// past maxRosterEvery the rounds rest until the next neighbour is met or
+// one says it holds presences this node has not fetched. Each exchange
+// carries only what reached the server since the requester last asked
+// it, so news crosses a link within a round or two and a room costs a few
+// short exchanges per link, not a presence per member per newcomer.
 const (
 	rosterEvery    = time.Second
 	maxRosterEvery = 2 * time.Minute
@@ -90,9 +93,7 @@ func (r *room) rosterLoop() {
 				continue // the rounds go on (or rest) as they were
 			}
 		case <-round.C:
-			if peers := r.topic.ListPeers(); len(peers) > 0 {
-				news = r.fetchRoster(peers[rand.IntN(len(peers))]) > 0
-			}
+			news = r.rosterRound()
 		}
 		// News: the rounds go on (again) at their quickest, so that
 		// what this node learned reaches the neighbours that lack it
@@ -107,6 +108,24 @@ func (r *room) rosterLoop() {
 			round.Reset(gap) // re-armed if it was armed
 		}
 	}
+}
+
+// rosterRound asks the neighbours that have not fetched this node's book
+// to its end (they ask back), or one random neighbour if all have; it
+// reports whether that brought news.
+func (r *room) rosterRound() bool {
+	peers := r.topic.ListPeers()
+	news, asked := false, false
+	for _, p := range peers {
+		if r.roster.Behind(p) {
+			news = r.fetchRoster(p) > 0 || news
+			asked = true
+		}
+	}
+	if !asked && len(peers) > 0 {
+		news = r.fetchRoster(peers[rand.IntN(len(peers))]) > 0
+	}
+	return news
 }
 
 // fetchRoster asks p for the presences that reached its book since this

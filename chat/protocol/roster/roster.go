@@ -97,6 +97,7 @@ type Book struct {
 	max      int
 	byAuthor map[peer.ID]*entry
 	keys     map[uint64]struct{}
+	given    map[peer.ID]uint64 // how far each asker got in this book
 }
 
 type entry struct {
@@ -112,7 +113,7 @@ func NewBook(max int) *Book {
 	var b [8]byte
 	rand.Read(b[:])
 	return &Book{id: binary.LittleEndian.Uint64(b[:]) | 1, max: max,
-		byAuthor: make(map[peer.ID]*entry), keys: make(map[uint64]struct{})}
+		byAuthor: make(map[peer.ID]*entry), keys: make(map[uint64]struct{}), given: make(map[peer.ID]uint64)}
 }
 
 // Has reports whether the book holds the presence named key.
@@ -176,6 +177,15 @@ func (b *Book) Position() (book, seq uint64) {
 	return b.id, b.seq
 }
 
+// Behind reports whether p has not fetched all of this book (or never
+// asked): what this node learned last has not reached p through it.
+func (b *Book) Behind(p peer.ID) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	got, ok := b.given[p]
+	return !ok || got < b.seq
+}
+
 // Len is how many members' presences the book holds.
 func (b *Book) Len() int {
 	b.mu.Lock()
@@ -220,6 +230,10 @@ func (b *Book) Page(book, after uint64, asker peer.ID) *pb.RosterResponse {
 	if !resp.More {
 		resp.Next = max(resp.Next, skipped)
 	}
+	if len(b.given) >= b.max {
+		clear(b.given) // forgetting only has a neighbour told again
+	}
+	b.given[asker] = resp.Next
 	return resp
 }
 

@@ -225,3 +225,39 @@ func TestStartIsRateLimitedPerClient(t *testing.T) {
 		t.Errorf("second new visitor from the same address at once: %d, want 429 with a page", code)
 	}
 }
+
+// A pool peer whose container is gone before the dispatcher notices (it
+// died, or was removed by hand) costs a visitor nothing: the click drops
+// it and gives them a new peer.
+func TestClickGetsAPeerWhenThePoolPeerIsGone(t *testing.T) {
+	s := newSetup(t, 1, 3, time.Hour)
+	var pooled string
+	for pooled == "" {
+		select {
+		case ev := <-s.events:
+			if id, ok := strings.CutPrefix(ev, "pool-peer"); ok {
+				pooled = strings.TrimPrefix(id, "peer") // kind, then the key-value pairs run together
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("no pool peer started")
+		}
+	}
+	// Restarted with a sync far away, the dispatcher's view keeps the pool
+	// peer after its container is removed behind its back.
+	s.stop()
+	s.cfg.Sync = time.Hour
+	s.start()
+	if err := s.engine.Remove(context.Background(), pooled); err != nil {
+		t.Fatal(err)
+	}
+	v := s.visitor()
+	if code, _ := v.Start(); code != http.StatusOK {
+		t.Fatalf("start chatting: %d, want the visitor's page", code)
+	}
+	if id := v.PeerID(); id == "" {
+		t.Fatal("no peer")
+	}
+	if got := v.CookieID(); got == pooled {
+		t.Errorf("the visitor got the peer whose container is gone")
+	}
+}

@@ -297,14 +297,20 @@ func (d *Dispatcher) claim(ctx context.Context) (string, error) {
 		d.mu.Unlock()
 		return "", fmt.Errorf("container engine: %w", err)
 	}
-	var pick *peerState
-	for _, p := range d.peers {
-		if !p.Claimed && !p.claiming && p.Running {
-			pick = p
+	// A pool peer that cannot be claimed (its container gone: removed, or
+	// died under load) is dropped and the next one tried: the visitor
+	// gets a peer all the same, a new one if the pool runs out.
+	for range 3 {
+		var pick *peerState
+		for _, p := range d.peers {
+			if !p.Claimed && !p.claiming && p.Running {
+				pick = p
+				break
+			}
+		}
+		if pick == nil {
 			break
 		}
-	}
-	if pick != nil {
 		pick.claiming = true
 		d.mu.Unlock()
 		d.poke() // refill behind it
@@ -312,8 +318,16 @@ func (d *Dispatcher) claim(ctx context.Context) (string, error) {
 		d.mu.Lock()
 		pick.claiming = false
 		if err != nil {
+			if ctx.Err() != nil {
+				d.mu.Unlock()
+				return "", err
+			}
+			d.log.Warn("claim a pool peer; dropping it", "peer", pick.ID, "err", err)
+			delete(d.peers, pick.ID)
 			d.mu.Unlock()
-			return "", err
+			d.cfg.Backend.Remove(context.WithoutCancel(ctx), pick.ID)
+			d.mu.Lock()
+			continue
 		}
 		pick.Claimed, pick.lastSeen = true, time.Now()
 		d.mu.Unlock()

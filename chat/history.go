@@ -23,7 +23,11 @@ const (
 // with anything forged or malformed is not asked again by this catch-up.
 // What it stores waits in r.order until then; a live line that follows
 // one of those lines shows it first (order.go).
-func (r *room) catchUp(p peer.ID) {
+func (r *room) catchUp(p peer.ID) { r.catchUpFrom(p, nil, r.s.cfg.history) }
+
+// catchUpFrom is catchUp from cursor from (nil: a little before the
+// newest stored message), showing at most show of what is new.
+func (r *room) catchUpFrom(p peer.ID, from *storage.Cursor, show int) {
 	s := r.s
 	latest, ok, err := s.store.LatestRoomMessage(r.wire)
 	if err != nil {
@@ -31,7 +35,9 @@ func (r *room) catchUp(p peer.ID) {
 		return
 	}
 	cur := storage.Cursor{}
-	if ok {
+	if from != nil {
+		cur = *from
+	} else if ok {
 		// Messages sent a little before our newest may still be missing
 		// (clocks differ, delivery is not ordered): start a margin earlier.
 		cur = storage.Cursor{SentAt: latest.SentAt - catchUpMargin.Milliseconds()}
@@ -47,7 +53,7 @@ func (r *room) catchUp(p peer.ID) {
 	got, fresh, pages := 0, 0, 0
 	// What is new is stored page by page; the newest cfg.history of it
 	// are shown once the catch-up is done (the rest only counted).
-	b := r.order.startCatchUp(s.cfg.history)
+	b := r.order.startCatchUp(show)
 	start := time.Now()
 pages: // stops early on a failure; what was stored is shown all the same
 	for page := 0; page < maxCatchUpPages && r.ctx.Err() == nil; page++ {

@@ -253,6 +253,15 @@ func (l *limiters) excess(key roomPeer, now time.Time) bool {
 	return !ok || now.Sub(last) >= overRateQuiet
 }
 
+// overRateLately says whether author went over the rate in room within
+// overRateQuiet of now: what it lost then was refused on purpose.
+func (l *limiters) overRateLately(key roomPeer, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	last, ok := l.overRate[key]
+	return ok && now.Sub(last) < overRateQuiet
+}
+
 // authorLimit is the rate check of room's validator: an author over the
 // rate has the excess ignored (not forwarded, no penalty for the honest
 // peers relaying it); one that sends its own flood to us directly is

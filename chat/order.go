@@ -68,9 +68,10 @@ type sequencer struct {
 
 // authorLine is what a sequencer knows of one sender.
 type authorLine struct {
-	id   peer.ID
-	last uint64        // Lamport of the newest line shown, or counted as hidden history
-	held []heldMessage // waiting for a predecessor, by Lamport
+	id       peer.ID
+	last     uint64        // Lamport of the newest line shown, or counted as hidden history
+	lastSent int64         // sent-at of the newest line shown live (Unix ms)
+	held     []heldMessage // waiting for a predecessor, by Lamport
 }
 
 type heldMessage struct {
@@ -231,6 +232,7 @@ func (q *sequencer) showLine(a *authorLine, m storage.RoomMessage) {
 	q.showBacklog(a.id, m.Lamport)
 	q.emit(m, false)
 	a.last = max(a.last, m.Lamport)
+	a.lastSent = max(a.lastSent, m.SentAt)
 }
 
 // showBacklog shows, as history, author's lines that wait in catch-ups'
@@ -289,10 +291,14 @@ func (q *sequencer) hold(a *authorLine, m storage.RoomMessage, prev uint64) {
 }
 
 // giveUp shows all of a's held lines, in order: what they wait for is lost
-// or late, and will be shown when it comes.
+// or late, and will be shown when it comes. If a line of a was shown
+// before, what is missing came after it: the room fetches it (missed).
 func (q *sequencer) giveUp(a *authorLine) {
 	held := a.held
 	a.held = nil
+	if len(held) > 0 && !q.closed && a.lastSent > 0 && held[0].prev > a.last {
+		q.r.missed(a.id, a.lastSent)
+	}
 	for _, h := range held {
 		q.showLine(a, h.m)
 	}

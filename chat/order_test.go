@@ -353,3 +353,52 @@ func TestPostedBurstArrivesOnceAndInOrder(t *testing.T) {
 		}
 	}
 }
+
+// A line lost on the way (dropped by a full queue, say) is fetched back:
+// the line after it is shown once its hold is over, and the room then
+// catches up from the author, from its last line shown, and shows the
+// lost one as history, once.
+func TestLostLineIsFetchedFromItsAuthor(t *testing.T) {
+	c := testutil.NewChat(t, testutil.NewNode(t), chat.WithNick("reader"))
+	if err := c.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	n := testutil.NewNode(t)
+	key := n.Host().Peerstore().PrivKey(n.ID())
+	src, err := store.OpenMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	n.Host().SetStreamHandler(history.ID, history.Server{Store: src, Allowed: func(context.Context, string, peer.ID) bool { return true }}.Handle)
+	raw := joinRaw(t, c, "lobby", n)
+	start := time.Now().Add(-time.Second)
+	// Lines 1 and 3 are published; line 2 only ever reaches the author's
+	// own store, once line 3 was shown (so no join catch-up brings it).
+	raw.say(t, "lobby", start, 1, 0, "line 1")
+	c.WaitMessage(t, "lobby", "line 1")
+	raw.say(t, "lobby", start, 3, 2, "line 3")
+	c.WaitMessage(t, "lobby", "line 3")
+	m, err := history.Verify(mustMarshal(t, sign(t, key, roomproto.Topic("lobby"), rawLine(t, "lobby", start, 2, 1, "line 2"))), "lobby", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.AddRoomMessages([]store.RoomMessage{m}); err != nil {
+		t.Fatal(err)
+	}
+	if m := c.WaitMessage(t, "lobby", "line 2"); !m.Backfill {
+		t.Errorf("the fetched line is not marked as history: %+v", m)
+	}
+	if got := textsFrom(c.Messages("lobby"), raw.ID().String()); !slices.Equal(got, []string{"line 1", "line 3", "line 2"}) {
+		t.Errorf("shown %q, want line 1, line 3, then the fetched line 2, each once", got)
+	}
+}
+
+func mustMarshal(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

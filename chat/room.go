@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +67,9 @@ type room struct {
 	announced    time.Time             // when the last presence reached someone (zero: not yet)
 	heard        map[peer.ID]time.Time // authors seen in the room, also through a bridge
 	met          map[peer.ID]struct{}  // members this room has seen: joined, spoke or in its roster
+	gaps         map[peer.ID]int64     // authors whose lines went missing, after which sent-at
+	gapTimer     *time.Timer           // fetches them (repairGaps)
+	gapFirst     time.Time             // first gap since the last repair
 	joinedAt     time.Time
 	pruned       time.Time                // last retention run
 	joinCatchUps int                      // members caught up from in the catch-up window
@@ -180,7 +185,7 @@ func (s *Service) join(name string, sealer *roomproto.Sealer) error {
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &room{s: s, name: name, wire: wire, sealer: sealer, open: open, joined: j, topic: j.Topic, ctx: ctx, cancel: cancel,
 		lamport: max(lastOwn, latest.Lamport), lastOwn: lastOwn,
-		heard: make(map[peer.ID]time.Time), met: make(map[peer.ID]struct{}), left: make(map[peer.ID]time.Time),
+		heard: make(map[peer.ID]time.Time), met: make(map[peer.ID]struct{}), gaps: make(map[peer.ID]int64), left: make(map[peer.ID]time.Time),
 		ownSent: make(map[string]chan struct{}), joinedAt: time.Now(), pruned: time.Now(),
 		roster: roster.NewBook(maxRemembered), rosterAt: make(map[peer.ID]rosterCursor),
 		rosterDue: make(map[peer.ID]struct{}), rosterWake: make(chan struct{}, 1)}
@@ -721,6 +726,9 @@ func (r *room) close() {
 			r.announce.Stop()
 			r.announce = nil
 		}
+		if r.gapTimer != nil {
+			r.gapTimer.Stop()
+		}
 		r.mu.Unlock()
 		r.cancel()
 		r.order.close()
@@ -762,6 +770,76 @@ func (r *room) knows(p peer.ID) bool {
 	defer r.mu.Unlock()
 	_, ok := r.met[p]
 	return ok
+}
+
+// Gap repair: a line shown without the one it follows (held for
+// holdFor, then given up) means that one was lost on the way, e.g.
+// dropped by a full queue during a burst (not an author over the rate:
+// what the validator ignored is not fetched back). The room catches up from the
+// author (who has all its own lines), from just after its last line
+// shown, once the gaps stop for gapQuiet (at most gapMax after the
+// first), so one catch-up after a burst fetches everything it lost.
+const (
+	gapQuiet = time.Second
+	gapMax   = 30 * time.Second
+)
+
+// missed notes that author's lines after the one sent at sentAt (Unix ms)
+// did not all arrive.
+func (r *room) missed(author peer.ID, sentAt int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.gaps[author]; ok && cur <= sentAt {
+		// already due from earlier
+	} else if ok || len(r.gaps) < maxRemembered {
+		r.gaps[author] = sentAt
+	}
+	wait := gapQuiet
+	if r.gapTimer == nil {
+		r.gapFirst = time.Now()
+		r.gapTimer = time.AfterFunc(wait, r.repairGaps)
+		return
+	}
+	r.gapTimer.Reset(min(wait, time.Until(r.gapFirst.Add(gapMax))))
+}
+
+// repairGaps catches up, for each author whose lines went missing, from
+// the author if it is a neighbour (else from a neighbour), within the
+// catch-up limits, showing all that comes as history.
+func (r *room) repairGaps() {
+	r.mu.Lock()
+	gaps := r.gaps
+	r.gaps = make(map[peer.ID]int64)
+	r.gapTimer = nil
+	r.mu.Unlock()
+	if r.ctx.Err() != nil || len(gaps) == 0 {
+		return
+	}
+	peers := r.topic.ListPeers()
+	for author, sentAt := range gaps {
+		if r.s.limits.overRateLately(roomPeer{r.name, author}, time.Now()) {
+			continue // its excess was ignored on purpose: not fetched back
+		}
+		p := author
+		if !slices.Contains(peers, p) {
+			if len(peers) == 0 {
+				return
+			}
+			p = peers[rand.IntN(len(peers))]
+		}
+		if !r.s.limits.catchUps.Allow(roomPeer{r.name, p}) {
+			r.s.log.Debug("gap repair: skipped, asked this peer recently", "room", r.name, "peer", p)
+			continue
+		}
+		if !r.s.track() {
+			return
+		}
+		r.s.log.Info("lines missing; fetching them", "room", r.name, "author", author, "from", p)
+		go func() {
+			defer r.s.wg.Done()
+			r.catchUpFrom(p, &storage.Cursor{SentAt: sentAt - 1}, math.MaxInt)
+		}()
+	}
 }
 
 // gone forgets p as a member heard in the room: it left the topic or

@@ -36,7 +36,9 @@
 // replays the
 // newest stored messages as backfill and catches up over the history
 // protocol: in the first 30 s from the first few members it meets and
-// every relay, later from members that come back after losing touch. Send publishes to every known member (flood
+// every relay, later from members that come back after losing touch, and
+// from an author whose line was lost on the way (a gap the sequencer saw).
+// Send publishes to every known member (flood
 // publishing) and returns once the message is back and stored, which paces
 // a burst to what the node can carry; Post returns at once and publishes
 // in the background, in order, up to 64 messages ahead of the last one

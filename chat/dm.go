@@ -149,7 +149,7 @@ func (s *Service) dmHandler() dm.Handler {
 				From:   from,
 				Nick:   m.GetNick(),
 				Text:   m.GetText(),
-				SentAt: sentTime(m.GetSentAtMs()).UTC(),
+				SentAt: time.UnixMilli(m.GetSentAtMs()).UTC(),
 			})
 		},
 	}

@@ -17,16 +17,13 @@ const (
 	catchUpMargin   = 5 * time.Minute
 )
 
-// catchUp fetches what r's store lacks from p, verifies each message,
-// stores it and shows the newest cfg.history of what was new as backfill,
-// then a HistoryShown saying how many more it stored. A peer that answers
-// with anything forged or malformed is not asked again by this catch-up.
-// What it stores waits in r.order until then; a live line that follows
-// one of those lines shows it first (order.go).
-func (r *room) catchUp(p peer.ID) { r.catchUpFrom(p, nil, r.s.cfg.history) }
-
-// catchUpFrom is catchUp from cursor from (nil: a little before the
-// newest stored message), showing at most show of what is new.
+// catchUpFrom fetches what r's store lacks from p, after cursor from (nil:
+// a little before the newest stored message), verifies each message,
+// stores it and shows the newest show of what was new as backfill, then a
+// HistoryShown saying how many more it stored. A peer that answers with
+// anything forged or malformed is not asked again by this catch-up. What
+// it stores waits in r.order until then; a live line that follows one of
+// those lines shows it first (order.go).
 func (r *room) catchUpFrom(p peer.ID, from *storage.Cursor, show int) {
 	s := r.s
 	latest, ok, err := s.store.LatestRoomMessage(r.wire)

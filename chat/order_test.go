@@ -230,24 +230,13 @@ func TestLiveLineAfterCaughtUpLineWaitsForIt(t *testing.T) {
 	}
 	defer src.Close()
 	start := time.Now().Add(-10 * time.Second)
-	keep := func(key crypto.PrivKey, data []byte) {
-		t.Helper()
-		raw, _ := proto.Marshal(sign(t, key, roomproto.Topic("lobby"), data))
-		m, err := history.Verify(raw, "lobby", time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := src.AddRoomMessages([]store.RoomMessage{m}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	var want []string
 	for l := uint64(1); l <= history.PageSize; l++ {
 		text := fmt.Sprintf("line %03d", l)
-		keep(key, rawLine(t, "lobby", start, l, l-1, text))
+		storeSigned(t, src, key, rawLine(t, "lobby", start, l, l-1, text))
 		want = append(want, text)
 	}
-	keep(otherKey, rawLine(t, "lobby", start, 500, 0, "someone else"))
+	storeSigned(t, src, otherKey, rawLine(t, "lobby", start, 500, 0, "someone else"))
 	// The first page is served at once; the second waits until the line
 	// after the first page was shown live.
 	var asked atomic.Int32
@@ -379,13 +368,7 @@ func TestLostLineIsFetchedFromItsAuthor(t *testing.T) {
 	c.WaitMessage(t, "lobby", "line 1")
 	raw.say(t, "lobby", start, 3, 2, "line 3")
 	c.WaitMessage(t, "lobby", "line 3")
-	m, err := history.Verify(mustMarshal(t, sign(t, key, roomproto.Topic("lobby"), rawLine(t, "lobby", start, 2, 1, "line 2"))), "lobby", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := src.AddRoomMessages([]store.RoomMessage{m}); err != nil {
-		t.Fatal(err)
-	}
+	storeSigned(t, src, key, rawLine(t, "lobby", start, 2, 1, "line 2"))
 	if m := c.WaitMessage(t, "lobby", "line 2"); !m.Backfill {
 		t.Errorf("the fetched line is not marked as history: %+v", m)
 	}
@@ -394,11 +377,19 @@ func TestLostLineIsFetchedFromItsAuthor(t *testing.T) {
 	}
 }
 
-func mustMarshal(t *testing.T, m proto.Message) []byte {
+// storeSigned keeps data, a room envelope for #lobby signed by key as
+// GossipSub signs it, in st: a member's stored history, to serve.
+func storeSigned(t *testing.T, st *store.Store, key crypto.PrivKey, data []byte) {
 	t.Helper()
-	b, err := proto.Marshal(m)
+	raw, err := proto.Marshal(sign(t, key, roomproto.Topic("lobby"), data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	m, err := history.Verify(raw, "lobby", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddRoomMessages([]store.RoomMessage{m}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -125,17 +125,25 @@ func (r *room) catchUpSoon(p peer.ID, role string) {
 	if skip {
 		return
 	}
+	r.goCatchUp(p, nil, r.s.cfg.history)
+}
+
+// goCatchUp starts a catch-up from p (catchUpFrom) in the background,
+// unless p served this room a catch-up too recently (however often it
+// left and came back) or the service is closing; it says whether it did.
+func (r *room) goCatchUp(p peer.ID, from *storage.Cursor, show int) bool {
 	if !r.s.limits.catchUps.Allow(roomPeer{r.name, p}) {
 		r.s.log.Debug("catch up: skipped, asked this peer recently", "room", r.name, "peer", p)
-		return
+		return false
 	}
 	if !r.s.track() {
-		return
+		return false
 	}
 	go func() {
 		defer r.s.wg.Done()
-		r.catchUp(p)
+		r.catchUpFrom(p, from, show)
 	}()
+	return true
 }
 
 // Join subscribes to room name and starts looking for its members.
@@ -566,16 +574,19 @@ func (r *room) keep(msgs []storage.RoomMessage, backfill bool) []bool {
 	// string it is stored as (decoding a peer ID is a base58 decode).
 	self := r.s.h.ID().String()
 	if backfill {
+		// Who wrote history is known by nick too (e.g. for /dm), as of
+		// when it was sent: newer sightings win. One batch for the page.
+		now := time.Now().UnixMilli()
+		seen := make([]sighting, 0, len(msgs))
 		for _, m := range msgs {
 			if m.Author == self {
 				continue
 			}
-			// Who wrote history is known by nick too (e.g. for /dm), as
-			// of when it was sent: newer sightings win.
 			if author, err := peer.Decode(m.Author); err == nil {
-				r.s.sawNicks([]sighting{{author, content.PeerNick(m.Nick), time.UnixMilli(min(m.SentAt, time.Now().UnixMilli())), sentTime(m.SentAt)}})
+				seen = append(seen, sighting{author, content.PeerNick(m.Nick), time.UnixMilli(min(m.SentAt, now)), sentTime(m.SentAt)})
 			}
 		}
+		r.s.sawNicks(seen)
 	}
 	r.mu.Lock()
 	for _, m := range msgs {
@@ -789,18 +800,15 @@ const (
 func (r *room) missed(author peer.ID, sentAt int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if cur, ok := r.gaps[author]; ok && cur <= sentAt {
-		// already due from earlier
-	} else if ok || len(r.gaps) < maxRemembered {
-		r.gaps[author] = sentAt
+	if cur, ok := r.gaps[author]; ok && sentAt < cur || !ok && len(r.gaps) < maxRemembered {
+		r.gaps[author] = sentAt // the earliest gap: one catch-up covers the later ones
 	}
-	wait := gapQuiet
 	if r.gapTimer == nil {
 		r.gapFirst = time.Now()
-		r.gapTimer = time.AfterFunc(wait, r.repairGaps)
+		r.gapTimer = time.AfterFunc(gapQuiet, r.repairGaps)
 		return
 	}
-	r.gapTimer.Reset(min(wait, time.Until(r.gapFirst.Add(gapMax))))
+	r.gapTimer.Reset(min(gapQuiet, time.Until(r.gapFirst.Add(gapMax))))
 }
 
 // repairGaps catches up, for each author whose lines went missing, from
@@ -827,18 +835,9 @@ func (r *room) repairGaps() {
 			}
 			p = peers[rand.IntN(len(peers))]
 		}
-		if !r.s.limits.catchUps.Allow(roomPeer{r.name, p}) {
-			r.s.log.Debug("gap repair: skipped, asked this peer recently", "room", r.name, "peer", p)
-			continue
+		if r.goCatchUp(p, &storage.Cursor{SentAt: sentAt - 1}, math.MaxInt) {
+			r.s.log.Info("lines missing; fetching them", "room", r.name, "author", author, "from", p)
 		}
-		if !r.s.track() {
-			return
-		}
-		r.s.log.Info("lines missing; fetching them", "room", r.name, "author", author, "from", p)
-		go func() {
-			defer r.s.wg.Done()
-			r.catchUpFrom(p, &storage.Cursor{SentAt: sentAt - 1}, math.MaxInt)
-		}()
 	}
 }
 

@@ -94,12 +94,16 @@ func TestDMDuplicateShownOnce(t *testing.T) {
 	}
 	msg := &pb.DMFrame{Body: &pb.DMFrame_Message{Message: &pb.DirectMessage{
 		Id: "00000000000000000000000000000001", Nick: "o", Text: "once", SentAtMs: time.Now().UnixMilli()}}}
-	for i := 0; i < 2; i++ {
+	barrier := &pb.DMFrame{Body: &pb.DMFrame_Message{Message: &pb.DirectMessage{
+		Id: "00000000000000000000000000000002", Nick: "o", Text: "after", SentAtMs: time.Now().UnixMilli()}}}
+	// The same DM twice, then another: a DM is shown after its ack, so
+	// the test waits for the last one's event before counting.
+	for i, m := range []*pb.DMFrame{msg, msg, barrier} {
 		st, err := other.Host().NewStream(context.Background(), victim.ID(), chat.DMProtocol)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Write(frame(t, msg)); err != nil {
+		if _, err := st.Write(frame(t, m)); err != nil {
 			t.Fatal(err)
 		}
 		st.CloseWrite()
@@ -109,9 +113,10 @@ func TestDMDuplicateShownOnce(t *testing.T) {
 			t.Fatalf("attempt %d: no ack: %v", i, err)
 		}
 	}
+	victim.WaitFor(t, "the DM after", func(ev chat.Event) bool { d, ok := ev.(chat.DirectMessage); return ok && d.Text == "after" })
 	n := 0
 	for _, ev := range victim.Events() {
-		if _, ok := ev.(chat.DirectMessage); ok {
+		if d, ok := ev.(chat.DirectMessage); ok && d.Text == "once" {
 			n++
 		}
 	}

@@ -108,6 +108,9 @@ type Store interface {
 	RecentRoomMessages(room string, limit int) ([]RoomMessage, error)
 	// RoomMessagesBefore pages back from the message with ID before.
 	RoomMessagesBefore(room, before string, limit int) ([]RoomMessage, error)
+	// StoredRoomMessages returns the positions of those of ids stored in
+	// room.
+	StoredRoomMessages(room string, ids []string) (map[string]Cursor, error)
 	// LatestRoomMessage returns the position of room's newest message.
 	LatestRoomMessage(room string) (Cursor, bool, error)
 

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -210,6 +211,42 @@ func (s *Store) RoomMessagesBefore(room, before string, limit int) ([]RoomMessag
 		return nil, fmt.Errorf("read room history: %w", err)
 	}
 	return scanRoomMessages(rows)
+}
+
+// StoredRoomMessages returns the positions of those of ids that are
+// stored in room. A catch-up asks it before checking signatures: a page
+// of history is often mostly lines this node holds already.
+func (s *Store) StoredRoomMessages(room string, ids []string) (map[string]Cursor, error) {
+	out := make(map[string]Cursor, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 500) // well under SQLite's bound on parameters
+		args := make([]any, 0, n+1)
+		args = append(args, room)
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		rows, err := s.db.Query(`SELECT id, sent_at_ms, lamport FROM room_messages
+			WHERE room = ? AND id IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up stored room messages: %w", err)
+		}
+		for rows.Next() {
+			var c Cursor
+			var lamport int64
+			if err := rows.Scan(&c.ID, &c.SentAt, &lamport); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("look up stored room messages: %w", err)
+			}
+			c.Lamport = uint64(lamport)
+			out[c.ID] = c
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("look up stored room messages: %w", err)
+		}
+		rows.Close()
+		ids = ids[n:]
+	}
+	return out, nil
 }
 
 // ErrNotFound means a message asked for is not stored.

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +59,32 @@ func TestRoomHistoryOrderDedupAndPaging(t *testing.T) {
 	recent, _ := s.RecentRoomMessages("lobby", 2)
 	if len(recent) != 2 || recent[0].ID != "c" || recent[1].ID != "a" {
 		t.Errorf("recent = %v, want c a", recent)
+	}
+}
+
+// StoredRoomMessages answers for the room asked about only, with the
+// stored positions, also for more IDs than one query takes.
+func TestStoredRoomMessages(t *testing.T) {
+	s := open(t, t.TempDir())
+	now := time.Now().UnixMilli()
+	other := msg("elsewhere", now, 1)
+	other.Room = "dev"
+	for _, m := range []store.RoomMessage{msg("a", now, 1), msg("b", now+5, 7), other} {
+		if _, err := s.AddRoomMessage(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := []string{"b", "missing", "elsewhere", "a", ""}
+	for i := range 1200 { // past one query's share of parameters
+		ids = append(ids, fmt.Sprintf("unknown-%d", i))
+	}
+	got, err := s.StoredRoomMessages("lobby", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]store.Cursor{"a": {SentAt: now, Lamport: 1, ID: "a"}, "b": {SentAt: now + 5, Lamport: 7, ID: "b"}}
+	if !maps.Equal(got, want) {
+		t.Errorf("stored = %v, want %v", got, want)
 	}
 }
 

@@ -113,6 +113,21 @@ func VerifyOpen(raw []byte, rm string, now time.Time, open room.Opener) (storage
 	}, nil
 }
 
+// MessageID returns the chat message ID inside raw, a signed GossipSub message,
+// checking nothing: enough to tell whether it is stored already (an ID
+// is stored only after its message was verified).
+func MessageID(raw []byte) (string, error) {
+	var m pubsubpb.Message
+	if err := proto.Unmarshal(raw, &m); err != nil {
+		return "", fmt.Errorf("decode signed message: %w", err)
+	}
+	var env pb.Envelope
+	if err := proto.Unmarshal(m.GetData(), &env); err != nil {
+		return "", fmt.Errorf("decode envelope: %w", err)
+	}
+	return env.GetId(), nil
+}
+
 // Source is what a Server reads from.
 type Source interface {
 	RoomMessagesAfter(room string, after storage.Cursor, limit int) ([]storage.RoomMessage, error)

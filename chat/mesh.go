@@ -21,6 +21,10 @@ type meshTracer struct {
 	dropped  map[peer.ID]int // messages dropped since last reported
 	total    int             // messages dropped in all
 	wake     chan struct{}   // signalled when something was dropped
+	// Peers pubsub has a stream to send on, and the copies it had none
+	// for (unsent): see DropRPC.
+	writers map[peer.ID]bool
+	unsent  int
 }
 
 var _ pubsub.RawTracer = (*meshTracer)(nil)
@@ -30,6 +34,7 @@ func newMeshTracer() *meshTracer {
 		mesh:    make(map[string]map[peer.ID]struct{}),
 		dropped: make(map[peer.ID]int),
 		wake:    make(chan struct{}, 1),
+		writers: make(map[peer.ID]bool),
 	}
 }
 
@@ -81,10 +86,26 @@ func (t *meshTracer) RejectMessage(msg *pubsub.Message, reason string) {
 	t.mu.Unlock()
 }
 
-// DropRPC is called when a peer's outbound queue is full and pubsub drops
-// what it would have sent: loss that must not stay silent.
+// DropRPC is called when pubsub drops what it would have sent to p. From
+// a full queue, that is loss that must not stay silent. But pubsub also
+// calls it for a peer it has no stream to yet (or any more): it knows a
+// just-connected peer's rooms from the peer's own stream before its
+// stream to the peer is open, and sends it a message it publishes (flood
+// publishing). Nothing was queued there, and the peer gets the message
+// from its other neighbours, by gossip, or at the latest as history; it
+// is counted (Unsent), not reported as a drop.
 func (t *meshTracer) DropRPC(rpc *pubsub.RPC, p peer.ID) {
-	if n := len(rpc.GetPublish()); n > 0 { // not control messages only
+	n := len(rpc.GetPublish())
+	if n == 0 { // control messages only
+		return
+	}
+	t.mu.Lock()
+	writer := t.writers[p]
+	if !writer {
+		t.unsent += n
+	}
+	t.mu.Unlock()
+	if writer {
 		t.drop(p, n)
 	}
 }
@@ -115,15 +136,25 @@ func (t *meshTracer) takeDropped() map[peer.ID]int {
 	return d
 }
 
-func (t *meshTracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
-func (t *meshTracer) OnClosedOutboundStream(peer.ID)           {}
-func (t *meshTracer) Join(string)                              {}
-func (t *meshTracer) ValidateMessage(*pubsub.Message)          {}
-func (t *meshTracer) DeliverMessage(*pubsub.Message)           {}
-func (t *meshTracer) DuplicateMessage(*pubsub.Message)         {}
-func (t *meshTracer) ThrottlePeer(peer.ID)                     {}
-func (t *meshTracer) RecvRPC(*pubsub.RPC)                      {}
-func (t *meshTracer) SendRPC(*pubsub.RPC, peer.ID)             {}
+func (t *meshTracer) OnNewOutboundStream(p peer.ID, _ protocol.ID) {
+	t.mu.Lock()
+	t.writers[p] = true
+	t.mu.Unlock()
+}
+
+func (t *meshTracer) OnClosedOutboundStream(p peer.ID) {
+	t.mu.Lock()
+	delete(t.writers, p)
+	t.mu.Unlock()
+}
+
+func (t *meshTracer) Join(string)                      {}
+func (t *meshTracer) ValidateMessage(*pubsub.Message)  {}
+func (t *meshTracer) DeliverMessage(*pubsub.Message)   {}
+func (t *meshTracer) DuplicateMessage(*pubsub.Message) {}
+func (t *meshTracer) ThrottlePeer(peer.ID)             {}
+func (t *meshTracer) RecvRPC(*pubsub.RPC)              {}
+func (t *meshTracer) SendRPC(*pubsub.RPC, peer.ID)     {}
 
 // MeshPeers lists the peers that GossipSub forwards room traffic to (its
 // mesh for the room). Right after a peer joins, it is a member of the room
@@ -139,6 +170,15 @@ func (s *Service) Dropped() int {
 	s.tracer.mu.Lock()
 	defer s.tracer.mu.Unlock()
 	return s.tracer.total
+}
+
+// Unsent counts copies of room messages pubsub had no stream to send on:
+// to a peer that had just connected (or whose stream had just closed).
+// They are not drops (see meshTracer.DropRPC).
+func (s *Service) Unsent() int {
+	s.tracer.mu.Lock()
+	defer s.tracer.mu.Unlock()
+	return s.tracer.unsent
 }
 
 // reportDrops turns drops into Error events, at most one per peer per

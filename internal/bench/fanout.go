@@ -48,6 +48,7 @@ type FanoutResult struct {
 	WireBytes            int64
 	Amplification        float64
 	Dropped              int64
+	Unsent               int64 // copies with no stream to send on yet (see chat.Service.Unsent)
 	LateSends            int64 // Parley: sent, but Send gave up waiting for its own copy to be stored
 	// SetupWire and Wire count the messages sent by kind: while the room
 	// formed (and warmed up), and while measuring.
@@ -89,7 +90,7 @@ func RunFanout(ctx context.Context, cfg FanoutConfig) (FanoutResult, error) {
 	if cfg.Window != nil {
 		cfg.Window(true)
 	}
-	w0, d0, x0 := r.hosts.Written(), r.dups(), r.dropped()
+	w0, d0, x0, u0 := r.hosts.Written(), r.dups(), r.dropped(), r.unsent()
 	res.SetupWire = r.wire()
 	wire0 := res.SetupWire
 	c0, t0 := CPUTime(), time.Now()
@@ -117,7 +118,7 @@ func RunFanout(ctx context.Context, cfg FanoutConfig) (FanoutResult, error) {
 	if cfg.Window != nil {
 		cfg.Window(false)
 	}
-	res.Dropped = r.dropped() - x0
+	res.Dropped, res.Unsent = r.dropped()-x0, r.unsent()-u0
 	res.LateSends = r.lateSends.Load()
 	res.Wire = r.wire().Sub(wire0)
 	res.DupPerNode = float64(r.dups()-d0) / float64(res.Expected)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -146,6 +147,11 @@ type psTracer struct {
 	// dropped, by queue: outbound to a peer, validation, subscription
 	outQ, valQ, subQ atomic.Int64
 	wire             wireTracer
+	// unsent: copies pubsub had no stream to send on (a peer just
+	// connected or gone), not counted as drops, as in chat's tracer.
+	unsent    atomic.Int64
+	writersMu sync.Mutex
+	writers   map[peer.ID]bool
 }
 
 var _ pubsub.RawTracer = (*psTracer)(nil)
@@ -156,8 +162,15 @@ func (t *psTracer) DuplicateMessage(*pubsub.Message) {
 	t.dup.Add(1)
 	t.wire.dup.Add(1)
 }
-func (t *psTracer) DropRPC(rpc *pubsub.RPC, _ peer.ID) {
+func (t *psTracer) DropRPC(rpc *pubsub.RPC, p peer.ID) {
 	n := int64(len(rpc.GetPublish()))
+	t.writersMu.Lock()
+	writer := t.writers[p]
+	t.writersMu.Unlock()
+	if !writer {
+		t.unsent.Add(n)
+		return
+	}
 	t.dropped.Add(n)
 	t.outQ.Add(n)
 }
@@ -171,12 +184,23 @@ func (t *psTracer) RejectMessage(_ *pubsub.Message, reason string) {
 		t.valQ.Add(1)
 	}
 }
-func (t *psTracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
-func (t *psTracer) OnClosedOutboundStream(peer.ID)           {}
-func (t *psTracer) Join(string)                              {}
-func (t *psTracer) Leave(string)                             {}
-func (t *psTracer) ValidateMessage(*pubsub.Message)          { t.wire.valid.Add(1) }
-func (t *psTracer) DeliverMessage(*pubsub.Message)           {}
-func (t *psTracer) ThrottlePeer(peer.ID)                     {}
-func (t *psTracer) RecvRPC(*pubsub.RPC)                      {}
-func (t *psTracer) SendRPC(rpc *pubsub.RPC, _ peer.ID)       { t.wire.sent(rpc) }
+func (t *psTracer) OnNewOutboundStream(p peer.ID, _ protocol.ID) {
+	t.writersMu.Lock()
+	defer t.writersMu.Unlock()
+	if t.writers == nil {
+		t.writers = make(map[peer.ID]bool)
+	}
+	t.writers[p] = true
+}
+func (t *psTracer) OnClosedOutboundStream(p peer.ID) {
+	t.writersMu.Lock()
+	defer t.writersMu.Unlock()
+	delete(t.writers, p)
+}
+func (t *psTracer) Join(string)                        {}
+func (t *psTracer) Leave(string)                       {}
+func (t *psTracer) ValidateMessage(*pubsub.Message)    { t.wire.valid.Add(1) }
+func (t *psTracer) DeliverMessage(*pubsub.Message)     {}
+func (t *psTracer) ThrottlePeer(peer.ID)               {}
+func (t *psTracer) RecvRPC(*pubsub.RPC)                {}
+func (t *psTracer) SendRPC(rpc *pubsub.RPC, _ peer.ID) { t.wire.sent(rpc) }

@@ -367,6 +367,19 @@ func (r *room) wire() WireCount {
 	return w
 }
 
+// unsent is the number of copies pubsub had no stream to send on so far
+// (not drops: see chat.Service.Unsent).
+func (r *room) unsent() int64 {
+	var n int64
+	for _, t := range r.tracers {
+		n += t.unsent.Load()
+	}
+	for _, c := range r.chats {
+		n += int64(c.Unsent())
+	}
+	return n
+}
+
 // dropped is the number of messages lost to full queues so far, as
 // counted by the tracers or by chat.Service.Dropped.
 func (r *room) dropped() int64 {

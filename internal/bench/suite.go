@@ -276,7 +276,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 			if err != nil {
 				fail("fanout "+what, err)
 			} else {
-				logf("  p99 %s, %s delivered, amplification %.2f×, %d dropped, %d sends not stored in time, CPU %s", FmtDur(res.Latency.P99), FmtPct(res.Ratio()), res.Amplification, res.Dropped, res.LateSends, FmtPct(res.CPUBusy))
+				logf("  p99 %s, %s delivered, amplification %.2f×, %d dropped, %d copies with no stream yet, %d sends not stored in time, CPU %s", FmtDur(res.Latency.P99), FmtPct(res.Ratio()), res.Amplification, res.Dropped, res.Unsent, res.LateSends, FmtPct(res.CPUBusy))
 				logf("  sent while forming: %s", res.SetupWire)
 				logf("  sent while measuring: %s", res.Wire)
 				*into = append(*into, res)

@@ -488,7 +488,9 @@ func RunSim(ctx context.Context, cfg SimConfig) (res SimResult, err error) {
 		}
 	}
 	res.Expected = cfg.Messages * (cfg.N - 1)
-	waitUntil(ctx, 20*time.Second, func() bool { return r.recvM.Load() >= int64(res.Expected) })
+	// Until everything arrived or nothing more does: a room that a loaded
+	// process delivers slowly is measured late, not cut off at a bound.
+	waitProgress(ctx, simStall, simDrainMax, func() int64 { return r.recvM.Load() }, int64(res.Expected))
 	sleepCtx(ctx, time.Second) // trailing gossip and IDONTWANT, as in the fan-out
 	res.WireBytes, res.Writes = r.hosts.Written()-w0, sn.writes.Load()-n0
 	res.CPUBusy = busy(CPUTime()-c0, time.Since(t0))
@@ -521,11 +523,30 @@ func (t *deliveryTracer) DeliverMessage(*pubsub.Message) { t.delivered.Add(1) }
 func (t *deliveryTracer) rosterFetched(_ string, _, fresh int) { t.rosterNews.Add(int64(fresh)) }
 
 // simQuiet is how long a formed room must stay quiet before it is
-// measured, and simQuietMax bounds the wait.
+// measured, and simQuietMax bounds the wait. After the last publish, the
+// run waits for the rest of the deliveries until none came for simStall,
+// at most simDrainMax.
 const (
 	simQuiet    = 2 * time.Second
 	simQuietMax = time.Minute
+	simStall    = 10 * time.Second
+	simDrainMax = 5 * time.Minute
 )
+
+// waitProgress waits until count reaches want, or has not grown for stall,
+// or max has passed.
+func waitProgress(ctx context.Context, stall, max time.Duration, count func() int64, want int64) {
+	start := time.Now()
+	last, grew := count(), time.Now()
+	for last < want && time.Since(grew) < stall && time.Since(start) < max {
+		if sleepCtx(ctx, 10*time.Millisecond) != nil {
+			return
+		}
+		if n := count(); n != last {
+			last, grew = n, time.Now()
+		}
+	}
+}
 
 // waitQuiet waits until count has not changed for simQuiet (at most
 // simQuietMax) and returns how long it waited.

@@ -2,7 +2,8 @@
 // node section): a bare go-libp2p host with what a Parley node links and
 // runs underneath its own code — TCP and QUIC, Noise, yamux, the resource
 // and connection managers with Parley's limits, kad-dht in server mode and
-// GossipSub (go-libp2p-pubsub's defaults, StrictSign) joined to one topic —
+// GossipSub (go-libp2p-pubsub's defaults, StrictSign, with chat's flood
+// publishing) joined to one topic —
 // and nothing of Parley's: no store, no chat layer, no envelope, no
 // signing beyond GossipSub's own, no NAT port mapping, no mDNS, no relay
 // client or service, no hole punching, no AutoNAT. Its memory and its
@@ -108,7 +109,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	defer h.Close()
 	defer d.Close()
 
-	ps, err := pubsub.NewGossipSub(ctx, h) // defaults: StrictSign, flood publishing
+	// go-libp2p-pubsub's defaults (StrictSign, its queue sizes, no peer
+	// scoring), plus flood publishing as chat sets it: by default a
+	// message published before the next heartbeat grafts a new member
+	// into the mesh is sent to nobody, and the benchmark's first messages
+	// would be lost. Between two processes both send straight to the peer.
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true))
 	if err != nil {
 		return fmt.Errorf("gossipsub: %w", err)
 	}

@@ -112,6 +112,10 @@ func TestReport(t *testing.T) {
 	s.Lab = &LabResult{Unavailable: "no root"}
 	s.Sim = []SimResult{{SimConfig: DefaultSimConfig(), Latency: Dist{N: 1, P50: 100 * time.Millisecond, P99: 300 * time.Millisecond},
 		Delivered: 99, Expected: 99, Amplification: 5.8, Framed: 6.1}}
+	s.Node = &NodeResult{NodeConfig: NodeConfig{Peers: 50}, ProgramMem: ProgramMem{IdleRSS: 34 << 20, PeersRSS: 40 << 20, PeersConnected: 50},
+		BinarySize: 48 << 20, BinaryDM: Dist{N: 1}, BinaryRoom: Dist{N: 1, P50: time.Millisecond},
+		Floor: &FloorResult{ProgramMem: ProgramMem{IdleRSS: 20 << 20, PeersRSS: 24 << 20, PeersConnected: 50}, BinarySize: 32 << 20,
+			Room: Dist{N: 1, P50: 200 * time.Microsecond, P99: 400 * time.Microsecond}}}
 	rows := s.Rows()
 	find := func(prefix string) Row {
 		for _, r := range rows {
@@ -133,6 +137,15 @@ func TestReport(t *testing.T) {
 	}
 	if r := find("mDNS"); r.Met != "pending" || !strings.Contains(r.Value, "no root") {
 		t.Errorf("mDNS row %+v", r)
+	}
+	if r := find("Idle RSS, bare go-libp2p host"); r.Target != "" || !strings.HasPrefix(r.Value, "20.0 MB") {
+		t.Errorf("floor idle row %+v: a baseline has no target", r)
+	}
+	if r := find("Room message between two bare GossipSub processes"); r.Value != "200µs / 400µs" {
+		t.Errorf("floor room row %+v", r)
+	}
+	if r := find("Executable size"); r.Value != "48.0 MB · 32.0 MB" {
+		t.Errorf("size row %+v", r)
 	}
 	md := s.Markdown("go run ./cmd/parley-bench", "")
 	if !strings.Contains(md, NotesMarker) || !strings.Contains(md, "| Room, 50 members, Parley: delivery | 97.959 % | 100 % | NO |") {

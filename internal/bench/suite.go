@@ -218,7 +218,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 		settle()
 	}
 
-	var bin string
+	var bin, floor string
 	if cfg.Sections["node"] || cfg.Sections["lab"] || cfg.Sections["nat"] || cfg.Sections["abuse"] {
 		tmp, err := os.MkdirTemp("", "parley-bench-bin")
 		if err == nil {
@@ -227,6 +227,13 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 			if root, err = proctest.ModuleRoot(); err == nil {
 				logf("building cmd/parley")
 				bin, err = proctest.Build(ctx, root, tmp)
+				if err == nil && cfg.Sections["node"] {
+					// The node section's baseline, built the same way.
+					var ferr error
+					if floor, ferr = proctest.BuildPackage(ctx, root, tmp, FloorPackage); ferr != nil {
+						fail("build floor", ferr)
+					}
+				}
 			}
 		}
 		if err != nil {
@@ -235,8 +242,8 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, log io.Writer) *Suite {
 	}
 
 	if cfg.Sections["node"] && bin != "" && ctx.Err() == nil {
-		logf("node: start-to-ready ×%d, RSS idle and with %d peers, %d DMs between binaries", cfg.NodeRuns, cfg.Peers, cfg.BinaryDMs)
-		r, err := RunNode(ctx, NodeConfig{Binary: bin, Runs: cfg.NodeRuns, Idle: cfg.Idle, Peers: cfg.Peers,
+		logf("node: start-to-ready ×%d, RSS idle and with %d peers, %d DMs between binaries; RSS and room messages of the floor program (bare go-libp2p, GossipSub, kad-dht)", cfg.NodeRuns, cfg.Peers, cfg.BinaryDMs)
+		r, err := RunNode(ctx, NodeConfig{Binary: bin, Floor: floor, Runs: cfg.NodeRuns, Idle: cfg.Idle, Peers: cfg.Peers,
 			DMRoundTrips: cfg.BinaryDMs, Timeout: 30 * time.Second})
 		if err != nil {
 			fail("node", err)

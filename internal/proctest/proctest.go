@@ -45,11 +45,19 @@ func ModuleRoot() (string, error) {
 // Build builds cmd/parley of the module at root into dir and returns the
 // path of the binary.
 func Build(ctx context.Context, root, dir string) (string, error) {
-	bin := filepath.Join(dir, "parley")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/parley")
+	return BuildPackage(ctx, root, dir, "./cmd/parley")
+}
+
+// BuildPackage builds the main package pkg (relative to root, e.g.
+// "./internal/bench/floor") with the same flags as Build, into dir under
+// the package's last element, and returns the path of the binary.
+func BuildPackage(ctx context.Context, root, dir, pkg string) (string, error) {
+	name := filepath.Base(pkg)
+	bin := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build parley: %w\n%s", err, out)
+		return "", fmt.Errorf("build %s: %w\n%s", name, err, out)
 	}
 	return bin, nil
 }

@@ -268,19 +268,25 @@
     }
     S.me = info;
     S.running = true;
+    // The lists and the conversation last open in this tab are asked for
+    // at once (after info, so that the page is no older than the event
+    // stream's start): one round trip before the first screen, not two.
+    let saved = null;
+    try {
+      saved = JSON.parse(sessionStorage.getItem(viewKey) || 'null');
+    } catch (e) {
+      saved = null;
+    }
+    const savedPage = saved && saved.kind && saved.id ? fetchPage(saved) : null;
+    if (savedPage) savedPage.catch(() => {}); // openView reports it
     el.boot.hidden = true;
     el.login.hidden = true;
     el.app.hidden = false;
     await loadState();
     renderMe();
     renderLists();
-    let view = null;
-    try {
-      view = JSON.parse(sessionStorage.getItem(viewKey) || 'null');
-    } catch (e) {
-      view = null;
-    }
-    openView(validView(view) ? view : firstView());
+    const view = validView(saved) ? saved : firstView();
+    openView(view, view === saved ? savedPage : null);
     openStream(info.seq);
     // An invite link opened as this page's fragment (…/#parley://join/…)
     // joins its room; the link leaves the address bar at once.
@@ -516,7 +522,14 @@
 
   // ---------- conversations ----------
 
-  async function openView(view) {
+  // fetchPage asks for the newest page of a conversation.
+  function fetchPage(view) {
+    return api('GET', messagesPath(view) + '?limit=' + PAGE);
+  }
+
+  // openView shows a conversation; page, if given, is its newest page
+  // already asked for.
+  async function openView(view, page) {
     S.view = view;
     S.conv = view ? newConv(view) : null;
     S.unseen = 0;
@@ -535,7 +548,7 @@
     if (!view) return;
     const c = S.conv;
     try {
-      const page = await api('GET', messagesPath(c) + '?limit=' + PAGE);
+      page = await (page || fetchPage(c));
       c.more = !!page.more;
       if (S.conv !== c) return;
       const live = c.msgs; // arrived on the stream while the page loaded

@@ -242,13 +242,31 @@ func sign(t *testing.T, key crypto.PrivKey, topic string, data []byte) *pubsubpb
 	return m
 }
 
+// serveHistory starts a member of "lobby" next to victim that answers
+// history requests from st, whatever it holds: joining makes the victim
+// ask it for history.
+func serveHistory(t *testing.T, victim *testutil.Chat, st *store.Store) *node.Node {
+	t.Helper()
+	rogue := testutil.NewNode(t)
+	rogueChat := testutil.NewChat(t, rogue, chat.WithNick("rogue"))
+	if err := rogue.Host().Connect(context.Background(), testutil.Info(victim.Node)); err != nil {
+		t.Fatal(err)
+	}
+	// The rogue's chat service took the protocol's handler: the forger's
+	// goes in its place.
+	rogue.Host().SetStreamHandler(history.ID, history.Server{Store: st, Allowed: func(context.Context, string, peer.ID) bool { return true }}.Handle)
+	if err := rogueChat.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	return rogue
+}
+
 // A member serving forged history is ignored: nothing is shown or
 // stored, and the node goes on working.
 func TestForgedBackfillIsIgnored(t *testing.T) {
 	chats := line(t, "lobby", "victim", "honest")
 	victim, honest := chats[0], chats[1]
 	// The rogue serves one forged message as its history of "lobby".
-	rogue := testutil.NewNode(t)
 	rogueStore, _ := store.OpenMemory()
 	defer rogueStore.Close()
 	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
@@ -256,17 +274,7 @@ func TestForgedBackfillIsIgnored(t *testing.T) {
 	forged.Data = envelope("lobby", "forged history", time.Now())
 	raw, _ := proto.Marshal(forged)
 	rogueStore.AddRoomMessage(store.RoomMessage{ID: "0123456789abcdef0123456789abcdef", Room: "lobby", Author: "x", SentAt: time.Now().UnixMilli(), Raw: raw})
-	rogue.Host().SetStreamHandler(history.ID, history.Server{Store: rogueStore, Allowed: func(context.Context, string, peer.ID) bool { return true }}.Handle)
-	rogueChat := testutil.NewChat(t, rogue, chat.WithNick("rogue"))
-	if err := rogue.Host().Connect(context.Background(), testutil.Info(victim.Node)); err != nil {
-		t.Fatal(err)
-	}
-	// Joining makes the victim ask the rogue for history (the rogue's chat
-	// service took over the protocol handler: put the forger back).
-	rogue.Host().SetStreamHandler(history.ID, history.Server{Store: rogueStore, Allowed: func(context.Context, string, peer.ID) bool { return true }}.Handle)
-	if err := rogueChat.Join("lobby"); err != nil {
-		t.Fatal(err)
-	}
+	rogue := serveHistory(t, victim, rogueStore)
 	victim.WaitPeerJoined(t, "lobby", rogue.ID())
 	// The victim still works: a live message after the catch-up arrives.
 	if _, err := honest.Send(context.Background(), "lobby", "still fine"); err != nil {
@@ -319,15 +327,7 @@ func TestCatchUpSkipsWhatIsStored(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rogue := testutil.NewNode(t)
-	rogueChat := testutil.NewChat(t, rogue, chat.WithNick("rogue"))
-	if err := rogue.Host().Connect(context.Background(), testutil.Info(victim.Node)); err != nil {
-		t.Fatal(err)
-	}
-	rogue.Host().SetStreamHandler(history.ID, history.Server{Store: rogueStore, Allowed: func(context.Context, string, peer.ID) bool { return true }}.Handle)
-	if err := rogueChat.Join("lobby"); err != nil {
-		t.Fatal(err)
-	}
+	serveHistory(t, victim, rogueStore)
 	victim.WaitMessage(t, "lobby", "new line")
 	for _, m := range victim.Messages("lobby") {
 		if strings.Contains(m.Text, "altered") {

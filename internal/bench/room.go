@@ -370,25 +370,24 @@ func (r *room) wire() WireCount {
 // unsent is the number of copies pubsub had no stream to send on so far
 // (not drops: see chat.Service.Unsent).
 func (r *room) unsent() int64 {
-	var n int64
-	for _, t := range r.tracers {
-		n += t.unsent.Load()
-	}
-	for _, c := range r.chats {
-		n += int64(c.Unsent())
-	}
-	return n
+	return r.sum(func(t *psTracer) int64 { return t.unsent.Load() }, (*chat.Service).Unsent)
 }
 
 // dropped is the number of messages lost to full queues so far, as
 // counted by the tracers or by chat.Service.Dropped.
 func (r *room) dropped() int64 {
+	return r.sum(func(t *psTracer) int64 { return t.dropped.Load() }, (*chat.Service).Dropped)
+}
+
+// sum adds up one count over the room's GossipSub tracers and Parley
+// members.
+func (r *room) sum(ofTracer func(*psTracer) int64, ofChat func(*chat.Service) int) int64 {
 	var n int64
 	for _, t := range r.tracers {
-		n += t.dropped.Load()
+		n += ofTracer(t)
 	}
 	for _, c := range r.chats {
-		n += int64(c.Dropped())
+		n += int64(ofChat(c))
 	}
 	return n
 }

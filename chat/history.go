@@ -126,8 +126,8 @@ func (r *room) held(page [][]byte) map[int]storage.Cursor {
 	ids := make([]string, 0, len(page))
 	for _, raw := range page {
 		id, err := history.MessageID(raw)
-		if err != nil || id == "" {
-			id = "" // checked in full below, and refused there
+		if err != nil {
+			id = "" // not looked up: checked in full below, and refused there
 		}
 		ids = append(ids, id)
 	}

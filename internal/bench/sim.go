@@ -452,7 +452,7 @@ func RunSim(ctx context.Context, cfg SimConfig) (res SimResult, err error) {
 		return res, err
 	}
 	res.Setup = time.Since(start)
-	res.Settle = waitQuiet(ctx, func() int64 { return tr.delivered.Load() + tr.rosterNews.Load() })
+	res.Settle = waitQuiet(ctx, quietMax(cfg.N), func() int64 { return tr.delivered.Load() + tr.rosterNews.Load() })
 	res.SetupDeliveries = tr.delivered.Load()
 	r.warmup(ctx)
 
@@ -523,7 +523,8 @@ func (t *deliveryTracer) DeliverMessage(*pubsub.Message) { t.delivered.Add(1) }
 func (t *deliveryTracer) rosterFetched(_ string, _, fresh int) { t.rosterNews.Add(int64(fresh)) }
 
 // simQuiet is how long a formed room must stay quiet before it is
-// measured, and simQuietMax bounds the wait. After the last publish, the
+// measured, and simQuietMax bounds the wait (longer for a bigger room:
+// quietMax). After the last publish, the
 // run waits for the rest of the deliveries until none came for simStall,
 // at most simDrainMax.
 const (
@@ -532,6 +533,14 @@ const (
 	simStall    = 10 * time.Second
 	simDrainMax = 5 * time.Minute
 )
+
+// quietMax bounds the wait for a room of n members to go quiet: a minute,
+// and 150 ms a member past 400 (the set-up's roster exchanges drain in
+// one process sharing 2 cores; what is still under way when measuring
+// starts counts in the measured amplification).
+func quietMax(n int) time.Duration {
+	return max(simQuietMax, time.Duration(n)*150*time.Millisecond)
+}
 
 // waitProgress waits until count reaches want, or has not grown for stall,
 // or max has passed.
@@ -549,11 +558,11 @@ func waitProgress(ctx context.Context, stall, max time.Duration, count func() in
 }
 
 // waitQuiet waits until count has not changed for simQuiet (at most
-// simQuietMax) and returns how long it waited.
-func waitQuiet(ctx context.Context, count func() int64) time.Duration {
+// max) and returns how long it waited.
+func waitQuiet(ctx context.Context, max time.Duration, count func() int64) time.Duration {
 	start := time.Now()
 	last, changed := count(), time.Now()
-	for time.Since(changed) < simQuiet && time.Since(start) < simQuietMax {
+	for time.Since(changed) < simQuiet && time.Since(start) < max {
 		if sleepCtx(ctx, 100*time.Millisecond) != nil {
 			break
 		}

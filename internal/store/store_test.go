@@ -141,6 +141,34 @@ func TestCorruptDatabaseIsAnErrorAndKept(t *testing.T) {
 	}
 }
 
+// The integrity check at open runs with a small page cache (so that it
+// does not leave the cache full of every page it read) and gives the
+// connection its own limit back.
+func TestOpenRestoresCacheSize(t *testing.T) {
+	for _, open := range []struct {
+		name string
+		open func() (*store.Store, error)
+	}{
+		{"file", func() (*store.Store, error) { return store.Open(t.TempDir()) }},
+		{"memory", store.OpenMemory},
+	} {
+		t.Run(open.name, func(t *testing.T) {
+			st, err := open.open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			var n int
+			if err := st.DB().QueryRow("PRAGMA cache_size").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != -2000 { // SQLite's default
+				t.Errorf("cache_size %d after open, want SQLite's default -2000", n)
+			}
+		})
+	}
+}
+
 func TestUnwritableDirectoryIsAnError(t *testing.T) {
 	if os.Getuid() == 0 {
 		// root writes anywhere; a file in the way of the directory does it.

@@ -281,6 +281,37 @@ func TestInboxBytesAndPendingCount(t *testing.T) {
 	}
 }
 
+// The background checkpoints connect only once something was written: a
+// store that is only read never opens their connection.
+func TestCheckpointerConnectsOnFirstWrite(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir) // creates the tables: writes
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = store.Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	time.Sleep(400 * time.Millisecond) // the loop's first ticks: 100, 200 ms
+	if s.CheckpointerConnected() {
+		t.Fatal("the checkpoint connection was made before any write")
+	}
+	if err := s.QueueDM(store.DM{ID: fmt.Sprintf("%032d", 1), Peer: "bob", Nick: "alice", Text: "hi", SentAt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second) // the loop backs off to 2 s while idle
+	for !s.CheckpointerConnected() {
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint 10 s after a write")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // The writers' connection leaves checkpoints to the background one (up to
 // a backstop), and what that one copies is all there after a reopen.
 func TestCheckpointsRunBesideTheWriters(t *testing.T) {

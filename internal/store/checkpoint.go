@@ -3,6 +3,7 @@ package store
 import (
 	"database/sql"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 )
@@ -39,14 +40,18 @@ var walPragmas = fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)&_pragma=journal_si
 
 // checkpointer runs the background checkpoints of one database file.
 type checkpointer struct {
-	db       *sql.DB
+	db       *sql.DB // connects on its first checkpoint
+	wal      string  // the WAL file
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
 }
 
-// startCheckpointer opens the checkpoint connection to the WAL database at
-// path (which the store opened already) and starts its loop.
+// startCheckpointer starts the checkpoint loop of the WAL database at path
+// (which the store opened already). Its connection is made on the first
+// checkpoint, once the WAL has frames: a node that writes nothing (an
+// idle `parley join`) never pays for a second connection (~0.2 MB of
+// SQLite's memory, and its schema read).
 func startCheckpointer(path string) (*checkpointer, error) {
 	// synchronous=NORMAL here too: it is this connection's setting that
 	// decides whether a checkpoint syncs (it does under NORMAL and FULL).
@@ -55,11 +60,7 @@ func startCheckpointer(path string) (*checkpointer, error) {
 		return nil, fmt.Errorf("checkpoint connection: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	c := &checkpointer{db: db, stop: make(chan struct{}), done: make(chan struct{})}
-	if _, err := c.checkpoint(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("checkpoint connection: %w", err)
-	}
+	c := &checkpointer{db: db, wal: path + "-wal", stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c, nil
 }
@@ -90,6 +91,11 @@ func (c *checkpointer) run() {
 			return
 		case <-t.C:
 		}
+		if !c.walWritten() {
+			wait = min(2*wait, checkpointIdle) // nothing written yet
+			t.Reset(wait)
+			continue
+		}
 		// An error (the disk is full, say) is the writers' to report on
 		// their next write; the backstop checkpoint still holds.
 		w, err := c.checkpoint()
@@ -101,6 +107,14 @@ func (c *checkpointer) run() {
 		last = w
 		t.Reset(wait)
 	}
+}
+
+// walWritten reports whether the WAL file has ever held a frame: SQLite
+// creates it empty and, once written, reuses it from the start rather
+// than truncating it to nothing.
+func (c *checkpointer) walWritten() bool {
+	fi, err := os.Stat(c.wal)
+	return err == nil && fi.Size() > 0
 }
 
 // close stops the loop and closes the connection (before the writers'

@@ -13,3 +13,7 @@ func (s *Store) Checkpoint() (frames, copied int64, err error) {
 	w, err := s.ckpt.checkpoint()
 	return w.frames, w.copied, err
 }
+
+// CheckpointerConnected reports whether the background checkpoints'
+// connection was made.
+func (s *Store) CheckpointerConnected() bool { return s.ckpt.db.Stats().OpenConnections > 0 }

@@ -141,6 +141,34 @@ func TestCorruptDatabaseIsAnErrorAndKept(t *testing.T) {
 	}
 }
 
+// The integrity check at open runs with a small page cache (so that it
+// does not leave the cache full of every page it read) and gives the
+// connection its own limit back.
+func TestOpenRestoresCacheSize(t *testing.T) {
+	for _, open := range []struct {
+		name string
+		open func() (*store.Store, error)
+	}{
+		{"file", func() (*store.Store, error) { return store.Open(t.TempDir()) }},
+		{"memory", store.OpenMemory},
+	} {
+		t.Run(open.name, func(t *testing.T) {
+			st, err := open.open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			var n int
+			if err := st.DB().QueryRow("PRAGMA cache_size").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != -2000 { // SQLite's default
+				t.Errorf("cache_size %d after open, want SQLite's default -2000", n)
+			}
+		})
+	}
+}
+
 func TestUnwritableDirectoryIsAnError(t *testing.T) {
 	if os.Getuid() == 0 {
 		// root writes anywhere; a file in the way of the directory does it.
@@ -250,6 +278,37 @@ func TestInboxBytesAndPendingCount(t *testing.T) {
 	st.MarkDelivered("out0")
 	if n, err := st.CountPendingDMs("bob"); err != nil || n != 2 {
 		t.Errorf("CountPendingDMs(bob) = %d, %v; want 2 (one delivered)", n, err)
+	}
+}
+
+// The background checkpoints connect only once something was written: a
+// store that is only read never opens their connection.
+func TestCheckpointerConnectsOnFirstWrite(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir) // creates the tables: writes
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = store.Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	time.Sleep(400 * time.Millisecond) // the loop's first ticks: 100, 200 ms
+	if s.CheckpointerConnected() {
+		t.Fatal("the checkpoint connection was made before any write")
+	}
+	if err := s.QueueDM(store.DM{ID: fmt.Sprintf("%032d", 1), Peer: "bob", Nick: "alice", Text: "hi", SentAt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second) // the loop backs off to 2 s while idle
+	for !s.CheckpointerConnected() {
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint 10 s after a write")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

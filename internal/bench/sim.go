@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	mrand "math/rand/v2"
 	"os"
 	"runtime"
@@ -452,7 +453,7 @@ func RunSim(ctx context.Context, cfg SimConfig) (res SimResult, err error) {
 		return res, err
 	}
 	res.Setup = time.Since(start)
-	res.Settle = waitQuiet(ctx, quietMax(cfg.N), func() int64 { return tr.delivered.Load() + tr.rosterNews.Load() })
+	res.Settle = waitStill(ctx, simQuiet, quietMax(cfg.N), func() int64 { return tr.delivered.Load() + tr.rosterNews.Load() }, math.MaxInt64)
 	res.SetupDeliveries = tr.delivered.Load()
 	r.warmup(ctx)
 
@@ -490,7 +491,7 @@ func RunSim(ctx context.Context, cfg SimConfig) (res SimResult, err error) {
 	res.Expected = cfg.Messages * (cfg.N - 1)
 	// Until everything arrived or nothing more does: a room that a loaded
 	// process delivers slowly is measured late, not cut off at a bound.
-	waitProgress(ctx, simStall, simDrainMax, func() int64 { return r.recvM.Load() }, int64(res.Expected))
+	waitStill(ctx, simStall, simDrainMax, func() int64 { return r.recvM.Load() }, int64(res.Expected))
 	sleepCtx(ctx, time.Second) // trailing gossip and IDONTWANT, as in the fan-out
 	res.WireBytes, res.Writes = r.hosts.Written()-w0, sn.writes.Load()-n0
 	res.CPUBusy = busy(CPUTime()-c0, time.Since(t0))
@@ -524,9 +525,8 @@ func (t *deliveryTracer) rosterFetched(_ string, _, fresh int) { t.rosterNews.Ad
 
 // simQuiet is how long a formed room must stay quiet before it is
 // measured, and simQuietMax bounds the wait (longer for a bigger room:
-// quietMax). After the last publish, the
-// run waits for the rest of the deliveries until none came for simStall,
-// at most simDrainMax.
+// quietMax). After the last publish, the run waits for the rest of the
+// deliveries until none came for simStall, at most simDrainMax.
 const (
 	simQuiet    = 2 * time.Second
 	simQuietMax = time.Minute
@@ -542,28 +542,14 @@ func quietMax(n int) time.Duration {
 	return max(simQuietMax, time.Duration(n)*150*time.Millisecond)
 }
 
-// waitProgress waits until count reaches want, or has not grown for stall,
-// or max has passed.
-func waitProgress(ctx context.Context, stall, max time.Duration, count func() int64, want int64) {
-	start := time.Now()
-	last, grew := count(), time.Now()
-	for last < want && time.Since(grew) < stall && time.Since(start) < max {
-		if sleepCtx(ctx, 10*time.Millisecond) != nil {
-			return
-		}
-		if n := count(); n != last {
-			last, grew = n, time.Now()
-		}
-	}
-}
-
-// waitQuiet waits until count has not changed for simQuiet (at most
-// max) and returns how long it waited.
-func waitQuiet(ctx context.Context, max time.Duration, count func() int64) time.Duration {
+// waitStill waits until count reaches want, or has not changed for
+// still, or max has passed, and returns how long it waited. With no
+// target (want math.MaxInt64) it waits for the count to stop moving.
+func waitStill(ctx context.Context, still, max time.Duration, count func() int64, want int64) time.Duration {
 	start := time.Now()
 	last, changed := count(), time.Now()
-	for time.Since(changed) < simQuiet && time.Since(start) < max {
-		if sleepCtx(ctx, 100*time.Millisecond) != nil {
+	for last < want && time.Since(changed) < still && time.Since(start) < max {
+		if sleepCtx(ctx, 10*time.Millisecond) != nil {
 			break
 		}
 		if n := count(); n != last {
